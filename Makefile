@@ -1,0 +1,59 @@
+# rsq - make (tool and examples), make test, make demo.
+CC      ?= cc
+CFLAGS  ?= -O2 -g
+WARN    := -Wall -Wextra -Wpedantic -Wshadow -Werror
+CWARN   := $(WARN) -Wstrict-prototypes
+BUILD   := build
+EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
+TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
+
+.PHONY: all test check-compile demo clean deps-test
+
+all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
+
+rsq: tools/rsq.c rsq.h
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tools/rsq.c
+
+$(BUILD)/examples/%: examples/%.c rsq.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ $<
+
+$(BUILD)/rsq_test: $(TEST_SRC) tests/*.h rsq.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ $(TEST_SRC) -lm
+
+# The compile matrix: C99/C11 with gcc and clang, C++11 with g++ and clang++,
+# RSQ_STATIC in two translation units, declarations and implementation apart,
+# RSQ_NO_SOCKETS. Warnings are errors throughout.
+check-compile:
+	@mkdir -p $(BUILD)/compile
+	@set -e; for cc in gcc clang; do for std in c99 c11; do \
+	  echo "  compile $$cc -std=$$std"; \
+	  $$cc -std=$$std $(CWARN) -O2 -c tests/compile/impl.c -o $(BUILD)/compile/impl.o; \
+	  $$cc -std=$$std $(CWARN) -O2 -c tests/compile/user.c -o $(BUILD)/compile/user.o; \
+	  $$cc -o $(BUILD)/compile/two-tu $(BUILD)/compile/impl.o $(BUILD)/compile/user.o; \
+	  $$cc -std=$$std $(CWARN) -O2 -o $(BUILD)/compile/static tests/compile/static_a.c tests/compile/static_b.c; \
+	  $(BUILD)/compile/static; \
+	  $$cc -std=$$std $(CWARN) -O2 -c tests/compile/nosockets.c -o $(BUILD)/compile/nosockets.o; \
+	done; done
+	@set -e; for cxx in g++ clang++; do \
+	  echo "  compile $$cxx -std=c++11"; \
+	  $$cxx -std=c++11 $(WARN) -O2 -o $(BUILD)/compile/cxx tests/compile/cxx.cc; $(BUILD)/compile/cxx; \
+	done
+
+deps-test:
+	@tools/deps.sh test
+
+test: deps-test check-compile $(BUILD)/rsq_test all
+	$(BUILD)/rsq_test
+
+demo: $(BUILD)/demo
+	@tools/deps.sh demo
+	$(BUILD)/demo
+
+$(BUILD)/demo: tools/demo.c tests/server.c tests/server.h rsq.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tools/demo.c tests/server.c
+
+clean:
+	rm -rf $(BUILD) rsq

@@ -1,0 +1,2120 @@
+/* rsq.h - v0.1.0 - reliable queues and event buses on Redis Streams, in one C header.
+   MIT licence (full text at the end of this file).
+
+   QUICK START
+   ===========
+   In exactly one C or C++ file:
+
+       #define RSQ_IMPLEMENTATION
+       #include "rsq.h"
+
+   Everywhere else, include "rsq.h" without the define. Build with plain `cc`; the
+   library needs libc and, unless RSQ_NO_SOCKETS is defined, POSIX sockets.
+   Strict modes (-std=c99) hide POSIX names: include rsq.h before any system header
+   in the implementation file, or compile with -D_DEFAULT_SOURCE.
+
+       rsq_client_config cfg;
+       rsq_client c;
+       const rsq_reply *r;
+       rsq_client_config_init(&cfg);
+       cfg.url = "redis://127.0.0.1:6379";
+       if (rsq_client_init(&c, &cfg) != RSQ_OK) { puts(rsq_errstr(&c)); ... }
+       if (rsq_command(&c, &r, "XADD", "jobs", "*", "payload", "hello", (char *)0) == RSQ_OK)
+           printf("id %s\n", r->str);
+       rsq_client_free(&c);
+
+   CONTENTS
+   ========
+     Overview and conventions ........ below
+     Configuration macros ............ below
+     Results (rsq_result) ............ search "// >>results"
+     Memory (rsq_allocator) .......... search "// >>memory"
+     Logging (rsq_logger) ............ search "// >>logging"
+     RESP codec (rsq_reader) ......... search "// >>codec"
+     Transport interface ............. search "// >>transport"
+     URLs ............................ search "// >>url"
+     Client, commands, pipelines ..... search "// >>client"
+     Implementation .................. search "// >>impl" (same sections, in layer order)
+     Revision history, licence ....... end of file
+
+   OVERVIEW AND CONVENTIONS
+   ========================
+   - Every fallible function returns an rsq_result: RSQ_OK (0), a positive non-error
+     outcome (RSQ_EMPTY, RSQ_AGAIN, RSQ_STOPPED), or a negative error grouped by range
+     (arguments -1.., memory -10.., network -20.., protocol -30.., server -40..).
+     rsq_result_str() names a code; rsq_errstr(client) gives the text of the last error
+     on that client, including the server's own error line (e.g. "WRONGPASS ...").
+   - Objects are caller-allocated (`rsq_client c;` on the stack, in a struct, static).
+     Their fields are private: use the functions.
+   - Config structs: a zeroed struct means "all defaults". Every field documents its
+     default beside it. The *_config_init() helpers zero a struct for C++ callers.
+   - No global state: two clients never share anything. A client is not thread-safe;
+     use one client per thread (different clients may be used from different threads).
+   - Replies are zero-copy views into the client's read buffer, valid until the next
+     call on the same client. Strings in replies are NUL-terminated for convenience
+     (the terminator replaces the protocol's CR) but may contain NUL bytes: use len.
+   - Nothing is allocated per message once buffers have grown to the working size.
+
+   CONFIGURATION MACROS (define before including the implementation)
+   =================================================================
+     RSQ_IMPLEMENTATION   compile the implementation into this translation unit
+     RSQ_STATIC           make every function static (private copy per translation unit)
+     RSQDEF               linkage of public functions (default: extern, or static)
+     RSQ_NO_SOCKETS       leave out the BSD-socket transport (firmware: plug your own)
+     RSQ_MALLOC/RSQ_REALLOC/RSQ_FREE
+                          default allocator when the config's allocator is zeroed;
+                          define all three or none (default: malloc/realloc/free)
+     RSQ_ASSERT(x)        internal assertions (default: assert from <assert.h>)
+     RSQ_MAX_DEPTH_CAP    hard upper bound for rsq_limits.max_depth (default 64)
+     RSQ_MAX_LINE         longest protocol line accepted, in bytes (default 65536)
+     RSQ_READ_CHUNK       minimum free space per socket read, bytes (default 16384)
+     RSQ_FLUSH_AT         append flushes the pipeline past this many bytes (default 65536)
+*/
+#if defined(RSQ_IMPLEMENTATION) && !defined(RSQ_NO_SOCKETS) && defined(__linux__) && \
+    !defined(_GNU_SOURCE) && !defined(_DEFAULT_SOURCE) && !defined(_POSIX_C_SOURCE)
+#define _DEFAULT_SOURCE 1 /* getaddrinfo, clock_gettime, TCP_KEEPIDLE under -std=c99 */
+#endif
+
+#ifndef RSQ_H
+#define RSQ_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define RSQ_VERSION_MAJOR 0
+#define RSQ_VERSION_MINOR 1
+#define RSQ_VERSION_PATCH 0
+#define RSQ_VERSION "0.1.0"
+
+#ifndef RSQDEF
+#ifdef RSQ_STATIC
+#if defined(__GNUC__) || defined(__clang__)
+#define RSQDEF static __attribute__((unused))
+#else
+#define RSQDEF static
+#endif
+#else
+#define RSQDEF extern
+#endif
+#endif
+
+#ifndef RSQ_MAX_DEPTH_CAP
+#define RSQ_MAX_DEPTH_CAP 64
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Timeouts in milliseconds. Functions taking a timeout accept these too. */
+#define RSQ_TIMEOUT_DEFAULT (-1)      /* the client's io_timeout_ms */
+#define RSQ_TIMEOUT_NONBLOCK 0        /* never wait: RSQ_AGAIN when it would block */
+#define RSQ_TIMEOUT_FOREVER 0x7fffffff
+
+/* ------------------------------------------------------------------------------------ */
+// >>results
+/* One table gives the enum, the names and the descriptions. Ranges: 0 success,
+   1..9 non-error outcomes, -1..-9 arguments and state, -10..-19 memory and limits,
+   -20..-29 network, -30..-39 protocol, -40..-59 errors sent by the server. */
+#define RSQ_RESULT_LIST(X) \
+    X(RSQ_OK,               0, "ok") \
+    X(RSQ_EMPTY,            1, "nothing available yet") \
+    X(RSQ_AGAIN,            2, "would block: call again when the connection is ready") \
+    X(RSQ_STOPPED,          3, "stopped on request") \
+    X(RSQ_ERR_ARG,         -1, "invalid argument") \
+    X(RSQ_ERR_URL,         -2, "malformed URL") \
+    X(RSQ_ERR_TOO_LARGE,   -3, "payload larger than the configured limit") \
+    X(RSQ_ERR_UNSUPPORTED, -4, "not supported by this build, transport or server") \
+    X(RSQ_ERR_STATE,       -5, "call not valid in the current state") \
+    X(RSQ_ERR_NOMEM,      -10, "out of memory") \
+    X(RSQ_ERR_CONNECT,    -20, "could not connect") \
+    X(RSQ_ERR_TIMEOUT,    -21, "timed out") \
+    X(RSQ_ERR_IO,         -22, "connection lost") \
+    X(RSQ_ERR_RESOLVE,    -23, "could not resolve host name") \
+    X(RSQ_ERR_PROTOCOL,   -30, "protocol error in the server's reply") \
+    X(RSQ_ERR_LIMIT,      -31, "server reply exceeds a configured limit") \
+    X(RSQ_ERR_REPLY,      -32, "reply of an unexpected type or shape") \
+    X(RSQ_ERR_SERVER,     -40, "server error") \
+    X(RSQ_ERR_AUTH,       -41, "authentication failed") \
+    X(RSQ_ERR_NOPERM,     -42, "no permission (ACL)") \
+    X(RSQ_ERR_WRONGTYPE,  -43, "key holds a value of the wrong type") \
+    X(RSQ_ERR_NOGROUP,    -44, "no such stream or consumer group") \
+    X(RSQ_ERR_RETRY,      -45, "server temporarily unavailable (LOADING, BUSY, TRYAGAIN...)") \
+    X(RSQ_ERR_MOVED,      -46, "key served by another cluster node (MOVED/ASK)")
+
+typedef enum rsq_result {
+#define RSQ__X(name, value, text) name = value,
+    RSQ_RESULT_LIST(RSQ__X)
+#undef RSQ__X
+    RSQ__RESULT_END = -99
+} rsq_result;
+
+/* Static text for a result code ("ok", "connection lost", ...). Never NULL. Thread-safe. */
+RSQDEF const char *rsq_result_str(rsq_result r);
+/* The enum name ("RSQ_ERR_IO"). Never NULL. Thread-safe. */
+RSQDEF const char *rsq_result_name(rsq_result r);
+/* 1 when r is an error the server sent (the connection is still usable), else 0. */
+RSQDEF int rsq_result_is_server_error(rsq_result r);
+
+/* ------------------------------------------------------------------------------------ */
+// >>memory
+/* All memory goes through this struct. Zeroed: RSQ_MALLOC/RSQ_REALLOC/RSQ_FREE.
+   Set either all three functions or none. `user` is passed back untouched.
+   realloc_fn(NULL, n) must behave as malloc; free_fn(NULL) must be harmless. */
+typedef struct rsq_allocator {
+    void *(*malloc_fn)(size_t size, void *user);
+    void *(*realloc_fn)(void *ptr, size_t size, void *user);
+    void (*free_fn)(void *ptr, void *user);
+    void *user;
+} rsq_allocator;
+
+/* ------------------------------------------------------------------------------------ */
+// >>logging
+typedef enum rsq_log_level {
+    RSQ_LOG_ERROR = 0,
+    RSQ_LOG_WARN = 1,
+    RSQ_LOG_INFO = 2,
+    RSQ_LOG_DEBUG = 3
+} rsq_log_level;
+
+/* Every message the library logs has an item from this table. */
+#define RSQ_LOG_ITEMS(X) \
+    X(RSQ_LOGI_CONNECTED, "connected") \
+    X(RSQ_LOGI_DISCONNECTED, "connection dropped") \
+    X(RSQ_LOGI_RECONNECT_WAIT, "reconnect attempt failed; backing off") \
+    X(RSQ_LOGI_SERVER_RETRY, "server temporarily unavailable; backing off") \
+    X(RSQ_LOGI_PROTOCOL, "protocol error; connection closed") \
+    X(RSQ_LOGI_PUSH_IGNORED, "out-of-band push message ignored") \
+    X(RSQ_LOGI_GROUP_RECREATED, "consumer group missing (stream deleted?); recreated") \
+    X(RSQ_LOGI_DELETED_ENTRY, "pending entry was deleted from the stream; acked away") \
+    X(RSQ_LOGI_DEAD_LETTER, "message moved to the dead-letter stream") \
+    X(RSQ_LOGI_RECLAIMED, "reclaimed messages from a stalled consumer") \
+    X(RSQ_LOGI_RESENT, "resent publishes not confirmed before a connection loss")
+
+typedef enum rsq_log_item {
+#define RSQ__X(name, text) name,
+    RSQ_LOG_ITEMS(RSQ__X)
+#undef RSQ__X
+    RSQ__LOGI_COUNT
+} rsq_log_item;
+
+/* Log hook. Zeroed: nothing is logged (every failure still reaches the caller as a
+   result code). `message` is valid during the call only and never holds credentials. */
+typedef struct rsq_logger {
+    void (*func)(void *user, rsq_log_level level, rsq_log_item item, const char *message);
+    void *user;
+    rsq_log_level level; /* most verbose level passed to func; default RSQ_LOG_ERROR (0) */
+} rsq_logger;
+
+/* Short text for a log item. Never NULL. */
+RSQDEF const char *rsq_log_item_str(rsq_log_item item);
+
+/* ------------------------------------------------------------------------------------ */
+// >>codec
+/* RESP2 and RESP3 decoding. The reader does no I/O: bytes go in (rsq_reader_feed, or
+   rsq_reader_space + rsq_reader_commit to receive straight into its buffer), complete
+   replies come out (rsq_reader_next). Any split of the byte stream gives the same
+   replies. Parsing uses an explicit stack (no recursion). Errors are sticky. */
+
+typedef enum rsq_reply_type {
+    RSQ_REPLY_STRING = 1, /* $ bulk string                                         */
+    RSQ_REPLY_STATUS,     /* + simple string                                       */
+    RSQ_REPLY_ERROR,      /* - simple error, ! bulk error (str is the message)     */
+    RSQ_REPLY_INTEGER,    /* : integer                                             */
+    RSQ_REPLY_NIL,        /* _ null, and RESP2's $-1 / *-1                         */
+    RSQ_REPLY_ARRAY,      /* * array                                               */
+    RSQ_REPLY_MAP,        /* % map: element[] alternates key, value; len = 2*pairs */
+    RSQ_REPLY_SET,        /* ~ set                                                 */
+    RSQ_REPLY_PUSH,       /* > out-of-band push                                    */
+    RSQ_REPLY_DOUBLE,     /* , double: dbl, and its text in str                    */
+    RSQ_REPLY_BOOL,       /* # boolean: integer is 0 or 1                          */
+    RSQ_REPLY_BIGNUM,     /* ( big number: its decimal text in str                 */
+    RSQ_REPLY_VERBATIM    /* = verbatim string: str is the text after "fmt:", the
+                                three-letter format is at str - 4                  */
+} rsq_reply_type;
+/* RESP3 attributes (|) are parsed, checked against the limits and skipped. */
+
+typedef struct rsq_reply {
+    rsq_reply_type type;
+    size_t len;                      /* bytes at str; for aggregates, element count  */
+    const char *str;                 /* string types; NUL-terminated; else NULL      */
+    long long integer;               /* INTEGER, BOOL                                */
+    double dbl;                      /* DOUBLE                                       */
+    const struct rsq_reply *element; /* aggregates: `len` elements; else NULL        */
+} rsq_reply;
+
+/* Limits on what the server may send. Zero fields take the defaults shown. Exceeding
+   one is RSQ_ERR_LIMIT: the reply is rejected before it is buffered in full. */
+typedef struct rsq_limits {
+    size_t max_bulk;     /* longest bulk string, bytes            (default 16 MiB)      */
+    size_t max_elements; /* elements in one reply, all levels     (default 1048576)     */
+    size_t max_reply;    /* bytes of one reply on the wire        (default 32 MiB)      */
+    int max_depth;       /* nesting depth of aggregates           (default 16, at most
+                            RSQ_MAX_DEPTH_CAP)                                           */
+} rsq_limits;
+
+/* Reader state. Private fields. Memory use is bounded by about max_reply +
+   RSQ_READ_CHUNK for the buffer plus max_elements * sizeof(rsq_reply) for nodes. */
+typedef struct rsq_reader {
+    rsq_allocator alloc;
+    rsq_limits lim;
+    char *buf;
+    size_t cap, len, pos, scan;
+    size_t nodes, node_cap;
+    rsq_reply *node;
+    int depth, attr_depth;
+    size_t stk_rem[RSQ_MAX_DEPTH_CAP];
+    unsigned char stk_attr[RSQ_MAX_DEPTH_CAP];
+    rsq_result err;
+    char errmsg[96];
+} rsq_reader;
+
+/* Prepares a reader. `limits` and `alloc` may be NULL (defaults). Allocates nothing
+   until bytes arrive. Returns RSQ_OK or RSQ_ERR_ARG. */
+RSQDEF rsq_result rsq_reader_init(rsq_reader *r, const rsq_limits *limits, const rsq_allocator *alloc);
+/* Releases the reader's memory. Safe on a zeroed or already freed reader. */
+RSQDEF void rsq_reader_free(rsq_reader *r);
+/* Drops buffered bytes and any sticky error; keeps the memory for reuse. */
+RSQDEF void rsq_reader_reset(rsq_reader *r);
+/* Copies `len` bytes into the reader. RSQ_OK, RSQ_ERR_NOMEM, or the sticky error. */
+RSQDEF rsq_result rsq_reader_feed(rsq_reader *r, const void *data, size_t len);
+/* Zero-copy input: *buf receives at least `want` writable bytes (*avail says how many);
+   write received bytes there, then call rsq_reader_commit(r, n). */
+RSQDEF rsq_result rsq_reader_space(rsq_reader *r, size_t want, char **buf, size_t *avail);
+RSQDEF void rsq_reader_commit(rsq_reader *r, size_t n);
+/* Next complete reply. RSQ_OK: *out points to it, valid until the next call on this
+   reader. RSQ_EMPTY: no complete reply yet (*out = NULL), not an error.
+   RSQ_ERR_PROTOCOL / RSQ_ERR_LIMIT / RSQ_ERR_NOMEM: sticky until rsq_reader_reset;
+   rsq_reader_errstr() says why. */
+RSQDEF rsq_result rsq_reader_next(rsq_reader *r, const rsq_reply **out);
+/* Text for the reader's sticky error, or "" when there is none. */
+RSQDEF const char *rsq_reader_errstr(const rsq_reader *r);
+/* Bytes buffered and not yet returned as replies. */
+RSQDEF size_t rsq_reader_buffered(const rsq_reader *r);
+
+/* Encodes one command (RESP array of bulk strings) into out[0..cap). Binary-safe.
+   `lens` may be NULL (then every argv[i] is a C string). Returns the number of bytes
+   the encoding needs; when that is more than cap, nothing useful was written. */
+RSQDEF size_t rsq_encode_argv(char *out, size_t cap, int argc, const char *const *argv, const size_t *lens);
+
+/* Reply helpers. Each accepts NULL and returns 0/NULL for a non-match. */
+/* 1 if r is a string-like reply (STRING, STATUS, VERBATIM) equal to the C string s. */
+RSQDEF int rsq_reply_is(const rsq_reply *r, const char *s);
+/* In a MAP, or a RESP2 flat array of key/value pairs, the value for key, else NULL. */
+RSQDEF const rsq_reply *rsq_reply_get(const rsq_reply *r, const char *key);
+/* Integer value of an INTEGER reply, or of a string holding a decimal integer. Returns
+   1 and sets *out on success, else 0. */
+RSQDEF int rsq_reply_int(const rsq_reply *r, long long *out);
+
+/* ------------------------------------------------------------------------------------ */
+// >>transport
+/* Where to connect: filled by the client from its URL and passed to open(). */
+typedef struct rsq_endpoint {
+    const char *host; /* TCP host name or address (IPv6 without brackets); NULL for unix */
+    int port;         /* TCP port                                                         */
+    const char *path; /* unix socket path, else NULL                                      */
+    int tls;          /* 1 for rediss:// URLs: the transport must speak TLS               */
+} rsq_endpoint;
+
+#define RSQ_WANT_READ 1
+#define RSQ_WANT_WRITE 2
+
+/* The byte pipe under a client. The built-in one uses BSD sockets (non-blocking, with
+   poll); firmware and TLS users supply their own. The client copies the struct.
+
+   Call order, per connection:  open -> { send | recv | wait }* -> close.
+   close is called exactly once for every handle open returned with RSQ_OK.
+
+   open(user, ep, timeout_ms, &handle, err, errlen)
+       Connect within timeout_ms. RSQ_OK with *handle set, or an error
+       (RSQ_ERR_CONNECT, RSQ_ERR_TIMEOUT, RSQ_ERR_RESOLVE, RSQ_ERR_UNSUPPORTED...) with
+       a one-line reason in err (never a password). May block up to timeout_ms.
+   send(user, handle, buf, len) / recv(user, handle, buf, len)
+       Move up to len bytes. Return the count moved (> 0), 0 when the call would block,
+       or a negative rsq_result (RSQ_ERR_IO; for recv also when the peer closed).
+       A blocking transport may block instead of returning 0: it then holds the client's
+       deadlines only as far as it enforces timeouts itself.
+   wait(user, handle, events, timeout_ms)
+       Wait until the handle is ready for `events` (RSQ_WANT_READ | RSQ_WANT_WRITE) or
+       timeout_ms passes. RSQ_OK when ready (or on a signal: spurious wake-ups are fine),
+       RSQ_ERR_TIMEOUT, or an error. May be NULL for a blocking transport.
+   fd(user, handle)       descriptor for poll/epoll integration, or -1. May be NULL.
+   now_ms(user)           monotonic clock in ms. NULL: the built-in clock (required
+                          when RSQ_NO_SOCKETS is defined).
+   sleep_ms(user, ms)     pause for backoff. NULL: built-in (with RSQ_NO_SOCKETS: none,
+                          retries are then immediate).  */
+typedef struct rsq_transport {
+    rsq_result (*open)(void *user, const rsq_endpoint *ep, int timeout_ms, void **handle, char *err, size_t errlen);
+    long (*send)(void *user, void *handle, const void *buf, size_t len);
+    long (*recv)(void *user, void *handle, void *buf, size_t len);
+    rsq_result (*wait)(void *user, void *handle, int events, int timeout_ms);
+    void (*close)(void *user, void *handle);
+    int (*fd)(void *user, void *handle);
+    uint64_t (*now_ms)(void *user);
+    void (*sleep_ms)(void *user, int ms);
+    void *user;
+} rsq_transport;
+
+#ifndef RSQ_NO_SOCKETS
+/* The built-in transport: TCP (IPv4/IPv6 via getaddrinfo, TCP_NODELAY, keepalive) and
+   unix sockets, non-blocking with poll. Returns a pointer to a constant struct. */
+RSQDEF const rsq_transport *rsq_socket_transport(void);
+#endif
+
+/* ------------------------------------------------------------------------------------ */
+// >>url
+#define RSQ_HOST_MAX 256
+#define RSQ_PATH_MAX 108
+#define RSQ_USER_MAX 128
+#define RSQ_PASSWORD_MAX 256
+
+/* A parsed URL. Forms:
+     redis://[user:password@]host[:port][/db]      host may be [IPv6]; port 6379
+     rediss://...                                   the same, over TLS
+     unix://[user:password@]/path/to/sock[?db=N][&password=P][&user=U]
+   user and password are percent-decoded. An empty user with a password
+   (redis://:secret@host) means the default user. */
+typedef struct rsq_url {
+    int tls;
+    int is_unix;
+    char host[RSQ_HOST_MAX];
+    int port;
+    char path[RSQ_PATH_MAX];
+    char user[RSQ_USER_MAX];
+    char password[RSQ_PASSWORD_MAX];
+    int has_password;
+    long db;
+} rsq_url;
+
+/* Parses `url` into *out. RSQ_OK, or RSQ_ERR_URL with a one-line reason in err (err
+   may be NULL; the reason never repeats a password). Thread-safe, allocates nothing. */
+RSQDEF rsq_result rsq_url_parse(rsq_url *out, const char *url, char *err, size_t errlen);
+
+/* ------------------------------------------------------------------------------------ */
+// >>client
+#define RSQ_RETRY_FOREVER (-1)
+#define RSQ_NAME_MAX 128
+#define RSQ_ERR_MAX 256
+
+/* Client configuration. Zero means default for every field. Strings are copied. */
+typedef struct rsq_client_config {
+    const char *url;            /* server; default "redis://127.0.0.1:6379"               */
+    const char *name;           /* CLIENT SETNAME on every connect; default none          */
+    int protocol;               /* 2 (default) or 3 (HELLO 3: RESP3 replies)              */
+    int connect_timeout_ms;     /* per connect attempt; default 5000                      */
+    int io_timeout_ms;          /* deadline of one command's write + read; default 10000  */
+    int block_margin_ms;        /* added to a BLOCK time for the read deadline; 2000      */
+    int retry_base_ms;          /* first reconnect/backoff delay; default 50              */
+    int retry_max_ms;           /* backoff cap; default 5000                              */
+    int retry_attempts;         /* attempts per operation; default 10; RSQ_RETRY_FOREVER  */
+    rsq_limits limits;          /* reply limits; see rsq_limits                           */
+    rsq_allocator allocator;    /* default RSQ_MALLOC/RSQ_REALLOC/RSQ_FREE                */
+    rsq_logger logger;          /* default: no logging                                    */
+    const rsq_transport *transport; /* default rsq_socket_transport(); required with
+                                       RSQ_NO_SOCKETS                                      */
+} rsq_client_config;
+
+/* Counters, for metrics and tests. */
+typedef struct rsq_client_stats {
+    uint64_t connects;       /* successful connects, including the first            */
+    uint64_t reconnects;     /* successful connects after a lost connection          */
+    uint64_t commands;       /* commands written                                     */
+    uint64_t replies;        /* replies read                                         */
+    uint64_t bytes_out, bytes_in;
+    uint64_t server_retries; /* backoffs on LOADING/BUSY/TRYAGAIN/MASTERDOWN/READONLY */
+} rsq_client_stats;
+
+/* One connection to a server (private). */
+typedef struct rsq__node {
+    void *handle;
+    int connected;
+    rsq_reader rd;
+    char *wbuf;
+    size_t wlen, wcap, wsent;
+    size_t pending; /* replies owed by the server */
+} rsq__node;
+
+/* A client: one logical connection with reconnect. Private fields. */
+typedef struct rsq_client {
+    rsq_url url;
+    char name[RSQ_NAME_MAX];
+    int protocol, connect_timeout_ms, io_timeout_ms, block_margin_ms;
+    int retry_base_ms, retry_max_ms, retry_attempts;
+    rsq_limits limits;
+    rsq_allocator alloc;
+    rsq_logger log;
+    rsq_transport tp;
+    rsq__node node;
+    int initialized, ever_connected;
+    uint32_t epoch;          /* bumps on every lost connection */
+    long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
+    uint64_t rng;
+    rsq_client_stats stats;
+    char err[RSQ_ERR_MAX];
+} rsq_client;
+
+/* Zeroes *cfg (all defaults). */
+RSQDEF void rsq_client_config_init(rsq_client_config *cfg);
+
+/* Prepares a client: applies defaults, parses the URL, copies strings. Does not
+   connect (the first command does, or rsq_connect). `cfg` may be NULL (defaults).
+   Returns RSQ_OK, RSQ_ERR_URL or RSQ_ERR_ARG with the reason in rsq_errstr(c).
+   Even on failure, rsq_errstr(c) works and rsq_client_free(c) is safe. */
+RSQDEF rsq_result rsq_client_init(rsq_client *c, const rsq_client_config *cfg);
+
+/* Closes the connection and releases all memory. Safe on a zeroed client. */
+RSQDEF void rsq_client_free(rsq_client *c);
+
+/* Connects now (if not connected), with the configured retries and backoff, and runs
+   the handshake: HELLO 3 (protocol 3), AUTH, CLIENT SETNAME, SELECT. Blocks up to the
+   connect timeout per attempt. Authentication and permission errors are not retried.
+   Returns RSQ_OK or the last attempt's error (text in rsq_errstr). */
+RSQDEF rsq_result rsq_connect(rsq_client *c);
+
+/* Closes the connection; the next command reconnects. Discards unread replies. */
+RSQDEF void rsq_disconnect(rsq_client *c);
+
+/* 1 when a connection is up (as far as the client knows), else 0. */
+RSQDEF int rsq_is_connected(const rsq_client *c);
+
+/* Text of the last error on this client ("" if none). Valid until the next call. */
+RSQDEF const char *rsq_errstr(const rsq_client *c);
+
+/* Runs one command and waits for its reply. `argv` holds argc arguments of the given
+   lengths (`lens` may be NULL for C strings); binary-safe. On RSQ_OK *reply points to
+   the reply (valid until the next call on c). A server error reply returns its class
+   (RSQ_ERR_SERVER, RSQ_ERR_WRONGTYPE, ...) with *reply set to it and the text in
+   rsq_errstr; the connection stays usable. Connects first if needed. Retry-class
+   errors (LOADING, BUSY, TRYAGAIN, MASTERDOWN, READONLY) back off and retry within
+   retry_attempts. A connection lost after the command was written is not retried
+   (it may have run): RSQ_ERR_IO, and the next call reconnects. Must not be called
+   while pipelined replies are unread (RSQ_ERR_STATE). Blocks up to io_timeout_ms. */
+RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int argc,
+                                   const char *const *argv, const size_t *lens);
+
+/* rsq_command_argv with C-string arguments, ended by a null pointer: (char *)0.
+   At most 64 arguments. */
+RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char *arg0, ...);
+
+/* Pipelining: append commands (nothing is sent until the buffer passes RSQ_FLUSH_AT
+   bytes or rsq_flush), then read their replies in order with rsq_read_reply.
+   Appending connects first if needed. Returns RSQ_OK, RSQ_ERR_ARG, RSQ_ERR_NOMEM, or
+   a connect error. Allocation-free once the buffer has grown. */
+RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *argv, const size_t *lens);
+RSQDEF rsq_result rsq_append(rsq_client *c, const char *arg0, ...);
+
+/* Writes everything appended. timeout_ms: RSQ_TIMEOUT_DEFAULT, RSQ_TIMEOUT_NONBLOCK
+   (returns RSQ_AGAIN if bytes remain), a number of ms, or RSQ_TIMEOUT_FOREVER. */
+RSQDEF rsq_result rsq_flush(rsq_client *c, int timeout_ms);
+
+/* Reads the next pipelined reply (flushing first). Results as for rsq_command_argv,
+   plus RSQ_AGAIN in non-blocking use and RSQ_ERR_STATE when no reply is owed.
+   A timeout or transport error with replies still owed closes the connection (the
+   stream would be out of step) and returns RSQ_ERR_TIMEOUT / RSQ_ERR_IO; a protocol
+   or limit error does the same. */
+RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int timeout_ms);
+
+/* Replies owed by the server for commands appended so far. */
+RSQDEF size_t rsq_pending_replies(const rsq_client *c);
+
+/* Event-loop integration: the connection's descriptor (-1 when not connected or when
+   the transport has none) and what the client waits for (RSQ_WANT_READ/WRITE bits). */
+RSQDEF int rsq_client_fd(const rsq_client *c);
+RSQDEF int rsq_client_wants(const rsq_client *c);
+
+/* Server version as major*10000 + minor*100 + patch (70015 for 7.0.15), fetched with
+   INFO server once per connection. Returns RSQ_OK and sets *version, or an error. */
+RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
+
+/* Copies the client's counters. */
+RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* RSQ_H */
+
+/* ==================================================================================== */
+// >>impl
+#ifdef RSQ_IMPLEMENTATION
+#ifndef RSQ__IMPLEMENTED
+#define RSQ__IMPLEMENTED
+
+#include <string.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <limits.h>
+#include <math.h> /* HUGE_VAL, NAN: macros only, no libm needed */
+
+#if defined(RSQ_MALLOC) && defined(RSQ_REALLOC) && defined(RSQ_FREE)
+/* all three given */
+#elif !defined(RSQ_MALLOC) && !defined(RSQ_REALLOC) && !defined(RSQ_FREE)
+#include <stdlib.h>
+#define RSQ_MALLOC(sz) malloc(sz)
+#define RSQ_REALLOC(p, sz) realloc(p, sz)
+#define RSQ_FREE(p) free(p)
+#else
+#error "Must define all or none of RSQ_MALLOC, RSQ_REALLOC, RSQ_FREE"
+#endif
+
+#ifndef RSQ_ASSERT
+#include <assert.h>
+#define RSQ_ASSERT(x) assert(x)
+#endif
+#ifndef RSQ_MAX_LINE
+#define RSQ_MAX_LINE 65536
+#endif
+#ifndef RSQ_READ_CHUNK
+#define RSQ_READ_CHUNK 16384
+#endif
+#ifndef RSQ_FLUSH_AT
+#define RSQ_FLUSH_AT 65536
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define RSQ__INTERN static __attribute__((unused))
+#else
+#define RSQ__INTERN static
+#endif
+
+#define RSQ__DEF(v, d) ((v) ? (v) : (d))
+#define RSQ__MIN(a, b) ((a) < (b) ? (a) : (b))
+#define RSQ__MAX(a, b) ((a) > (b) ? (a) : (b))
+#define RSQ__COUNTOF(a) (sizeof(a) / sizeof((a)[0]))
+#define RSQ__MAX_VARARGS 64
+
+/* ------------------------------------------------------------------------------------ */
+// >>platform
+#ifndef RSQ_NO_SOCKETS
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/un.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#endif
+
+RSQ__INTERN void rsq__fmt(char *dst, size_t cap, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+RSQ__INTERN void rsq__fmt(char *dst, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    if (!dst || cap == 0) return;
+    va_start(ap, fmt);
+    vsnprintf(dst, cap, fmt, ap);
+    va_end(ap);
+}
+
+RSQ__INTERN void rsq__copy(char *dst, size_t cap, const char *src, size_t n) {
+    if (cap == 0) return;
+    if (n >= cap) n = cap - 1;
+    if (n) memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Decimal text of v into out (at least 21 bytes); returns the length. */
+RSQ__INTERN size_t rsq__u64_to_dec(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0, i;
+    do {
+        tmp[n++] = (char)('0' + (v % 10));
+        v /= 10;
+    } while (v);
+    for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    out[n] = '\0';
+    return n;
+}
+
+/* Strict decimal integer: optional '-', 1..19 digits, no overflow. 1 on success. */
+RSQ__INTERN int rsq__parse_ll(const char *s, size_t n, long long *out) {
+    size_t i = 0;
+    int neg = 0;
+    unsigned long long v = 0, lim;
+    if (n == 0) return 0;
+    if (s[0] == '-' || s[0] == '+') {
+        neg = (s[0] == '-');
+        i = 1;
+        if (n == 1) return 0;
+    }
+    lim = neg ? (unsigned long long)LLONG_MAX + 1ULL : (unsigned long long)LLONG_MAX;
+    for (; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - (unsigned)'0';
+        if (d > 9) return 0;
+        if (v > (lim - d) / 10) return 0;
+        v = v * 10 + d;
+    }
+    if (neg) *out = (v == (unsigned long long)LLONG_MAX + 1ULL) ? LLONG_MIN : -(long long)v;
+    else *out = (long long)v;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>results (implementation)
+RSQDEF const char *rsq_result_str(rsq_result r) {
+    switch (r) {
+#define RSQ__X(name, value, text) case name: return text;
+        RSQ_RESULT_LIST(RSQ__X)
+#undef RSQ__X
+    default: return "unknown result";
+    }
+}
+
+RSQDEF const char *rsq_result_name(rsq_result r) {
+    switch (r) {
+#define RSQ__X(name, value, text) case name: return #name;
+        RSQ_RESULT_LIST(RSQ__X)
+#undef RSQ__X
+    default: return "RSQ_UNKNOWN";
+    }
+}
+
+RSQDEF int rsq_result_is_server_error(rsq_result r) {
+    return (int)r <= (int)RSQ_ERR_SERVER && (int)r > -60;
+}
+
+RSQDEF const char *rsq_log_item_str(rsq_log_item item) {
+    static const char *const texts[] = {
+#define RSQ__X(name, text) text,
+        RSQ_LOG_ITEMS(RSQ__X)
+#undef RSQ__X
+    };
+    if ((int)item < 0 || (int)item >= (int)RSQ__LOGI_COUNT) return "unknown log item";
+    return texts[item];
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>memory (implementation)
+RSQ__INTERN void *rsq__default_malloc(size_t n, void *u) { (void)u; return RSQ_MALLOC(n); }
+RSQ__INTERN void *rsq__default_realloc(void *p, size_t n, void *u) { (void)u; return RSQ_REALLOC(p, n); }
+RSQ__INTERN void rsq__default_free(void *p, void *u) { (void)u; RSQ_FREE(p); }
+
+/* Resolves a possibly zeroed allocator. Returns 0 if only some functions are set. */
+RSQ__INTERN int rsq__alloc_resolve(rsq_allocator *out, const rsq_allocator *in) {
+    if (!in || (!in->malloc_fn && !in->realloc_fn && !in->free_fn)) {
+        out->malloc_fn = rsq__default_malloc;
+        out->realloc_fn = rsq__default_realloc;
+        out->free_fn = rsq__default_free;
+        out->user = in ? in->user : NULL;
+        return 1;
+    }
+    if (!in->malloc_fn || !in->realloc_fn || !in->free_fn) return 0;
+    *out = *in;
+    return 1;
+}
+
+RSQ__INTERN void *rsq__realloc(const rsq_allocator *a, void *p, size_t n) {
+    return a->realloc_fn(p, n, a->user);
+}
+RSQ__INTERN void rsq__free(const rsq_allocator *a, void *p) {
+    if (p) a->free_fn(p, a->user);
+}
+
+/* Grows buf (capacity *cap elements of `size` bytes) to hold more than *cap, at least
+   `need` elements, doubling from `first`. Call only when need > *cap. Returns the new
+   buffer, or NULL on overflow or allocation failure (buf is then unchanged). */
+RSQ__INTERN void *rsq__grow(const rsq_allocator *a, void *buf, size_t *cap, size_t need, size_t size, size_t first) {
+    size_t ncap = *cap ? *cap : first;
+    void *p;
+    while (ncap < need) {
+        if (ncap > ((size_t)-1) / 4) return NULL;
+        ncap *= 2;
+    }
+    if (ncap > ((size_t)-1) / size) return NULL;
+    p = rsq__realloc(a, buf, ncap * size);
+    if (p) *cap = ncap;
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>codec (implementation)
+#define RSQ__DEF_MAX_BULK ((size_t)16 << 20)
+#define RSQ__DEF_MAX_ELEMENTS ((size_t)1 << 20)
+#define RSQ__DEF_MAX_REPLY ((size_t)32 << 20)
+#define RSQ__DEF_MAX_DEPTH 16
+
+RSQ__INTERN void rsq__limits_apply(rsq_limits *out, const rsq_limits *in) {
+    rsq_limits z;
+    memset(&z, 0, sizeof z);
+    if (!in) in = &z;
+    out->max_bulk = RSQ__DEF(in->max_bulk, RSQ__DEF_MAX_BULK);
+    out->max_elements = RSQ__DEF(in->max_elements, RSQ__DEF_MAX_ELEMENTS);
+    out->max_reply = RSQ__DEF(in->max_reply, RSQ__DEF_MAX_REPLY);
+    out->max_depth = RSQ__DEF(in->max_depth, RSQ__DEF_MAX_DEPTH);
+    if (out->max_depth > RSQ_MAX_DEPTH_CAP) out->max_depth = RSQ_MAX_DEPTH_CAP;
+    if (out->max_depth < 1) out->max_depth = 1;
+}
+
+RSQDEF rsq_result rsq_reader_init(rsq_reader *r, const rsq_limits *limits, const rsq_allocator *alloc) {
+    if (!r) return RSQ_ERR_ARG;
+    memset(r, 0, sizeof *r);
+    if (!rsq__alloc_resolve(&r->alloc, alloc)) return RSQ_ERR_ARG;
+    rsq__limits_apply(&r->lim, limits);
+    return RSQ_OK;
+}
+
+RSQDEF void rsq_reader_free(rsq_reader *r) {
+    if (!r || !r->alloc.free_fn) return;
+    rsq__free(&r->alloc, r->buf);
+    rsq__free(&r->alloc, r->node);
+    r->buf = NULL;
+    r->node = NULL;
+    r->cap = r->len = r->pos = r->scan = r->node_cap = 0;
+}
+
+RSQDEF void rsq_reader_reset(rsq_reader *r) {
+    r->len = r->pos = r->scan = 0;
+    r->nodes = 0;
+    r->depth = r->attr_depth = 0;
+    r->err = RSQ_OK;
+    r->errmsg[0] = '\0';
+}
+
+RSQ__INTERN rsq_result rsq__reader_fail(rsq_reader *r, rsq_result e, const char *why) {
+    r->err = e;
+    rsq__copy(r->errmsg, sizeof r->errmsg, why, strlen(why));
+    return e;
+}
+
+RSQDEF const char *rsq_reader_errstr(const rsq_reader *r) { return r->err ? r->errmsg : ""; }
+RSQDEF size_t rsq_reader_buffered(const rsq_reader *r) { return r->len - r->pos; }
+
+RSQDEF rsq_result rsq_reader_space(rsq_reader *r, size_t want, char **buf, size_t *avail) {
+    size_t hard;
+    if (r->err) return r->err;
+    if (want == 0) want = 1;
+    if (r->pos > 0 && (r->cap - r->len < want || r->pos >= r->cap / 2)) {
+        memmove(r->buf, r->buf + r->pos, r->len - r->pos);
+        r->len -= r->pos;
+        r->scan -= r->pos;
+        r->pos = 0;
+    }
+    if (r->cap - r->len < want) {
+        /* The buffer holds at most one partial reply (<= max_reply) plus one read. */
+        hard = r->lim.max_reply + (size_t)RSQ_READ_CHUNK * 2;
+        void *nb;
+        if (r->len + want > hard) return rsq__reader_fail(r, RSQ_ERR_LIMIT, "reply exceeds max_reply");
+        nb = rsq__grow(&r->alloc, r->buf, &r->cap, r->len + want, 1, RSQ_READ_CHUNK);
+        if (!nb) return rsq__reader_fail(r, RSQ_ERR_NOMEM, "out of memory growing the read buffer");
+        r->buf = (char *)nb;
+    }
+    *buf = r->buf + r->len;
+    *avail = r->cap - r->len;
+    return RSQ_OK;
+}
+
+RSQDEF void rsq_reader_commit(rsq_reader *r, size_t n) {
+    RSQ_ASSERT(n <= r->cap - r->len);
+    r->len += n;
+}
+
+RSQDEF rsq_result rsq_reader_feed(rsq_reader *r, const void *data, size_t len) {
+    const char *p = (const char *)data;
+    while (len > 0) {
+        char *dst;
+        size_t avail, n;
+        rsq_result rc = rsq_reader_space(r, RSQ__MIN(len, (size_t)RSQ_READ_CHUNK), &dst, &avail);
+        if (rc != RSQ_OK) return rc;
+        n = RSQ__MIN(len, avail);
+        memcpy(dst, p, n);
+        rsq_reader_commit(r, n);
+        p += n;
+        len -= n;
+    }
+    return r->err;
+}
+
+/* One parsed value header. `size` covers the type byte, the line, its CRLF and, for
+   bulk types, the body and its CRLF. */
+typedef struct rsq__hdr {
+    char type;
+    const char *line;
+    size_t linelen;
+    long long num;  /* integer value, bulk length or element count (-1: null) */
+    size_t size;
+    size_t elems;   /* child values of an aggregate (2*n for maps and attributes) */
+} rsq__hdr;
+
+enum { RSQ__HDR_MORE = 0, RSQ__HDR_OK = 1, RSQ__HDR_BAD = -1, RSQ__HDR_LIMIT = -2 };
+
+RSQ__INTERN int rsq__is_double_text(const char *s, size_t n) {
+    size_t i;
+    if (n == 0 || n > 400) return 0;
+    if ((n == 3 && (!memcmp(s, "inf", 3) || !memcmp(s, "nan", 3))) || (n == 4 && !memcmp(s, "-inf", 4)))
+        return 1;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (!((ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E'))
+            return 0;
+    }
+    return 1;
+}
+
+/* Parses the header of the value at p (avail bytes). On HDR_OK fills *h. */
+RSQ__INTERN int rsq__parse_hdr(const rsq_limits *lim, const char *p, size_t avail, rsq__hdr *h, const char **why) {
+    const char *cr;
+    size_t search = RSQ__MIN(avail, (size_t)RSQ_MAX_LINE);
+    h->size = 0;
+    if (avail < 1) return RSQ__HDR_MORE;
+    cr = (const char *)memchr(p, '\r', search);
+    if (!cr) {
+        if (avail >= (size_t)RSQ_MAX_LINE) { *why = "protocol line too long"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_MORE;
+    }
+    if ((size_t)(cr - p) + 1 >= avail) return RSQ__HDR_MORE;
+    if (cr[1] != '\n') { *why = "CR not followed by LF"; return RSQ__HDR_BAD; }
+    h->type = p[0];
+    h->line = p + 1;
+    h->linelen = (size_t)(cr - p) - 1;
+    h->size = h->linelen + 3;
+    h->num = 0;
+    h->elems = 0;
+    if (cr == p) { *why = "empty protocol line"; return RSQ__HDR_BAD; }
+    switch (h->type) {
+    case '+': case '-':
+        if (h->linelen > lim->max_bulk) { *why = "simple string exceeds max_bulk"; return RSQ__HDR_LIMIT; }
+        return RSQ__HDR_OK;
+    case ':':
+        if (!rsq__parse_ll(h->line, h->linelen, &h->num)) { *why = "bad integer"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_OK;
+    case '(': {
+        size_t i = (h->linelen > 0 && (h->line[0] == '-' || h->line[0] == '+')) ? 1 : 0;
+        if (i >= h->linelen) { *why = "bad big number"; return RSQ__HDR_BAD; }
+        for (; i < h->linelen; i++)
+            if (h->line[i] < '0' || h->line[i] > '9') { *why = "bad big number"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_OK;
+    }
+    case ',':
+        if (!rsq__is_double_text(h->line, h->linelen)) { *why = "bad double"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_OK;
+    case '#':
+        if (h->linelen != 1 || (h->line[0] != 't' && h->line[0] != 'f')) { *why = "bad boolean"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_OK;
+    case '_':
+        if (h->linelen != 0) { *why = "bad null"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_OK;
+    case '$': case '!': case '=': {
+        size_t body;
+        if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1) { *why = "bad bulk length"; return RSQ__HDR_BAD; }
+        if (h->num == -1) {
+            if (h->type != '$') { *why = "null length on a non-string bulk"; return RSQ__HDR_BAD; }
+            return RSQ__HDR_OK;
+        }
+        if ((unsigned long long)h->num > (unsigned long long)lim->max_bulk) { *why = "bulk length exceeds max_bulk"; return RSQ__HDR_LIMIT; }
+        body = (size_t)h->num;
+        if (h->type == '=' && body < 4) { *why = "verbatim string without format"; return RSQ__HDR_BAD; }
+        h->size += body + 2;
+        if (avail < h->size) return RSQ__HDR_MORE; /* the caller checks size against max_reply */
+        if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n') { *why = "bulk not terminated by CRLF"; return RSQ__HDR_BAD; }
+        if (h->type == '=' && p[h->linelen + 3 + 3] != ':') { *why = "verbatim string without format"; return RSQ__HDR_BAD; }
+        return RSQ__HDR_OK;
+    }
+    case '*': case '~': case '%': case '>': case '|':
+        if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1) { *why = "bad aggregate length"; return RSQ__HDR_BAD; }
+        if (h->num == -1) {
+            if (h->type != '*') { *why = "null length on a non-array aggregate"; return RSQ__HDR_BAD; }
+            return RSQ__HDR_OK;
+        }
+        if ((unsigned long long)h->num > (unsigned long long)lim->max_elements) { *why = "aggregate exceeds max_elements"; return RSQ__HDR_LIMIT; }
+        h->elems = (size_t)h->num * ((h->type == '%' || h->type == '|') ? 2u : 1u);
+        return RSQ__HDR_OK;
+    default:
+        *why = "unknown type byte";
+        return RSQ__HDR_BAD;
+    }
+}
+
+/* Resumable scan of the reply starting at r->pos: validates limits and counts nodes.
+   Returns 1 when a whole reply is buffered, 0 when more bytes are needed, -1 on error. */
+RSQ__INTERN int rsq__scan(rsq_reader *r) {
+    for (;;) {
+        rsq__hdr h;
+        const char *why = "protocol error";
+        int rc = rsq__parse_hdr(&r->lim, r->buf + r->scan, r->len - r->scan, &h, &why);
+        int attr, popped_attr = 0;
+        if (rc == RSQ__HDR_MORE) {
+            if (r->len - r->pos > r->lim.max_reply || r->scan - r->pos + h.size > r->lim.max_reply) {
+                rsq__reader_fail(r, RSQ_ERR_LIMIT, "reply exceeds max_reply");
+                return -1;
+            }
+            return 0;
+        }
+        if (rc != RSQ__HDR_OK) {
+            rsq__reader_fail(r, rc == RSQ__HDR_LIMIT ? RSQ_ERR_LIMIT : RSQ_ERR_PROTOCOL, why);
+            return -1;
+        }
+        attr = (h.type == '|');
+        if (!attr && r->depth > 0) r->stk_rem[r->depth - 1]--;
+        /* nodes counts every element announced so far (outside attributes), so a
+           reply announcing more than max_elements fails before its elements arrive */
+        if (r->nodes == 0 && !attr && r->attr_depth == 0) r->nodes = 1;
+        if (!attr && r->attr_depth == 0 && h.elems > r->lim.max_elements - r->nodes) {
+            rsq__reader_fail(r, RSQ_ERR_LIMIT, "reply exceeds max_elements");
+            return -1;
+        }
+        if (!attr && r->attr_depth == 0) r->nodes += h.elems;
+        r->scan += h.size;
+        if (r->scan - r->pos > r->lim.max_reply) {
+            rsq__reader_fail(r, RSQ_ERR_LIMIT, "reply exceeds max_reply");
+            return -1;
+        }
+        if (h.elems > 0) {
+            if (r->depth >= r->lim.max_depth) {
+                rsq__reader_fail(r, RSQ_ERR_LIMIT, "reply nested deeper than max_depth");
+                return -1;
+            }
+            r->stk_rem[r->depth] = h.elems;
+            r->stk_attr[r->depth] = (unsigned char)attr;
+            r->depth++;
+            if (attr) r->attr_depth++;
+            continue;
+        }
+        while (r->depth > 0 && r->stk_rem[r->depth - 1] == 0) {
+            popped_attr = r->stk_attr[r->depth - 1];
+            if (popped_attr) r->attr_depth--;
+            r->depth--;
+        }
+        if (r->depth == 0 && !attr && !popped_attr) return 1;
+    }
+}
+
+RSQ__INTERN double rsq__parse_double(const char *s, size_t n) {
+    double v = 0.0, scale = 1.0;
+    int neg = 0, eneg = 0;
+    long ex = 0;
+    size_t i = 0;
+    if (n >= 3 && !memcmp(s + (s[0] == '-' || s[0] == '+'), "inf", 3)) return s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
+    if (n == 3 && !memcmp(s, "nan", 3)) return NAN;
+    if (i < n && (s[i] == '-' || s[i] == '+')) neg = (s[i++] == '-');
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10.0 + (s[i] - '0');
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) { scale /= 10.0; v += (s[i] - '0') * scale; }
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+')) eneg = (s[i++] == '-');
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) if (ex < 100000) ex = ex * 10 + (s[i] - '0');
+        while (ex-- > 0) v = eneg ? v / 10.0 : v * 10.0;
+    }
+    return neg ? -v : v;
+}
+
+/* Builds the node tree of the complete reply at [r->pos, r->scan). Children of each
+   aggregate are contiguous. Strings are NUL-terminated in place. */
+RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
+    struct { rsq_reply *next; size_t rem; unsigned char skip; } stk[RSQ_MAX_DEPTH_CAP];
+    int depth = 0;
+    size_t off = r->pos, used = 1;
+    rsq_reply root_skip;
+    if (r->nodes > r->node_cap) {
+        void *nn = rsq__grow(&r->alloc, r->node, &r->node_cap, r->nodes, sizeof(rsq_reply), 64);
+        if (!nn) return rsq__reader_fail(r, RSQ_ERR_NOMEM, "out of memory for reply nodes");
+        r->node = (rsq_reply *)nn;
+    }
+    while (off < r->scan) {
+        rsq__hdr h;
+        const char *why;
+        rsq_reply *n;
+        char *p = r->buf + off;
+        int skip = depth > 0 && stk[depth - 1].skip;
+        int rc = rsq__parse_hdr(&r->lim, p, r->scan - off, &h, &why);
+        RSQ_ASSERT(rc == RSQ__HDR_OK);
+        (void)rc;
+        off += h.size;
+        if (h.type == '|') {
+            if (h.elems) { stk[depth].next = &root_skip; stk[depth].rem = h.elems; stk[depth].skip = 1; depth++; }
+            continue;
+        }
+        if (skip) {
+            n = &root_skip;
+        } else if (depth == 0) {
+            n = &r->node[0];
+        } else {
+            n = stk[depth - 1].next++;
+        }
+        if (depth > 0) stk[depth - 1].rem--;
+        memset(n, 0, sizeof *n);
+        switch (h.type) {
+        case '+': case '-': case '(': case ',':
+            n->type = h.type == '+' ? RSQ_REPLY_STATUS : h.type == '-' ? RSQ_REPLY_ERROR
+                    : h.type == '(' ? RSQ_REPLY_BIGNUM : RSQ_REPLY_DOUBLE;
+            n->str = h.line;
+            n->len = h.linelen;
+            p[h.linelen + 1] = '\0';
+            if (h.type == ',') n->dbl = rsq__parse_double(h.line, h.linelen);
+            break;
+        case ':': n->type = RSQ_REPLY_INTEGER; n->integer = h.num; break;
+        case '#': n->type = RSQ_REPLY_BOOL; n->integer = h.line[0] == 't'; break;
+        case '_': n->type = RSQ_REPLY_NIL; break;
+        case '$': case '!': case '=':
+            if (h.num < 0) { n->type = RSQ_REPLY_NIL; break; }
+            n->type = h.type == '$' ? RSQ_REPLY_STRING : h.type == '!' ? RSQ_REPLY_ERROR : RSQ_REPLY_VERBATIM;
+            n->str = p + h.linelen + 3;
+            n->len = (size_t)h.num;
+            p[h.size - 2] = '\0';
+            if (h.type == '=') { n->str += 4; n->len -= 4; }
+            break;
+        default: /* aggregates */
+            if (h.num < 0) { n->type = RSQ_REPLY_NIL; break; }
+            n->type = h.type == '*' ? RSQ_REPLY_ARRAY : h.type == '%' ? RSQ_REPLY_MAP
+                    : h.type == '~' ? RSQ_REPLY_SET : RSQ_REPLY_PUSH;
+            n->len = h.elems;
+            if (h.elems) {
+                if (skip) {
+                    stk[depth].next = &root_skip;
+                } else {
+                    n->element = &r->node[used];
+                    stk[depth].next = &r->node[used];
+                    used += h.elems;
+                }
+                stk[depth].rem = h.elems;
+                stk[depth].skip = (unsigned char)skip;
+                depth++;
+                continue;
+            }
+        }
+        while (depth > 0 && stk[depth - 1].rem == 0) depth--;
+    }
+    RSQ_ASSERT(used == r->nodes);
+    *out = &r->node[0];
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_reader_next(rsq_reader *r, const rsq_reply **out) {
+    int rc;
+    rsq_result res;
+    *out = NULL;
+    if (r->err) return r->err;
+    /* the previous reply (if any) ended at pos: start a new scan there */
+    if (r->depth == 0 && r->scan == r->pos) r->nodes = 0;
+    if (r->len == r->scan) return RSQ_EMPTY;
+    rc = rsq__scan(r);
+    if (rc < 0) return r->err;
+    if (rc == 0) return RSQ_EMPTY;
+    res = rsq__build(r, out);
+    if (res != RSQ_OK) { *out = NULL; return res; }
+    r->pos = r->scan;
+    r->nodes = 0;
+    return RSQ_OK;
+}
+
+RSQDEF size_t rsq_encode_argv(char *out, size_t cap, int argc, const char *const *argv, const size_t *lens) {
+    size_t need = 0, w = 0;
+    char num[24];
+    int i, pass;
+    /* pass 0 measures, pass 1 writes (only when it fits) */
+    for (pass = 0; pass < 2; pass++) {
+        if (pass == 1) {
+            if (need > cap || !out) return need;
+        }
+        w = 0;
+#define RSQ__PUT(src, n) do { if (pass) memcpy(out + w, (src), (n)); w += (n); } while (0)
+        {
+            size_t k = rsq__u64_to_dec(num, (uint64_t)argc);
+            RSQ__PUT("*", 1); RSQ__PUT(num, k); RSQ__PUT("\r\n", 2);
+        }
+        for (i = 0; i < argc; i++) {
+            size_t len = lens ? lens[i] : strlen(argv[i]);
+            size_t k = rsq__u64_to_dec(num, (uint64_t)len);
+            RSQ__PUT("$", 1); RSQ__PUT(num, k); RSQ__PUT("\r\n", 2);
+            if (len) RSQ__PUT(argv[i], len);
+            RSQ__PUT("\r\n", 2);
+        }
+#undef RSQ__PUT
+        need = w;
+    }
+    return need;
+}
+
+RSQDEF int rsq_reply_is(const rsq_reply *r, const char *s) {
+    size_t n;
+    if (!r || !s || !r->str) return 0;
+    if (r->type != RSQ_REPLY_STRING && r->type != RSQ_REPLY_STATUS && r->type != RSQ_REPLY_VERBATIM) return 0;
+    n = strlen(s);
+    return r->len == n && memcmp(r->str, s, n) == 0;
+}
+
+RSQDEF const rsq_reply *rsq_reply_get(const rsq_reply *r, const char *key) {
+    size_t i;
+    if (!r || !key || (r->type != RSQ_REPLY_MAP && r->type != RSQ_REPLY_ARRAY)) return NULL;
+    for (i = 0; i + 1 < r->len; i += 2)
+        if (rsq_reply_is(&r->element[i], key)) return &r->element[i + 1];
+    return NULL;
+}
+
+RSQDEF int rsq_reply_int(const rsq_reply *r, long long *out) {
+    if (!r) return 0;
+    if (r->type == RSQ_REPLY_INTEGER || r->type == RSQ_REPLY_BOOL) { *out = r->integer; return 1; }
+    if (r->type == RSQ_REPLY_STRING || r->type == RSQ_REPLY_STATUS || r->type == RSQ_REPLY_BIGNUM)
+        return rsq__parse_ll(r->str, r->len, out);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>sockets: the built-in transport
+#ifndef RSQ_NO_SOCKETS
+#define RSQ__FD(h) ((int)(intptr_t)(h) - 1)
+
+RSQ__INTERN uint64_t rsq__sock_now(void *user) {
+    struct timespec ts;
+    (void)user;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+RSQ__INTERN void rsq__sock_sleep(void *user, int ms) {
+    struct timespec ts;
+    (void)user;
+    if (ms <= 0) return;
+    ts.tv_sec = ms / 1000;
+    ts.tv_nsec = (long)(ms % 1000) * 1000000L;
+    nanosleep(&ts, NULL);
+}
+
+RSQ__INTERN int rsq__sock_prepare(int fd) {
+    int fl = fcntl(fd, F_GETFL, 0);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return -1;
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+#ifdef SO_NOSIGPIPE
+    { int one = 1; (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one); }
+#endif
+    return 0;
+}
+
+/* Non-blocking connect of fd to addr within timeout_ms: 0, or an rsq_result. */
+RSQ__INTERN rsq_result rsq__sock_connect_fd(int fd, const struct sockaddr *sa, socklen_t salen, int timeout_ms, int *sys_errno) {
+    struct pollfd pfd;
+    int rc, soerr = 0;
+    socklen_t len = sizeof soerr;
+    *sys_errno = 0;
+    if (connect(fd, sa, salen) == 0) return RSQ_OK;
+    if (errno != EINPROGRESS && errno != EAGAIN && errno != EINTR) { *sys_errno = errno; return RSQ_ERR_CONNECT; }
+    pfd.fd = fd;
+    pfd.events = POLLOUT;
+    pfd.revents = 0;
+    do rc = poll(&pfd, 1, timeout_ms); while (rc < 0 && errno == EINTR);
+    if (rc == 0) return RSQ_ERR_TIMEOUT;
+    if (rc < 0) { *sys_errno = errno; return RSQ_ERR_CONNECT; }
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0) soerr = errno;
+    if (soerr) { *sys_errno = soerr; return RSQ_ERR_CONNECT; }
+    return RSQ_OK;
+}
+
+RSQ__INTERN rsq_result rsq__sock_open(void *user, const rsq_endpoint *ep, int timeout_ms, void **handle, char *err, size_t errlen) {
+    int fd = -1, e = 0;
+    rsq_result rc = RSQ_ERR_CONNECT;
+    (void)user;
+    *handle = NULL;
+    if (ep->tls) {
+        rsq__fmt(err, errlen, "rediss:// needs a TLS transport; the built-in socket transport has none");
+        return RSQ_ERR_UNSUPPORTED;
+    }
+    if (ep->path) {
+        struct sockaddr_un sun;
+        size_t n = strlen(ep->path);
+        if (n >= sizeof sun.sun_path) { rsq__fmt(err, errlen, "unix socket path too long"); return RSQ_ERR_ARG; }
+        memset(&sun, 0, sizeof sun);
+        sun.sun_family = AF_UNIX;
+        memcpy(sun.sun_path, ep->path, n + 1);
+        fd = socket(AF_UNIX, SOCK_STREAM, 0);
+        if (fd < 0 || rsq__sock_prepare(fd) < 0) { e = errno; rc = RSQ_ERR_CONNECT; }
+        else rc = rsq__sock_connect_fd(fd, (const struct sockaddr *)&sun, (socklen_t)sizeof sun, timeout_ms, &e);
+        if (rc != RSQ_OK) {
+            if (fd >= 0) close(fd);
+            if (rc == RSQ_ERR_TIMEOUT) rsq__fmt(err, errlen, "connect to unix socket %s timed out after %d ms", ep->path, timeout_ms);
+            else rsq__fmt(err, errlen, "connect to unix socket %s: %s", ep->path, strerror(e));
+            return rc;
+        }
+    } else {
+        struct addrinfo hints, *res = NULL, *ai;
+        char port[16];
+        int gai;
+        uint64_t t0 = rsq__sock_now(NULL);
+        memset(&hints, 0, sizeof hints);
+        hints.ai_family = AF_UNSPEC;
+        hints.ai_socktype = SOCK_STREAM;
+        rsq__fmt(port, sizeof port, "%d", ep->port);
+        gai = getaddrinfo(ep->host, port, &hints, &res);
+        if (gai != 0 || !res) {
+            rsq__fmt(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(gai));
+            return RSQ_ERR_RESOLVE;
+        }
+        for (ai = res; ai; ai = ai->ai_next) {
+            int left = timeout_ms - (int)(rsq__sock_now(NULL) - t0);
+            if (left <= 0) { rc = RSQ_ERR_TIMEOUT; break; }
+            fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+            if (fd < 0) { e = errno; rc = RSQ_ERR_CONNECT; continue; }
+            if (rsq__sock_prepare(fd) < 0) { e = errno; close(fd); fd = -1; continue; }
+            rc = rsq__sock_connect_fd(fd, ai->ai_addr, ai->ai_addrlen, left, &e);
+            if (rc == RSQ_OK) break;
+            close(fd);
+            fd = -1;
+        }
+        freeaddrinfo(res);
+        if (rc != RSQ_OK) {
+            if (rc == RSQ_ERR_TIMEOUT) rsq__fmt(err, errlen, "connect to %s:%d timed out after %d ms", ep->host, ep->port, timeout_ms);
+            else rsq__fmt(err, errlen, "connect to %s:%d: %s", ep->host, ep->port, strerror(e));
+            return rc;
+        }
+        {
+            int one = 1;
+            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+            (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#ifdef TCP_KEEPIDLE
+            { int v = 60; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v); }
+#endif
+#ifdef TCP_KEEPINTVL
+            { int v = 10; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v); }
+#endif
+#ifdef TCP_KEEPCNT
+            { int v = 3; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v); }
+#endif
+        }
+    }
+    *handle = (void *)(intptr_t)(fd + 1);
+    return RSQ_OK;
+}
+
+RSQ__INTERN long rsq__sock_send(void *user, void *handle, const void *buf, size_t len) {
+    ssize_t n;
+    int flags = 0;
+    (void)user;
+#ifdef MSG_NOSIGNAL
+    flags = MSG_NOSIGNAL;
+#endif
+    do n = send(RSQ__FD(handle), buf, len, flags); while (n < 0 && errno == EINTR);
+    if (n >= 0) return (long)n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+    return (long)RSQ_ERR_IO;
+}
+
+RSQ__INTERN long rsq__sock_recv(void *user, void *handle, void *buf, size_t len) {
+    ssize_t n;
+    (void)user;
+    do n = recv(RSQ__FD(handle), buf, len, 0); while (n < 0 && errno == EINTR);
+    if (n > 0) return (long)n;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
+    return (long)RSQ_ERR_IO; /* 0: the peer closed */
+}
+
+RSQ__INTERN rsq_result rsq__sock_wait(void *user, void *handle, int events, int timeout_ms) {
+    struct pollfd pfd;
+    int rc;
+    (void)user;
+    pfd.fd = RSQ__FD(handle);
+    pfd.events = (short)(((events & RSQ_WANT_READ) ? POLLIN : 0) | ((events & RSQ_WANT_WRITE) ? POLLOUT : 0));
+    pfd.revents = 0;
+    rc = poll(&pfd, 1, timeout_ms);
+    if (rc > 0) return RSQ_OK;
+    if (rc == 0) return RSQ_ERR_TIMEOUT;
+    return errno == EINTR ? RSQ_OK : RSQ_ERR_IO;
+}
+
+RSQ__INTERN void rsq__sock_close(void *user, void *handle) {
+    (void)user;
+    if (handle) close(RSQ__FD(handle));
+}
+
+RSQ__INTERN int rsq__sock_fd(void *user, void *handle) {
+    (void)user;
+    return handle ? RSQ__FD(handle) : -1;
+}
+
+RSQDEF const rsq_transport *rsq_socket_transport(void) {
+    static const rsq_transport t = {
+        rsq__sock_open, rsq__sock_send, rsq__sock_recv, rsq__sock_wait,
+        rsq__sock_close, rsq__sock_fd, rsq__sock_now, rsq__sock_sleep, NULL
+    };
+    return &t;
+}
+#endif /* RSQ_NO_SOCKETS */
+
+/* ------------------------------------------------------------------------------------ */
+// >>url (implementation)
+RSQ__INTERN int rsq__hexval(char ch) {
+    if (ch >= '0' && ch <= '9') return ch - '0';
+    if (ch >= 'a' && ch <= 'f') return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F') return ch - 'A' + 10;
+    return -1;
+}
+
+/* Percent-decodes s[0..n) into dst (cap bytes). 1 on success. */
+RSQ__INTERN int rsq__pct_decode(char *dst, size_t cap, const char *s, size_t n) {
+    size_t i, w = 0;
+    for (i = 0; i < n; i++) {
+        char ch = s[i];
+        if (ch == '%') {
+            int hi, lo;
+            if (i + 2 >= n) return 0;
+            hi = rsq__hexval(s[i + 1]);
+            lo = rsq__hexval(s[i + 2]);
+            if (hi < 0 || lo < 0) return 0;
+            ch = (char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (w + 1 >= cap) return 0;
+        dst[w++] = ch;
+    }
+    dst[w] = '\0';
+    return 1;
+}
+
+RSQ__INTERN int rsq__parse_uint_range(const char *s, size_t n, long lo, long hi, long *out) {
+    long long v;
+    if (n == 0 || s[0] == '-' || s[0] == '+') return 0;
+    if (!rsq__parse_ll(s, n, &v) || v < lo || v > hi) return 0;
+    *out = (long)v;
+    return 1;
+}
+
+/* user[:password] at s[0..n) */
+RSQ__INTERN rsq_result rsq__url_userinfo(rsq_url *u, const char *s, size_t n, char *err, size_t errlen) {
+    const char *colon = (const char *)memchr(s, ':', n);
+    if (!colon) {
+        rsq__fmt(err, errlen, "URL credentials must be user:password@ or :password@");
+        return RSQ_ERR_URL;
+    }
+    if (!rsq__pct_decode(u->user, sizeof u->user, s, (size_t)(colon - s))) {
+        rsq__fmt(err, errlen, "bad or too long user name in URL");
+        return RSQ_ERR_URL;
+    }
+    if (!rsq__pct_decode(u->password, sizeof u->password, colon + 1, n - (size_t)(colon - s) - 1)) {
+        rsq__fmt(err, errlen, "bad or too long password in URL");
+        return RSQ_ERR_URL;
+    }
+    u->has_password = 1;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_url_parse(rsq_url *u, const char *url, char *err, size_t errlen) {
+    const char *s, *end, *at, *slash;
+    size_t n;
+    if (err && errlen) err[0] = '\0';
+    if (!u || !url) { rsq__fmt(err, errlen, "URL is NULL"); return RSQ_ERR_ARG; }
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    n = strlen(url);
+    end = url + n;
+    if (n > 4096) { rsq__fmt(err, errlen, "URL too long"); return RSQ_ERR_URL; }
+    if (!strncmp(url, "redis://", 8)) s = url + 8;
+    else if (!strncmp(url, "rediss://", 9)) { s = url + 9; u->tls = 1; }
+    else if (!strncmp(url, "unix://", 7)) { s = url + 7; u->is_unix = 1; }
+    else { rsq__fmt(err, errlen, "URL must start with redis://, rediss:// or unix://"); return RSQ_ERR_URL; }
+
+    if (u->is_unix) {
+        const char *q = (const char *)memchr(s, '?', (size_t)(end - s));
+        const char *pend = q ? q : end;
+        at = NULL;
+        if (s < pend && s[0] != '/') {
+            at = (const char *)memchr(s, '@', (size_t)(pend - s));
+            if (!at) { rsq__fmt(err, errlen, "unix URL needs an absolute path: unix:///path/to/sock"); return RSQ_ERR_URL; }
+            if (rsq__url_userinfo(u, s, (size_t)(at - s), err, errlen) != RSQ_OK) return RSQ_ERR_URL;
+            s = at + 1;
+        }
+        if (s >= pend || s[0] != '/') { rsq__fmt(err, errlen, "unix URL needs an absolute path: unix:///path/to/sock"); return RSQ_ERR_URL; }
+        if ((size_t)(pend - s) >= sizeof u->path) { rsq__fmt(err, errlen, "unix socket path too long (max %d bytes)", (int)sizeof u->path - 1); return RSQ_ERR_URL; }
+        rsq__copy(u->path, sizeof u->path, s, (size_t)(pend - s));
+        if (q) {
+            const char *p = q + 1;
+            while (p < end) {
+                const char *amp = (const char *)memchr(p, '&', (size_t)(end - p));
+                const char *pe = amp ? amp : end;
+                const char *eq = (const char *)memchr(p, '=', (size_t)(pe - p));
+                size_t kl = eq ? (size_t)(eq - p) : 0;
+                if (!eq) { rsq__fmt(err, errlen, "unix URL query must be key=value pairs"); return RSQ_ERR_URL; }
+                if (kl == 2 && !memcmp(p, "db", 2)) {
+                    if (!rsq__parse_uint_range(eq + 1, (size_t)(pe - eq - 1), 0, 1000000, &u->db)) { rsq__fmt(err, errlen, "bad db number in URL"); return RSQ_ERR_URL; }
+                } else if (kl == 8 && !memcmp(p, "password", 8)) {
+                    if (!rsq__pct_decode(u->password, sizeof u->password, eq + 1, (size_t)(pe - eq - 1))) { rsq__fmt(err, errlen, "bad or too long password in URL"); return RSQ_ERR_URL; }
+                    u->has_password = 1;
+                } else if (kl == 4 && !memcmp(p, "user", 4)) {
+                    if (!rsq__pct_decode(u->user, sizeof u->user, eq + 1, (size_t)(pe - eq - 1))) { rsq__fmt(err, errlen, "bad or too long user name in URL"); return RSQ_ERR_URL; }
+                } else {
+                    rsq__fmt(err, errlen, "unknown URL option (expected db, user, password)");
+                    return RSQ_ERR_URL;
+                }
+                p = amp ? amp + 1 : end;
+            }
+        }
+        if (u->user[0] && !u->has_password) { rsq__fmt(err, errlen, "URL has a user name but no password"); return RSQ_ERR_URL; }
+        return RSQ_OK;
+    }
+
+    /* redis:// and rediss:// : authority up to '/', then optional /db */
+    slash = (const char *)memchr(s, '/', (size_t)(end - s));
+    if (!slash) slash = end;
+    if (memchr(s, '?', (size_t)(end - s)) || memchr(s, '#', (size_t)(end - s))) {
+        rsq__fmt(err, errlen, "unexpected query or fragment in URL");
+        return RSQ_ERR_URL;
+    }
+    at = NULL;
+    {
+        const char *p;
+        for (p = s; p < slash; p++) if (*p == '@') at = p; /* the last '@' ends the credentials */
+    }
+    if (at) {
+        if (rsq__url_userinfo(u, s, (size_t)(at - s), err, errlen) != RSQ_OK) return RSQ_ERR_URL;
+        s = at + 1;
+    }
+    if (s < slash && s[0] == '[') {
+        const char *rb = (const char *)memchr(s, ']', (size_t)(slash - s));
+        if (!rb || rb == s + 1) { rsq__fmt(err, errlen, "bad IPv6 address in URL"); return RSQ_ERR_URL; }
+        if ((size_t)(rb - s - 1) >= sizeof u->host) { rsq__fmt(err, errlen, "host name too long"); return RSQ_ERR_URL; }
+        rsq__copy(u->host, sizeof u->host, s + 1, (size_t)(rb - s - 1));
+        s = rb + 1;
+        if (s < slash && s[0] != ':') { rsq__fmt(err, errlen, "unexpected characters after IPv6 address"); return RSQ_ERR_URL; }
+    } else {
+        const char *p = s;
+        while (p < slash && *p != ':') {
+            unsigned char ch = (unsigned char)*p;
+            if (ch <= ' ' || ch == '[' || ch == ']' || ch >= 0x7f) { rsq__fmt(err, errlen, "bad character in host name"); return RSQ_ERR_URL; }
+            p++;
+        }
+        if (p == s) { rsq__fmt(err, errlen, "URL has no host"); return RSQ_ERR_URL; }
+        if ((size_t)(p - s) >= sizeof u->host) { rsq__fmt(err, errlen, "host name too long"); return RSQ_ERR_URL; }
+        rsq__copy(u->host, sizeof u->host, s, (size_t)(p - s));
+        s = p;
+    }
+    if (s < slash && s[0] == ':') {
+        long port;
+        if (!rsq__parse_uint_range(s + 1, (size_t)(slash - s - 1), 1, 65535, &port)) {
+            rsq__fmt(err, errlen, "bad port in URL (expected 1..65535)");
+            return RSQ_ERR_URL;
+        }
+        u->port = (int)port;
+    }
+    if (slash < end && slash + 1 < end) {
+        if (!rsq__parse_uint_range(slash + 1, (size_t)(end - slash - 1), 0, 1000000, &u->db)) {
+            rsq__fmt(err, errlen, "bad db number in URL path (expected /N)");
+            return RSQ_ERR_URL;
+        }
+    }
+    if (u->user[0] && !u->has_password) { rsq__fmt(err, errlen, "URL has a user name but no password"); return RSQ_ERR_URL; }
+    return RSQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>client (implementation): connection, handshake, commands, pipelines
+#define RSQ__DEF_URL "redis://127.0.0.1:6379"
+
+RSQ__INTERN void rsq__log(rsq_client *c, rsq_log_level lvl, rsq_log_item item, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+RSQ__INTERN void rsq__log(rsq_client *c, rsq_log_level lvl, rsq_log_item item, const char *fmt, ...) {
+    char msg[320];
+    va_list ap;
+    if (!c->log.func || (int)lvl > (int)c->log.level) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->log.func(c->log.user, lvl, item, msg);
+}
+
+RSQ__INTERN rsq_result rsq__set_err(rsq_client *c, rsq_result rc, const char *fmt, ...)
+#if defined(__GNUC__) || defined(__clang__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+RSQ__INTERN rsq_result rsq__set_err(rsq_client *c, rsq_result rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+RSQ__INTERN uint64_t rsq__now(rsq_client *c) {
+    if (c->tp.now_ms) return c->tp.now_ms(c->tp.user);
+    return 0;
+}
+
+RSQ__INTERN uint64_t rsq__rand(rsq_client *c) {
+    /* xorshift64*: per-client, no global state */
+    uint64_t x = c->rng;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    c->rng = x;
+    return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Backoff before attempt `attempt` (0-based): full range [d/2, d], d = base*2^attempt capped. */
+RSQ__INTERN int rsq__backoff_ms(rsq_client *c, int attempt) {
+    uint64_t d = (uint64_t)c->retry_base_ms;
+    int i;
+    for (i = 0; i < attempt && d < (uint64_t)c->retry_max_ms; i++) d *= 2;
+    if (d > (uint64_t)c->retry_max_ms) d = (uint64_t)c->retry_max_ms;
+    return (int)(d / 2 + rsq__rand(c) % (d / 2 + 1));
+}
+
+RSQ__INTERN void rsq__sleep(rsq_client *c, int ms) {
+    if (c->tp.sleep_ms) c->tp.sleep_ms(c->tp.user, ms);
+}
+
+RSQ__INTERN int rsq__retry_allowed(const rsq_client *c, int attempt) {
+    return c->retry_attempts == RSQ_RETRY_FOREVER || attempt + 1 < c->retry_attempts;
+}
+
+/* Classifies a server error line by its first word. */
+RSQ__INTERN rsq_result rsq__classify(const char *s, size_t n) {
+    static const struct { const char *word; rsq_result rc; } tab[] = {
+        { "WRONGPASS", RSQ_ERR_AUTH }, { "NOAUTH", RSQ_ERR_AUTH }, { "NOPERM", RSQ_ERR_NOPERM },
+        { "WRONGTYPE", RSQ_ERR_WRONGTYPE }, { "NOGROUP", RSQ_ERR_NOGROUP }, { "LOADING", RSQ_ERR_RETRY },
+        { "BUSY", RSQ_ERR_RETRY }, { "TRYAGAIN", RSQ_ERR_RETRY }, { "MASTERDOWN", RSQ_ERR_RETRY },
+        { "READONLY", RSQ_ERR_RETRY }, { "CLUSTERDOWN", RSQ_ERR_RETRY }, { "MOVED", RSQ_ERR_MOVED },
+        { "ASK", RSQ_ERR_MOVED }
+    };
+    size_t w = 0, i;
+    while (w < n && s[w] != ' ') w++;
+    for (i = 0; i < RSQ__COUNTOF(tab); i++)
+        if (strlen(tab[i].word) == w && !memcmp(s, tab[i].word, w)) return tab[i].rc;
+    if ((n >= 20 && !memcmp(s, "ERR invalid password", 20)) || (n >= 8 && !memcmp(s, "ERR AUTH", 8)))
+        return RSQ_ERR_AUTH;
+    return RSQ_ERR_SERVER;
+}
+
+RSQDEF void rsq_client_config_init(rsq_client_config *cfg) {
+    if (cfg) memset(cfg, 0, sizeof *cfg);
+}
+
+RSQDEF rsq_result rsq_client_init(rsq_client *c, const rsq_client_config *cfg) {
+    rsq_client_config z;
+    rsq_result rc;
+    char why[160];
+    if (!c) return RSQ_ERR_ARG;
+    memset(c, 0, sizeof *c);
+    if (!cfg) { memset(&z, 0, sizeof z); cfg = &z; }
+    if (!rsq__alloc_resolve(&c->alloc, &cfg->allocator))
+        return rsq__set_err(c, RSQ_ERR_ARG, "allocator: set all of malloc_fn, realloc_fn, free_fn or none");
+    if (cfg->transport) c->tp = *cfg->transport;
+#ifndef RSQ_NO_SOCKETS
+    else c->tp = *rsq_socket_transport();
+#else
+    else return rsq__set_err(c, RSQ_ERR_ARG, "a transport is required (built with RSQ_NO_SOCKETS)");
+#endif
+    if (!c->tp.open || !c->tp.send || !c->tp.recv || !c->tp.close)
+        return rsq__set_err(c, RSQ_ERR_ARG, "transport lacks open, send, recv or close");
+#ifndef RSQ_NO_SOCKETS
+    if (!c->tp.now_ms) c->tp.now_ms = rsq__sock_now;
+    if (!c->tp.sleep_ms) c->tp.sleep_ms = rsq__sock_sleep;
+#else
+    if (!c->tp.now_ms) return rsq__set_err(c, RSQ_ERR_ARG, "transport->now_ms is required with RSQ_NO_SOCKETS");
+#endif
+    if (cfg->protocol != 0 && cfg->protocol != 2 && cfg->protocol != 3)
+        return rsq__set_err(c, RSQ_ERR_ARG, "protocol must be 2 or 3");
+    if (cfg->connect_timeout_ms < 0 || cfg->io_timeout_ms < 0 || cfg->block_margin_ms < 0 ||
+        cfg->retry_base_ms < 0 || cfg->retry_max_ms < 0 || cfg->retry_attempts < RSQ_RETRY_FOREVER)
+        return rsq__set_err(c, RSQ_ERR_ARG, "timeouts and retry settings must not be negative");
+    rc = rsq_url_parse(&c->url, cfg->url ? cfg->url : RSQ__DEF_URL, why, sizeof why);
+    if (rc != RSQ_OK) return rsq__set_err(c, rc, "%s", why);
+    if (cfg->name) {
+        size_t i, n = strlen(cfg->name);
+        if (n >= sizeof c->name) return rsq__set_err(c, RSQ_ERR_ARG, "client name too long");
+        for (i = 0; i < n; i++)
+            if ((unsigned char)cfg->name[i] <= ' ') return rsq__set_err(c, RSQ_ERR_ARG, "client name must not contain spaces");
+        memcpy(c->name, cfg->name, n + 1);
+    }
+    c->protocol = RSQ__DEF(cfg->protocol, 2);
+    c->connect_timeout_ms = RSQ__DEF(cfg->connect_timeout_ms, 5000);
+    c->io_timeout_ms = RSQ__DEF(cfg->io_timeout_ms, 10000);
+    c->block_margin_ms = RSQ__DEF(cfg->block_margin_ms, 2000);
+    c->retry_base_ms = RSQ__DEF(cfg->retry_base_ms, 50);
+    c->retry_max_ms = RSQ__MAX(RSQ__DEF(cfg->retry_max_ms, 5000), c->retry_base_ms);
+    c->retry_attempts = RSQ__DEF(cfg->retry_attempts, 10);
+    rsq__limits_apply(&c->limits, &cfg->limits);
+    c->log = cfg->logger;
+    rsq_reader_init(&c->node.rd, &c->limits, &c->alloc);
+    c->rng = rsq__now(c) ^ ((uint64_t)(uintptr_t)c << 16) ^ 0x9E3779B97F4A7C15ULL;
+    if (!c->rng) c->rng = 1;
+    c->initialized = 1;
+    return RSQ_OK;
+}
+
+RSQ__INTERN void rsq__node_close(rsq_client *c, rsq__node *n) {
+    if (n->handle) c->tp.close(c->tp.user, n->handle);
+    n->handle = NULL;
+    if (n->connected) c->epoch++;
+    n->connected = 0;
+    n->wlen = n->wsent = 0;
+    n->pending = 0;
+    rsq_reader_reset(&n->rd);
+    c->server_version = 0;
+}
+
+/* Drops the connection after a failure, keeping rc and the message in c->err. */
+RSQ__INTERN rsq_result rsq__drop(rsq_client *c, rsq__node *n, rsq_result rc) {
+    int was = n->connected;
+    rsq__node_close(c, n);
+    if (was) rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_DISCONNECTED, "connection dropped: %s", c->err);
+    return rc;
+}
+
+RSQDEF void rsq_client_free(rsq_client *c) {
+    if (!c || !c->initialized) return;
+    rsq__node_close(c, &c->node);
+    rsq_reader_free(&c->node.rd);
+    rsq__free(&c->alloc, c->node.wbuf);
+    c->node.wbuf = NULL;
+    c->node.wcap = 0;
+    c->initialized = 0;
+}
+
+RSQDEF void rsq_disconnect(rsq_client *c) {
+    if (c && c->initialized) rsq__node_close(c, &c->node);
+}
+
+RSQDEF int rsq_is_connected(const rsq_client *c) { return c && c->node.connected; }
+RSQDEF const char *rsq_errstr(const rsq_client *c) { return c ? c->err : "client is NULL"; }
+RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return c ? c->node.pending : 0; }
+RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out) { *out = c->stats; }
+
+RSQDEF int rsq_client_fd(const rsq_client *c) {
+    if (!c || !c->node.connected || !c->tp.fd) return -1;
+    return c->tp.fd(c->tp.user, c->node.handle);
+}
+
+RSQDEF int rsq_client_wants(const rsq_client *c) {
+    int w = 0;
+    if (!c || !c->node.connected) return 0;
+    if (c->node.wsent < c->node.wlen) w |= RSQ_WANT_WRITE;
+    if (c->node.pending) w |= RSQ_WANT_READ;
+    return w;
+}
+
+/* Milliseconds left until deadline (0 = already passed). */
+RSQ__INTERN int rsq__left(rsq_client *c, uint64_t deadline) {
+    uint64_t now = rsq__now(c);
+    if (now >= deadline) return 0;
+    return (int)RSQ__MIN(deadline - now, (uint64_t)RSQ_TIMEOUT_FOREVER);
+}
+
+RSQ__INTERN uint64_t rsq__deadline(rsq_client *c, int timeout_ms) {
+    if (timeout_ms == RSQ_TIMEOUT_DEFAULT) timeout_ms = c->io_timeout_ms;
+    if (timeout_ms >= RSQ_TIMEOUT_FOREVER) return UINT64_MAX;
+    return rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+}
+
+/* Appends one encoded command to the node's write buffer. */
+RSQ__INTERN rsq_result rsq__node_append(rsq_client *c, rsq__node *n, int argc, const char *const *argv, const size_t *lens) {
+    size_t need = 0, i;
+    char *w;
+    char num[24];
+    size_t k;
+    need = 1 + 20 + 2;
+    for (i = 0; i < (size_t)argc; i++) {
+        size_t len = lens ? lens[i] : strlen(argv[i]);
+        if (len > ((size_t)-1) / 2 - need) return rsq__set_err(c, RSQ_ERR_ARG, "command too large");
+        need += 1 + 20 + 2 + len + 2;
+    }
+    if (n->wsent > 0 && n->wsent == n->wlen) n->wsent = n->wlen = 0;
+    if (n->wlen + need > n->wcap) {
+        void *nb = rsq__grow(&c->alloc, n->wbuf, &n->wcap, n->wlen + need, 1, 4096);
+        if (!nb) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for the write buffer");
+        n->wbuf = (char *)nb;
+    }
+    w = n->wbuf + n->wlen;
+    *w++ = '*';
+    k = rsq__u64_to_dec(w, (uint64_t)argc); w += k;
+    *w++ = '\r'; *w++ = '\n';
+    for (i = 0; i < (size_t)argc; i++) {
+        size_t len = lens ? lens[i] : strlen(argv[i]);
+        *w++ = '$';
+        k = rsq__u64_to_dec(num, (uint64_t)len);
+        memcpy(w, num, k); w += k;
+        *w++ = '\r'; *w++ = '\n';
+        if (len) { memcpy(w, argv[i], len); w += len; }
+        *w++ = '\r'; *w++ = '\n';
+    }
+    n->wlen = (size_t)(w - n->wbuf);
+    n->pending++;
+    c->stats.commands++;
+    return RSQ_OK;
+}
+
+/* Writes the node's buffer until empty or the deadline (0 = non-blocking). */
+RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t deadline, int nonblock) {
+    while (n->wsent < n->wlen) {
+        long k = c->tp.send(c->tp.user, n->handle, n->wbuf + n->wsent, n->wlen - n->wsent);
+        if (k > 0) {
+            n->wsent += (size_t)k;
+            c->stats.bytes_out += (uint64_t)k;
+            continue;
+        }
+        if (k < 0) {
+            rsq__set_err(c, RSQ_ERR_IO, "write failed: connection lost");
+            return rsq__drop(c, n, RSQ_ERR_IO);
+        }
+        if (nonblock) return RSQ_AGAIN;
+        {
+            int left = rsq__left(c, deadline);
+            rsq_result w;
+            if (left == 0) {
+                rsq__set_err(c, RSQ_ERR_TIMEOUT, "write timed out");
+                return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
+            }
+            w = c->tp.wait ? c->tp.wait(c->tp.user, n->handle, RSQ_WANT_WRITE, left) : RSQ_OK;
+            if (w != RSQ_OK && w != RSQ_ERR_TIMEOUT) {
+                rsq__set_err(c, RSQ_ERR_IO, "wait for write failed");
+                return rsq__drop(c, n, RSQ_ERR_IO);
+            }
+        }
+    }
+    n->wsent = n->wlen = 0;
+    return RSQ_OK;
+}
+
+/* Reads the next reply from the node, with deadline or non-blocking. Server error
+   replies are classified and their line copied into c->err. */
+RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_reply **out, uint64_t deadline, int nonblock) {
+    *out = NULL;
+    if (!n->connected) return rsq__set_err(c, RSQ_ERR_IO, "not connected");
+    if (n->pending == 0) return rsq__set_err(c, RSQ_ERR_STATE, "no reply pending");
+    for (;;) {
+        const rsq_reply *r;
+        rsq_result rc = rsq_reader_next(&n->rd, &r);
+        if (rc == RSQ_OK) {
+            if (r->type == RSQ_REPLY_PUSH) {
+                rsq__log(c, RSQ_LOG_DEBUG, RSQ_LOGI_PUSH_IGNORED, "push message ignored");
+                continue;
+            }
+            n->pending--;
+            c->stats.replies++;
+            *out = r;
+            if (r->type == RSQ_REPLY_ERROR) {
+                rsq__copy(c->err, sizeof c->err, r->str, r->len);
+                return rsq__classify(r->str, r->len);
+            }
+            return RSQ_OK;
+        }
+        if (rc != RSQ_EMPTY) {
+            rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
+            rsq__log(c, RSQ_LOG_ERROR, RSQ_LOGI_PROTOCOL, "protocol error: %s", c->err);
+            return rsq__drop(c, n, rc);
+        }
+        if (n->wsent < n->wlen) {
+            rc = rsq__node_flush(c, n, deadline, nonblock);
+            if (rc != RSQ_OK) return rc;
+        }
+        {
+            char *buf;
+            size_t avail;
+            long k;
+            rc = rsq_reader_space(&n->rd, RSQ_READ_CHUNK, &buf, &avail);
+            if (rc != RSQ_OK) {
+                rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
+                return rsq__drop(c, n, rc);
+            }
+            k = c->tp.recv(c->tp.user, n->handle, buf, avail);
+            if (k > 0) {
+                rsq_reader_commit(&n->rd, (size_t)k);
+                c->stats.bytes_in += (uint64_t)k;
+                continue;
+            }
+            if (k < 0) {
+                rsq__set_err(c, RSQ_ERR_IO, "connection lost while reading a reply");
+                return rsq__drop(c, n, RSQ_ERR_IO);
+            }
+        }
+        if (nonblock) return RSQ_AGAIN;
+        {
+            int left = rsq__left(c, deadline);
+            rsq_result w;
+            if (left == 0) {
+                rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply");
+                return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
+            }
+            w = c->tp.wait ? c->tp.wait(c->tp.user, n->handle, RSQ_WANT_READ, left) : RSQ_OK;
+            if (w != RSQ_OK && w != RSQ_ERR_TIMEOUT) {
+                rsq__set_err(c, RSQ_ERR_IO, "wait for read failed");
+                return rsq__drop(c, n, RSQ_ERR_IO);
+            }
+        }
+    }
+}
+
+/* One connect attempt plus handshake, pipelined in one round trip. */
+RSQ__INTERN rsq_result rsq__connect_once(rsq_client *c) {
+    rsq__node *n = &c->node;
+    rsq_endpoint ep;
+    char why[200];
+    rsq_result rc;
+    int steps = 0, i;
+    const char *what[4];
+    uint64_t deadline;
+    memset(&ep, 0, sizeof ep);
+    ep.tls = c->url.tls;
+    if (c->url.is_unix) ep.path = c->url.path;
+    else { ep.host = c->url.host; ep.port = c->url.port; }
+    why[0] = '\0';
+    rc = c->tp.open(c->tp.user, &ep, c->connect_timeout_ms, &n->handle, why, sizeof why);
+    if (rc != RSQ_OK) {
+        n->handle = NULL;
+        return rsq__set_err(c, rc, "%s", why[0] ? why : rsq_result_str(rc));
+    }
+    n->connected = 1;
+    n->wlen = n->wsent = 0;
+    n->pending = 0;
+    rsq_reader_reset(&n->rd);
+    if (c->protocol == 3) {
+        const char *argv[7];
+        int argc = 0;
+        argv[argc++] = "HELLO";
+        argv[argc++] = "3";
+        if (c->url.has_password) {
+            argv[argc++] = "AUTH";
+            argv[argc++] = c->url.user[0] ? c->url.user : "default";
+            argv[argc++] = c->url.password;
+        }
+        if (c->name[0]) { argv[argc++] = "SETNAME"; argv[argc++] = c->name; }
+        rc = rsq__node_append(c, n, argc, argv, NULL);
+        what[steps++] = "HELLO 3";
+    } else {
+        rc = RSQ_OK;
+        if (c->url.has_password) {
+            const char *argv[3];
+            int argc = 0;
+            argv[argc++] = "AUTH";
+            if (c->url.user[0]) argv[argc++] = c->url.user;
+            argv[argc++] = c->url.password;
+            rc = rsq__node_append(c, n, argc, argv, NULL);
+            what[steps++] = "AUTH";
+        }
+        if (rc == RSQ_OK && c->name[0]) {
+            const char *argv[3] = { "CLIENT", "SETNAME", c->name };
+            rc = rsq__node_append(c, n, 3, argv, NULL);
+            what[steps++] = "CLIENT SETNAME";
+        }
+    }
+    if (rc == RSQ_OK && c->url.db) {
+        char db[24];
+        const char *argv[2];
+        rsq__u64_to_dec(db, (uint64_t)c->url.db);
+        argv[0] = "SELECT";
+        argv[1] = db;
+        rc = rsq__node_append(c, n, 2, argv, NULL);
+        what[steps++] = "SELECT";
+    }
+    if (rc != RSQ_OK) { rsq__node_close(c, n); return rc; }
+    deadline = rsq__deadline(c, c->connect_timeout_ms);
+    for (i = 0; i < steps; i++) {
+        const rsq_reply *r;
+        rc = rsq__node_read(c, n, &r, deadline, 0);
+        if (rc != RSQ_OK) {
+            if (rsq_result_is_server_error(rc)) {
+                char srv[RSQ_ERR_MAX];
+                rsq__copy(srv, sizeof srv, c->err, strlen(c->err));
+                rsq__set_err(c, rc, "%s failed: %s", what[i], srv);
+                if (rc == RSQ_ERR_SERVER && (i == 0 && c->protocol == 3)) rc = RSQ_ERR_UNSUPPORTED;
+            } else {
+                char msg[RSQ_ERR_MAX];
+                rsq__copy(msg, sizeof msg, c->err, strlen(c->err));
+                rsq__set_err(c, rc, "handshake (%s): %s", what[i], msg);
+            }
+            n->connected = 0; /* never counted as up: no epoch bump */
+            rsq__node_close(c, n);
+            return rc;
+        }
+    }
+    c->stats.connects++;
+    if (c->ever_connected) c->stats.reconnects++;
+    c->ever_connected = 1;
+    if (c->url.is_unix) rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s", c->url.path);
+    else rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s:%d", c->url.host, c->url.port);
+    return RSQ_OK;
+}
+
+/* Errors a fresh connect attempt may cure. */
+RSQ__INTERN int rsq__connect_retryable(rsq_result rc) {
+    return rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_IO || rc == RSQ_ERR_RESOLVE ||
+           rc == RSQ_ERR_RETRY || rc == RSQ_ERR_PROTOCOL;
+}
+
+RSQDEF rsq_result rsq_connect(rsq_client *c) {
+    int attempt;
+    if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (c->node.connected) return RSQ_OK;
+    for (attempt = 0;; attempt++) {
+        rsq_result rc = rsq__connect_once(c);
+        int ms;
+        if (rc == RSQ_OK) return RSQ_OK;
+        if (!rsq__connect_retryable(rc) || !rsq__retry_allowed(c, attempt)) return rc;
+        ms = rsq__backoff_ms(c, attempt);
+        rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_RECONNECT_WAIT, "connect attempt %d failed (%s); retrying in %d ms",
+                 attempt + 1, c->err, ms);
+        rsq__sleep(c, ms);
+    }
+}
+
+RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *argv, const size_t *lens) {
+    rsq_result rc;
+    int i;
+    if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (argc < 1 || !argv) return rsq__set_err(c, RSQ_ERR_ARG, "a command needs at least one argument");
+    for (i = 0; i < argc; i++)
+        if (!argv[i]) return rsq__set_err(c, RSQ_ERR_ARG, "argument %d is NULL", i);
+    if (!c->node.connected) {
+        if (c->node.pending) return rsq__set_err(c, RSQ_ERR_STATE, "replies pending on a lost connection");
+        rc = rsq_connect(c);
+        if (rc != RSQ_OK) return rc;
+    }
+    rc = rsq__node_append(c, &c->node, argc, argv, lens);
+    if (rc == RSQ_OK && c->node.wlen - c->node.wsent >= (size_t)RSQ_FLUSH_AT)
+        rc = rsq__node_flush(c, &c->node, rsq__deadline(c, RSQ_TIMEOUT_DEFAULT), 0);
+    return rc;
+}
+
+/* Collects a NULL-terminated list of C strings. Returns the count, or -1 if too many. */
+RSQ__INTERN int rsq__collect(const char *arg0, va_list ap, const char **argv) {
+    int n = 0;
+    const char *a = arg0;
+    while (a) {
+        if (n == RSQ__MAX_VARARGS) return -1;
+        argv[n++] = a;
+        a = va_arg(ap, const char *);
+    }
+    return n;
+}
+
+RSQDEF rsq_result rsq_append(rsq_client *c, const char *arg0, ...) {
+    const char *argv[RSQ__MAX_VARARGS];
+    va_list ap;
+    int n;
+    va_start(ap, arg0);
+    n = rsq__collect(arg0, ap, argv);
+    va_end(ap);
+    if (n < 0) return c ? rsq__set_err(c, RSQ_ERR_ARG, "more than 64 arguments") : RSQ_ERR_ARG;
+    return rsq_append_argv(c, n, argv, NULL);
+}
+
+RSQDEF rsq_result rsq_flush(rsq_client *c, int timeout_ms) {
+    if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (!c->node.connected) return c->node.wlen ? rsq__set_err(c, RSQ_ERR_IO, "not connected") : RSQ_OK;
+    return rsq__node_flush(c, &c->node, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+}
+
+RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int timeout_ms) {
+    const rsq_reply *dummy;
+    if (!reply) reply = &dummy;
+    *reply = NULL;
+    if (!c || !c->initialized) return RSQ_ERR_ARG;
+    return rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+}
+
+/* One command with an explicit read deadline; retries retry-class errors. When
+   `idempotent`, a connection lost after writing is also retried after reconnecting. */
+RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv,
+                                       const size_t *lens, int timeout_ms, int idempotent) {
+    int attempt;
+    const rsq_reply *dummy;
+    if (!reply) reply = &dummy;
+    *reply = NULL;
+    if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (c->node.pending) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    for (attempt = 0;; attempt++) {
+        rsq_result rc = rsq_append_argv(c, argc, argv, lens);
+        if (rc == RSQ_OK) rc = rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), 0);
+        if (rc == RSQ_OK) return RSQ_OK;
+        if (rc == RSQ_ERR_RETRY && rsq__retry_allowed(c, attempt)) {
+            int ms = rsq__backoff_ms(c, attempt);
+            c->stats.server_retries++;
+            rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_SERVER_RETRY, "%s; retrying in %d ms", c->err, ms);
+            rsq__sleep(c, ms);
+            continue;
+        }
+        if (idempotent && (rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT) && rsq__retry_allowed(c, attempt)) {
+            rsq__sleep(c, rsq__backoff_ms(c, attempt));
+            continue;
+        }
+        return rc;
+    }
+}
+
+RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv, const size_t *lens) {
+    return rsq__command_ex(c, reply, argc, argv, lens, RSQ_TIMEOUT_DEFAULT, 0);
+}
+
+RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char *arg0, ...) {
+    const char *argv[RSQ__MAX_VARARGS];
+    va_list ap;
+    int n;
+    va_start(ap, arg0);
+    n = rsq__collect(arg0, ap, argv);
+    va_end(ap);
+    if (n < 0) return c ? rsq__set_err(c, RSQ_ERR_ARG, "more than 64 arguments") : RSQ_ERR_ARG;
+    return rsq_command_argv(c, reply, n, argv, NULL);
+}
+
+RSQ__INTERN long rsq__parse_version(const char *s, size_t n) {
+    long part[3] = { 0, 0, 0 };
+    size_t i;
+    int k = 0;
+    for (i = 0; i < n && k < 3; i++) {
+        if (s[i] >= '0' && s[i] <= '9') part[k] = part[k] * 10 + (s[i] - '0');
+        else if (s[i] == '.') k++;
+        else break;
+        if (part[k < 3 ? k : 2] > 9999) return 0;
+    }
+    return part[0] * 10000 + part[1] * 100 + part[2];
+}
+
+RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
+    const rsq_reply *r;
+    rsq_result rc;
+    const char *p, *e;
+    if (!c || !version) return RSQ_ERR_ARG;
+    if (c->server_version && c->node.connected) { *version = c->server_version; return RSQ_OK; }
+    {
+        const char *argv[2] = { "INFO", "server" };
+        rc = rsq__command_ex(c, &r, 2, argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
+    }
+    if (rc != RSQ_OK) return rc;
+    if (!r->str) return rsq__set_err(c, RSQ_ERR_REPLY, "INFO returned no text");
+    p = strstr(r->str, "redis_version:");
+    if (!p) return rsq__set_err(c, RSQ_ERR_REPLY, "INFO has no redis_version");
+    p += 14;
+    e = p;
+    while (*e && *e != '\r' && *e != '\n') e++;
+    c->server_version = rsq__parse_version(p, (size_t)(e - p));
+    *version = c->server_version;
+    return RSQ_OK;
+}
+
+#endif /* RSQ__IMPLEMENTED */
+#endif /* RSQ_IMPLEMENTATION */
+
+/*
+   REVISION HISTORY
+   ================
+   0.1.0 (2026-11-22)  first release: RESP2/RESP3 codec with limits, socket transport,
+                       URL parsing, handshake, commands and pipelines.
+
+   LICENCE
+   =======
+   MIT License
+
+   Copyright (c) 2026 the rsq authors
+
+   Permission is hereby granted, free of charge, to any person obtaining a copy of this
+   software and associated documentation files (the "Software"), to deal in the Software
+   without restriction, including without limitation the rights to use, copy, modify,
+   merge, publish, distribute, sublicense, and/or sell copies of the Software, and to
+   permit persons to whom the Software is furnished to do so, subject to the following
+   conditions:
+
+   The above copyright notice and this permission notice shall be included in all copies
+   or substantial portions of the Software.
+
+   THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED,
+   INCLUDING BUT NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A
+   PARTICULAR PURPOSE AND NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT
+   HOLDERS BE LIABLE FOR ANY CLAIM, DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF
+   CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT OF OR IN CONNECTION WITH THE SOFTWARE
+   OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+*/

@@ -1,0 +1,3 @@
+/* The implementation in its own translation unit. */
+#define RSQ_IMPLEMENTATION
+#include "../../rsq.h"

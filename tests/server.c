@@ -1,0 +1,220 @@
+/* server.c - see server.h. Compiled into the test runner and the chaos programs. */
+#define _DEFAULT_SOURCE 1
+#include "server.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SRV_MAX 16
+static pid_t srv_pids[SRV_MAX]; /* servers to stop if the test process dies */
+
+static void srv_reap_all(void) {
+    int i;
+    for (i = 0; i < SRV_MAX; i++)
+        if (srv_pids[i] > 0) { kill(srv_pids[i], SIGKILL); srv_pids[i] = 0; }
+}
+static void srv_on_signal(int sig) {
+    srv_reap_all();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+static void srv_track(pid_t pid, int add) {
+    static int hooked;
+    int i;
+    if (!hooked) {
+        hooked = 1;
+        atexit(srv_reap_all);
+        signal(SIGINT, srv_on_signal);
+        signal(SIGTERM, srv_on_signal);
+        signal(SIGSEGV, srv_on_signal);
+        signal(SIGABRT, srv_on_signal);
+        signal(SIGBUS, srv_on_signal);
+    }
+    for (i = 0; i < SRV_MAX; i++) {
+        if (add && srv_pids[i] == 0) { srv_pids[i] = pid; return; }
+        if (!add && srv_pids[i] == pid) { srv_pids[i] = 0; return; }
+    }
+}
+
+const char *srv_which(const char *name) {
+    static char buf[512];
+    const char *path = getenv("PATH");
+    const char *p = path ? path : "/usr/bin:/bin";
+    while (*p) {
+        const char *e = strchr(p, ':');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        snprintf(buf, sizeof buf, "%.*s/%s", (int)n, p, name);
+        if (access(buf, X_OK) == 0) return buf;
+        p += n + (e ? 1 : 0);
+    }
+    return NULL;
+}
+
+int srv_free_port(void) {
+    struct sockaddr_in a;
+    socklen_t len = sizeof a;
+    int port = 0, fd = socket(AF_INET, SOCK_STREAM, 0);
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0) close(fd);
+    return port;
+}
+
+static int srv_ping(const srv *s) {
+    struct sockaddr_un a;
+    char buf[64];
+    int fd = socket(AF_UNIX, SOCK_STREAM, 0), ok = 0;
+    ssize_t n;
+    if (fd < 0) return 0;
+    memset(&a, 0, sizeof a);
+    a.sun_family = AF_UNIX;
+    if (strlen(s->sock) >= sizeof a.sun_path) { close(fd); return 0; }
+    memcpy(a.sun_path, s->sock, strlen(s->sock) + 1);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && write(fd, "PING\r\n", 6) == 6) {
+        n = read(fd, buf, sizeof buf - 1);
+        ok = n > 0 && !strncmp(buf, "+PONG", 5);
+    }
+    close(fd);
+    return ok;
+}
+
+static int srv_spawn(srv *s) {
+    char conf[400], log[400];
+    int i;
+    snprintf(conf, sizeof conf, "%s/redis.conf", s->dir);
+    snprintf(log, sizeof log, "%s/redis.log", s->dir);
+    s->pid = fork();
+    if (s->pid < 0) return -1;
+    if (s->pid == 0) {
+        int fd = open("/dev/null", O_RDWR);
+        if (fd >= 0) { dup2(fd, 0); dup2(fd, 1); }
+        execlp("redis-server", "redis-server", conf, (char *)NULL);
+        _exit(127);
+    }
+    srv_track(s->pid, 1);
+    for (i = 0; i < 500; i++) { /* up to 10 s */
+        int st;
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) { srv_track(s->pid, 0); s->pid = 0; return -1; }
+        if (srv_ping(s)) return 0;
+        usleep(20000);
+    }
+    srv_stop(s, 1);
+    return -1;
+}
+
+int srv_start(srv *s, const char *extra) {
+    char tmpl[] = "/tmp/rsq-test-XXXXXX";
+    char conf[400];
+    FILE *f;
+    int attempt;
+    memset(s, 0, sizeof *s);
+    if (!srv_which("redis-server")) { fprintf(stderr, "redis-server not found on PATH\n"); return -1; }
+    if (!mkdtemp(tmpl)) return -1;
+    snprintf(s->dir, sizeof s->dir, "%s", tmpl);
+    snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
+    if (extra) snprintf(s->extra, sizeof s->extra, "%s", extra);
+    for (attempt = 0; attempt < 5; attempt++) {
+        s->port = srv_free_port();
+        snprintf(conf, sizeof conf, "%s/redis.conf", s->dir);
+        f = fopen(conf, "w");
+        if (!f) return -1;
+        fprintf(f, "port %d\nbind 127.0.0.1 -::1\nunixsocket %s\nunixsocketperm 700\ndir %s\n"
+                   "logfile %s/redis.log\nsave \"\"\nappendonly no\ndaemonize no\n%s\n",
+                s->port, s->sock, s->dir, s->dir, s->extra);
+        fclose(f);
+        if (srv_spawn(s) == 0) {
+            snprintf(s->url, sizeof s->url, "redis://127.0.0.1:%d", s->port);
+            snprintf(s->unix_url, sizeof s->unix_url, "unix://%s", s->sock);
+            return 0;
+        }
+    }
+    fprintf(stderr, "redis-server did not start (see %s/redis.log)\n", s->dir);
+    return -1;
+}
+
+static void srv_rmtree(const char *dir) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[1024];
+    if (!d) return;
+    while ((e = readdir(d))) {
+        struct stat st;
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode)) srv_rmtree(path);
+        else unlink(path);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static void srv_wait_gone(srv *s, int sig) {
+    int i, st;
+    if (s->pid <= 0) return;
+    kill(s->pid, sig);
+    for (i = 0; i < 250; i++) {
+        if (waitpid(s->pid, &st, WNOHANG) == s->pid) break;
+        usleep(20000);
+        if (i == 249) { kill(s->pid, SIGKILL); waitpid(s->pid, &st, 0); }
+    }
+    srv_track(s->pid, 0);
+    s->pid = 0;
+}
+
+void srv_stop(srv *s, int keep_dir) {
+    srv_wait_gone(s, SIGTERM);
+    if (!keep_dir && s->dir[0]) { srv_rmtree(s->dir); s->dir[0] = '\0'; }
+}
+
+void srv_kill(srv *s) { srv_wait_gone(s, SIGKILL); }
+
+int srv_restart(srv *s) {
+    int i;
+    unlink(s->sock);
+    for (i = 0; i < 50; i++) { /* the port may linger briefly */
+        if (srv_spawn(s) == 0) return 0;
+        usleep(100000);
+    }
+    return -1;
+}
+
+int srv_cli(const srv *s, char *out, size_t cap, const char *fmt, ...) {
+    char cmd[4096], args[3500];
+    va_list ap;
+    FILE *p;
+    size_t n = 0;
+    int st;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof args, fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof cmd, "redis-cli -s '%s' %s", s->sock, args);
+    p = popen(cmd, "r");
+    if (!p) return -1;
+    if (out && cap) {
+        n = fread(out, 1, cap - 1, p);
+        out[n] = '\0';
+        while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r')) out[--n] = '\0';
+    } else {
+        char sink[256];
+        while (fread(sink, 1, sizeof sink, p) > 0) {}
+    }
+    st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}

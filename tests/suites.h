@@ -1,0 +1,5 @@
+/* suites.h - every test suite, in run order: SUITE(function). Each suite lives in
+   tests/test_NAME.c and RUNs its tests. */
+SUITE(suite_codec)
+SUITE(suite_url)
+SUITE(suite_live)

@@ -1,0 +1,33 @@
+/* t.h - the test framework of rsq's test suite: TEST functions, CHECK assertions,
+   a closing "N passed, N failed" line. One test = one TEST function; it fails if any
+   CHECK in it fails (the test goes on, to report every failing check). */
+#ifndef RSQ_T_H
+#define RSQ_T_H
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+
+extern int t_passed, t_failed, t_cur_failed;
+extern const char *t_filter;
+
+#define CHECK(cond) do { if (!(cond)) { t_cur_failed++; \
+    fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #cond); } } while (0)
+#define CHECK_EQ_INT(a, b) do { long long t_a_ = (long long)(a), t_b_ = (long long)(b); if (t_a_ != t_b_) { \
+    t_cur_failed++; fprintf(stderr, "    %s:%d: %s == %lld, expected %s == %lld\n", __FILE__, __LINE__, \
+    #a, t_a_, #b, t_b_); } } while (0)
+#define CHECK_RC(expr, want) do { rsq_result t_r_ = (expr); if (t_r_ != (want)) { t_cur_failed++; \
+    fprintf(stderr, "    %s:%d: %s returned %s, expected %s\n", __FILE__, __LINE__, #expr, \
+    rsq_result_name(t_r_), rsq_result_name(want)); } } while (0)
+#define CHECK_STR(a, b) do { const char *t_a_ = (a), *t_b_ = (b); if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_)) { \
+    t_cur_failed++; fprintf(stderr, "    %s:%d: %s is \"%s\", expected \"%s\"\n", __FILE__, __LINE__, #a, \
+    t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)"); } } while (0)
+/* A test that cannot go on (setup failed) stops here, counted as failed. */
+#define REQUIRE(cond) do { if (!(cond)) { t_cur_failed++; \
+    fprintf(stderr, "    %s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__, #cond); return; } } while (0)
+
+#define RUN(fn) t_run(#fn, fn)
+void t_run(const char *name, void (*fn)(void));
+/* A test that cannot run here (no IPv6, say) says so and counts as passed. */
+void t_skip(const char *why);
+
+#endif

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# deps.sh - installs what a make target needs from Debian's packages, when missing.
+# Usage: tools/deps.sh test|demo|bench|fuzz|cross|valgrind
+set -euo pipefail
+want=()
+have() { command -v "$1" >/dev/null 2>&1; }
+case "${1:-test}" in
+  demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
+  test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
+        have gcc || want+=(gcc); have g++ || want+=(g++); have clang || want+=(clang) ;;
+  bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
+         [ -f /usr/include/hiredis/hiredis.h ] || want+=(libhiredis-dev) ;;
+  fuzz) have clang || want+=(clang); ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || want+=(libclang-rt-14-dev) ;;
+  cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi) ;;
+  valgrind) have valgrind || want+=(valgrind) ;;
+esac
+[ ${#want[@]} -eq 0 ] && exit 0
+echo "installing: ${want[*]}" >&2
+SUDO=""
+if [ "$(id -u)" != 0 ]; then
+  if have sudo; then SUDO="sudo"; else echo "need root to install: ${want[*]}" >&2; exit 1; fi
+fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq >/dev/null
+$SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
