@@ -9,6 +9,11 @@ TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 
 .PHONY: all test check-compile demo clean deps-test
 
+# Optional parts add their own rules and may append make targets to TEST_EXTRA
+# (run by `make test` before the main runner, whose summary line comes last).
+TEST_EXTRA :=
+-include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk bench/bench.mk
+
 all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
 
 rsq: tools/rsq.c rsq.h
@@ -44,7 +49,7 @@ check-compile:
 deps-test:
 	@tools/deps.sh test
 
-test: deps-test check-compile $(BUILD)/rsq_test all
+test: deps-test check-compile all $(TEST_EXTRA) $(BUILD)/rsq_test
 	$(BUILD)/rsq_test
 
 demo: $(BUILD)/demo

@@ -6,7 +6,8 @@ want=()
 have() { command -v "$1" >/dev/null 2>&1; }
 case "${1:-test}" in
   demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
-  test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
+  test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have openssl || want+=(openssl)
+        [ -f /usr/include/openssl/ssl.h ] || want+=(libssl-dev); have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
         have gcc || want+=(gcc); have g++ || want+=(g++); have clang || want+=(clang) ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
          [ -f /usr/include/hiredis/hiredis.h ] || want+=(libhiredis-dev) ;;
