@@ -529,6 +529,218 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
 /* Copies the client's counters. */
 RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out);
 
+
+/* ------------------------------------------------------------------------------------ */
+// >>ids
+/* A stream entry ID: milliseconds and sequence ("1700000000000-3"). */
+typedef struct rsq_id {
+    uint64_t ms;
+    uint64_t seq;
+} rsq_id;
+#define RSQ_ID_STRLEN 42 /* "18446744073709551615-18446744073709551615" + NUL */
+
+/* Parses "MS-SEQ" or "MS" (SEQ 0) from s[0..n). 1 on success, 0 on malformed input. */
+RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out);
+/* Writes the ID as text into buf (at least RSQ_ID_STRLEN bytes); returns its length. */
+RSQDEF size_t rsq_id_format(rsq_id id, char *buf);
+/* <0, 0, >0 as a sorts before, equal to, after b. */
+RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
+
+/* ------------------------------------------------------------------------------------ */
+// >>keys
+/* The keys of one logical queue share a cluster hash tag. For a queue named Q:
+     shard 0, level 0 (the default stream) ... Q (exactly the name given, so that any
+                                               client can XADD to it)
+     priority level k > 0 .................... {Q}:p<k>
+     dead letters ............................ {Q}:dlq
+     delayed retries ......................... {Q}:delayed
+     shard s > 0 (its own tag) ............... {Q:s<s>}, then {Q:s<s>}:p<k>, ...
+   If Q already holds a hash tag ("{orders}.eu"), it is kept: {orders}.eu:p1, and
+   shards become {orders:s1}.eu. Higher priority levels are more urgent. */
+typedef enum rsq_key_kind {
+    RSQ_KEY_STREAM = 0,
+    RSQ_KEY_DEAD_LETTER,
+    RSQ_KEY_DELAYED
+} rsq_key_kind;
+#define RSQ_KEY_MAX 512
+#define RSQ_MAX_PRIORITIES 16
+#define RSQ_MAX_SHARDS 1024
+
+/* Writes the key of `kind` for (shard, level) of queue into out (cap bytes). Returns
+   the key length, or 0 when the arguments are out of range or the key is longer than
+   cap - 1. Thread-safe; allocates nothing. */
+RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind);
+
+/* ------------------------------------------------------------------------------------ */
+// >>producer
+/* A header: one more field/value pair of the entry beside `payload`. Lengths of 0
+   mean strlen(). Names must be 1..255 printable bytes and not "payload". */
+typedef struct rsq_field {
+    const char *name;
+    size_t name_len;
+    const char *value;
+    size_t value_len;
+} rsq_field;
+#define RSQ_MAX_HEADERS 64
+
+/* Retention applied on publish. Lossy modes drop entries whether or not a group has
+   read them: use them only when losing old entries is acceptable. */
+typedef enum rsq_trim_mode {
+    RSQ_TRIM_NONE = 0, /* keep everything (default)                                    */
+    RSQ_TRIM_MAXLEN,   /* LOSSY: keep about the newest `maxlen` entries                 */
+    RSQ_TRIM_MINID     /* LOSSY: drop entries with an ID below `minid`                  */
+} rsq_trim_mode;
+
+typedef struct rsq_trim {
+    rsq_trim_mode mode;
+    int exact;         /* 1: exact trim ("="); 0 (default): "~", cheaper, trims less   */
+    long long maxlen;  /* RSQ_TRIM_MAXLEN threshold                                    */
+    rsq_id minid;      /* RSQ_TRIM_MINID threshold                                     */
+    long long limit;   /* LIMIT for "~" trims; 0: the server's default                 */
+} rsq_trim;
+
+/* One message to publish. */
+typedef struct rsq_outgoing {
+    const void *payload;      /* body, stored in the field "payload"; may be NULL if len 0 */
+    size_t payload_len;
+    const rsq_field *headers; /* further field/value pairs; may be NULL                   */
+    size_t header_count;      /* at most RSQ_MAX_HEADERS                                  */
+    const char *id;           /* explicit entry ID ("MS-SEQ" or "MS-*"); NULL: "*" (auto) */
+    int priority;             /* 0 (default) .. priority_levels-1; higher is more urgent  */
+    const char *shard_key;    /* with shards > 1: messages with equal keys share a shard
+                                 (per-key order); NULL: round robin                       */
+    size_t shard_key_len;     /* 0: strlen(shard_key)                                     */
+} rsq_outgoing;
+
+typedef struct rsq_producer_config {
+    const char *queue;        /* queue name = the stream key of level 0. Required.        */
+    int priority_levels;      /* streams per shard, default 1, at most RSQ_MAX_PRIORITIES */
+    int shards;               /* default 1, at most RSQ_MAX_SHARDS                        */
+    size_t max_payload;       /* default 1 MiB; larger payloads get RSQ_ERR_TOO_LARGE     */
+    rsq_trim cap;             /* lossy cap applied by every XADD; default none            */
+    int safe_trim_every;      /* run rsq_trim_safe on every stream of the queue after this
+                                 many publishes; default 0 (never)                        */
+    int no_resend;            /* 1: after a lost connection, report unconfirmed publishes
+                                 as RSQ_ERR_IO instead of resending them (default 0)      */
+} rsq_producer_config;
+
+/* Producer state (private fields). Uses the client; one producer per client at a time
+   is the simple rule, though several may share one as long as calls do not overlap. */
+typedef struct rsq_producer {
+    rsq_client *c;
+    char queue[RSQ_KEY_MAX];
+    int levels, shards;
+    size_t max_payload;
+    rsq_trim cap;
+    int safe_trim_every, resend;
+    uint64_t since_trim;
+    uint32_t rr;
+    uint64_t published, resent;
+} rsq_producer;
+
+/* Zeroes *cfg. */
+RSQDEF void rsq_producer_config_init(rsq_producer_config *cfg);
+/* Prepares a producer on client c (which it uses but does not own). Validates the
+   config: RSQ_OK or RSQ_ERR_ARG with the reason in rsq_errstr(c). No I/O. */
+RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_producer_config *cfg);
+
+/* Publishes one payload at level 0 with an automatic ID. *id_out (may be NULL)
+   receives the entry ID. Blocks up to the client's io timeout per attempt; after a lost
+   connection it reconnects and resends (at-least-once: if the first write did reach
+   the server, the message is stored twice). Results: RSQ_OK; RSQ_ERR_TOO_LARGE or
+   RSQ_ERR_ARG (nothing sent); a server error (WRONGTYPE, NOPERM...); a network error
+   once the retries are spent. */
+RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, rsq_id *id_out);
+/* Publishes one message with headers, explicit ID, priority or shard key. */
+RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out);
+/* Publishes n messages in one pipelined write. ids[i] and results[i] (each array may
+   be NULL) receive each message's ID and result; one message's server error does not
+   stop the others. All messages are validated before anything is sent. After a lost
+   connection the unconfirmed tail is resent (see rsq_publish). Returns RSQ_OK when all
+   succeeded, else the first failure. Allocation-free once the client is warm. */
+RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results);
+
+/* ------------------------------------------------------------------------------------ */
+// >>admin
+/* Safe retention: trims from `stream` only entries that every consumer group has
+   delivered and acknowledged. Per group the bound is its oldest pending entry, or,
+   with nothing pending, the entry after its last-delivered ID; a group that has never
+   read holds everything; a stream without groups is not trimmed. Applied with XTRIM
+   MINID (exact when `exact`). *trimmed (may be NULL) receives the number of entries
+   removed. Caveat: a group created at an older ID while this runs may miss entries. */
+RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed);
+/* Lossy trims, on demand. */
+RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed);
+RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed);
+
+/* Group start positions. */
+#define RSQ_START_NEW "$"   /* only entries added after the group is created (default) */
+#define RSQ_START_ALL "0"   /* the whole history                                       */
+
+/* Creates group on stream (and the stream, empty, if missing) starting at `start`
+   (RSQ_START_NEW, RSQ_START_ALL or an entry ID; NULL = RSQ_START_NEW). Idempotent: an
+   existing group (BUSYGROUP) is success and keeps its position. */
+RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start);
+/* Destroys a group and its pending list. *existed (may be NULL) is 1 if it existed. */
+RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed);
+/* Creates an empty stream if it does not exist. */
+RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream);
+/* Deletes the stream with its groups. */
+RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream);
+/* Removes every entry, keeping the stream and its groups (LOSSY by definition). */
+RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream);
+/* *exists = 1 when the key holds a stream, 0 when missing; RSQ_ERR_WRONGTYPE if the
+   key holds another type. */
+RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists);
+/* Number of entries (0 for a missing stream). */
+RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length);
+
+/* ------------------------------------------------------------------------------------ */
+// >>metrics
+typedef struct rsq_consumer_info {
+    char name[RSQ_NAME_MAX];
+    long long pending;  /* entries it holds */
+    long long idle_ms;  /* since its last attempted interaction */
+} rsq_consumer_info;
+
+typedef struct rsq_group_info {
+    char name[RSQ_NAME_MAX];
+    long long consumers;
+    long long pending;           /* delivered, not yet acknowledged                      */
+    long long lag;               /* entries not yet delivered; -1 when unknown           */
+    int lag_exact;               /* 0: lag is a lower bound (counting stopped at 10000)  */
+    rsq_id last_delivered;
+    rsq_id oldest_pending;       /* 0-0 when nothing is pending                          */
+    long long oldest_pending_age_ms; /* server time minus the oldest pending ID's time;
+                                        0 when nothing is pending                        */
+} rsq_group_info;
+
+typedef struct rsq_stream_info {
+    int exists;
+    long long length;
+    rsq_id first_id, last_id;    /* 0-0 when empty */
+    rsq_id last_generated_id;
+    long long groups;            /* number of groups (may exceed what fit in the array) */
+} rsq_stream_info;
+
+/* Stream metrics and, in groups[0..cap), per-group metrics (*ngroups receives how many
+   were written; groups may be NULL with cap 0). A missing stream gives RSQ_OK with
+   info->exists = 0. Costs a few pipelined round trips (XINFO STREAM, XINFO GROUPS,
+   TIME, one XPENDING per group with pending entries). */
+RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
+                                   rsq_group_info *groups, size_t cap, size_t *ngroups);
+/* Consumers of a group into out[0..cap); *n receives how many were written. */
+RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
+                                rsq_consumer_info *out, size_t cap, size_t *n);
+/* Deletes consumers idle for at least min_idle_ms that hold nothing, atomically per
+   consumer (a consumer that picked up entries meanwhile is kept: deleting it would
+   orphan them). *retired (may be NULL) receives how many were deleted. */
+RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
+                                            long long min_idle_ms, int *retired);
+/* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or the
+   oldest pending entry is older than max_age_ms. A threshold <= 0 is not checked. */
+RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms);
+
 #ifdef __cplusplus
 }
 #endif
@@ -2084,6 +2296,731 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
     c->server_version = rsq__parse_version(p, (size_t)(e - p));
     *version = c->server_version;
     return RSQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>ids (implementation)
+RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out) {
+    size_t i = 0;
+    uint64_t part[2] = { 0, 0 };
+    int k = 0, digits = 0;
+    if (!s || !out || n == 0) return 0;
+    for (i = 0; i < n; i++) {
+        unsigned d = (unsigned)(unsigned char)s[i] - (unsigned)'0';
+        if (s[i] == '-' && k == 0 && digits) { k = 1; digits = 0; continue; }
+        if (d > 9 || part[k] > (UINT64_MAX - d) / 10) return 0;
+        part[k] = part[k] * 10 + d;
+        digits++;
+    }
+    if (!digits) return 0;
+    out->ms = part[0];
+    out->seq = part[1];
+    return 1;
+}
+
+RSQDEF size_t rsq_id_format(rsq_id id, char *buf) {
+    size_t n = rsq__u64_to_dec(buf, id.ms);
+    buf[n++] = '-';
+    return n + rsq__u64_to_dec(buf + n, id.seq);
+}
+
+RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b) {
+    if (a.ms != b.ms) return a.ms < b.ms ? -1 : 1;
+    if (a.seq != b.seq) return a.seq < b.seq ? -1 : 1;
+    return 0;
+}
+
+RSQ__INTERN int rsq__reply_id(const rsq_reply *r, rsq_id *out) {
+    if (!r || (r->type != RSQ_REPLY_STRING && r->type != RSQ_REPLY_STATUS)) return 0;
+    return rsq_id_parse(r->str, r->len, out);
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>keys (implementation)
+/* The hash tag of s: offset of '{' and of the first '}' after it, non-empty between. */
+RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *close) {
+    size_t i, j;
+    for (i = 0; i < n; i++)
+        if (s[i] == '{') {
+            for (j = i + 1; j < n; j++)
+                if (s[j] == '}') {
+                    if (j == i + 1) return 0;
+                    *open = i;
+                    *close = j;
+                    return 1;
+                }
+            return 0;
+        }
+    return 0;
+}
+
+RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind) {
+    char base[RSQ_KEY_MAX + 16], num[24];
+    size_t qn, bn = 0, o, cl, w = 0, k;
+    const char *suffix = NULL;
+    if (!out || cap == 0 || !queue || !queue[0] || shard < 0 || shard >= RSQ_MAX_SHARDS ||
+        level < 0 || level >= RSQ_MAX_PRIORITIES)
+        return 0;
+    qn = strlen(queue);
+    if (qn >= RSQ_KEY_MAX) return 0;
+    /* the shard's base key */
+    if (shard == 0) {
+        memcpy(base, queue, qn);
+        bn = qn;
+    } else {
+        k = rsq__u64_to_dec(num, (uint64_t)shard);
+        if (rsq__hash_tag(queue, qn, &o, &cl)) {
+            memcpy(base, queue, cl);
+            bn = cl;
+        } else {
+            base[bn++] = '{';
+            memcpy(base + bn, queue, qn);
+            bn += qn;
+        }
+        memcpy(base + bn, ":s", 2); bn += 2;
+        memcpy(base + bn, num, k); bn += k;
+        if (rsq__hash_tag(queue, qn, &o, &cl)) {
+            memcpy(base + bn, queue + cl, qn - cl);
+            bn += qn - cl;
+        } else {
+            base[bn++] = '}';
+        }
+    }
+    if (kind == RSQ_KEY_STREAM && level == 0) {
+        if (bn + 1 > cap) return 0;
+        memcpy(out, base, bn);
+        out[bn] = '\0';
+        return bn;
+    }
+    if (kind == RSQ_KEY_DEAD_LETTER) suffix = ":dlq";
+    else if (kind == RSQ_KEY_DELAYED) suffix = ":delayed";
+    if (rsq__hash_tag(base, bn, &o, &cl)) {
+        if (bn >= cap) return 0;
+        memcpy(out, base, bn);
+        w = bn;
+    } else {
+        if (bn + 2 >= cap) return 0;
+        out[w++] = '{';
+        memcpy(out + w, base, bn);
+        w += bn;
+        out[w++] = '}';
+    }
+    if (suffix) {
+        k = strlen(suffix);
+        if (w + k >= cap) return 0;
+        memcpy(out + w, suffix, k);
+        w += k;
+    } else {
+        k = rsq__u64_to_dec(num, (uint64_t)level);
+        if (w + 2 + k >= cap) return 0;
+        out[w++] = ':';
+        out[w++] = 'p';
+        memcpy(out + w, num, k);
+        w += k;
+    }
+    out[w] = '\0';
+    return w;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>producer (implementation)
+RSQ__INTERN rsq_result rsq__check_key(rsq_client *c, const char *what, const char *key) {
+    size_t n;
+    if (!key) return rsq__set_err(c, RSQ_ERR_ARG, "%s is NULL", what);
+    n = strlen(key);
+    if (n == 0) return rsq__set_err(c, RSQ_ERR_ARG, "%s is empty", what);
+    if (n >= RSQ_KEY_MAX) return rsq__set_err(c, RSQ_ERR_ARG, "%s is longer than %d bytes", what, RSQ_KEY_MAX - 1);
+    return RSQ_OK;
+}
+
+/* One command on the client with the default timeout; idempotent ones survive a lost
+   connection (they are re-sent after reconnecting). */
+RSQ__INTERN rsq_result rsq__cmd(rsq_client *c, const rsq_reply **r, int argc, const char *const *argv, int idempotent) {
+    return rsq__command_ex(c, r, argc, argv, NULL, RSQ_TIMEOUT_DEFAULT, idempotent);
+}
+
+RSQDEF void rsq_producer_config_init(rsq_producer_config *cfg) {
+    if (cfg) memset(cfg, 0, sizeof *cfg);
+}
+
+RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_producer_config *cfg) {
+    rsq_result rc;
+    char probe[RSQ_KEY_MAX];
+    if (!p || !c || !c->initialized || !cfg) return c ? rsq__set_err(c, RSQ_ERR_ARG, "producer, client or config is NULL") : RSQ_ERR_ARG;
+    memset(p, 0, sizeof *p);
+    rc = rsq__check_key(c, "queue name", cfg->queue);
+    if (rc != RSQ_OK) return rc;
+    if (cfg->priority_levels < 0 || cfg->priority_levels > RSQ_MAX_PRIORITIES)
+        return rsq__set_err(c, RSQ_ERR_ARG, "priority_levels must be 1..%d", RSQ_MAX_PRIORITIES);
+    if (cfg->shards < 0 || cfg->shards > RSQ_MAX_SHARDS)
+        return rsq__set_err(c, RSQ_ERR_ARG, "shards must be 1..%d", RSQ_MAX_SHARDS);
+    if (cfg->cap.mode == RSQ_TRIM_MAXLEN && cfg->cap.maxlen < 0)
+        return rsq__set_err(c, RSQ_ERR_ARG, "cap.maxlen must not be negative");
+    if (cfg->cap.mode != RSQ_TRIM_NONE && cfg->cap.mode != RSQ_TRIM_MAXLEN && cfg->cap.mode != RSQ_TRIM_MINID)
+        return rsq__set_err(c, RSQ_ERR_ARG, "unknown cap.mode");
+    if (cfg->safe_trim_every < 0) return rsq__set_err(c, RSQ_ERR_ARG, "safe_trim_every must not be negative");
+    p->c = c;
+    memcpy(p->queue, cfg->queue, strlen(cfg->queue) + 1);
+    p->levels = RSQ__DEF(cfg->priority_levels, 1);
+    p->shards = RSQ__DEF(cfg->shards, 1);
+    p->max_payload = RSQ__DEF(cfg->max_payload, (size_t)1 << 20);
+    p->cap = cfg->cap;
+    p->safe_trim_every = cfg->safe_trim_every;
+    p->resend = !cfg->no_resend;
+    if (!rsq_queue_key(probe, sizeof probe, p->queue, p->shards - 1, p->levels - 1, RSQ_KEY_DELAYED))
+        return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys");
+    return RSQ_OK;
+}
+
+RSQ__INTERN int rsq__valid_header_name(const char *s, size_t n) {
+    size_t i;
+    if (!s || n == 0 || n > 255 || (n == 7 && !memcmp(s, "payload", 7))) return 0;
+    for (i = 0; i < n; i++)
+        if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] == 0x7f) return 0;
+    return 1;
+}
+
+/* FNV-1a, for shard keys. */
+RSQ__INTERN uint32_t rsq__fnv1a(const char *s, size_t n) {
+    uint32_t h = 2166136261u;
+    size_t i;
+    for (i = 0; i < n; i++) { h ^= (unsigned char)s[i]; h *= 16777619u; }
+    return h;
+}
+
+RSQ__INTERN rsq_result rsq__check_outgoing(rsq_producer *p, const rsq_outgoing *m, size_t idx) {
+    rsq_client *c = p->c;
+    size_t i;
+    if (m->payload_len > p->max_payload)
+        return rsq__set_err(c, RSQ_ERR_TOO_LARGE, "message %zu: payload of %zu bytes exceeds max_payload (%zu)", idx, m->payload_len, p->max_payload);
+    if (m->payload_len && !m->payload) return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: payload is NULL", idx);
+    if (m->header_count > RSQ_MAX_HEADERS) return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: more than %d headers", idx, RSQ_MAX_HEADERS);
+    if (m->header_count && !m->headers) return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: headers is NULL", idx);
+    for (i = 0; i < m->header_count; i++) {
+        const rsq_field *f = &m->headers[i];
+        size_t nl = f->name ? (f->name_len ? f->name_len : strlen(f->name)) : 0;
+        if (!rsq__valid_header_name(f->name, nl))
+            return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: header %zu: name must be 1..255 printable bytes and not \"payload\"", idx, i);
+    }
+    if (m->priority < 0 || m->priority >= p->levels)
+        return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: priority %d outside 0..%d", idx, m->priority, p->levels - 1);
+    if (m->id) {
+        size_t n = strlen(m->id);
+        rsq_id tmp;
+        int ok = (n == 1 && m->id[0] == '*') || rsq_id_parse(m->id, n, &tmp) ||
+                 (n > 2 && !memcmp(m->id + n - 2, "-*", 2) && rsq_id_parse(m->id, n - 2, &tmp));
+        if (!ok) return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: malformed entry ID", idx);
+    }
+    return RSQ_OK;
+}
+
+/* Appends the XADD for one message. */
+RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) {
+    const char *argv[12 + 2 * RSQ_MAX_HEADERS];
+    size_t lens[12 + 2 * RSQ_MAX_HEADERS];
+    char key[RSQ_KEY_MAX], thr[RSQ_ID_STRLEN], lim[24];
+    int argc = 0, shard = 0;
+    size_t i;
+    if (p->shards > 1) {
+        if (m->shard_key) {
+            size_t kl = m->shard_key_len ? m->shard_key_len : strlen(m->shard_key);
+            shard = (int)(rsq__fnv1a(m->shard_key, kl) % (uint32_t)p->shards);
+        } else {
+            shard = (int)(p->rr++ % (uint32_t)p->shards);
+        }
+    }
+    lens[argc] = 4; argv[argc++] = "XADD";
+    lens[argc] = rsq_queue_key(key, sizeof key, p->queue, shard, m->priority, RSQ_KEY_STREAM);
+    argv[argc++] = key;
+    if (p->cap.mode != RSQ_TRIM_NONE) {
+        if (p->cap.mode == RSQ_TRIM_MAXLEN) {
+            lens[argc] = 6; argv[argc++] = "MAXLEN";
+            lens[argc] = 1; argv[argc++] = p->cap.exact ? "=" : "~";
+            lens[argc] = rsq__u64_to_dec(thr, (uint64_t)p->cap.maxlen);
+        } else {
+            lens[argc] = 5; argv[argc++] = "MINID";
+            lens[argc] = 1; argv[argc++] = p->cap.exact ? "=" : "~";
+            lens[argc] = rsq_id_format(p->cap.minid, thr);
+        }
+        argv[argc++] = thr;
+        if (!p->cap.exact && p->cap.limit > 0) {
+            lens[argc] = 5; argv[argc++] = "LIMIT";
+            lens[argc] = rsq__u64_to_dec(lim, (uint64_t)p->cap.limit);
+            argv[argc++] = lim;
+        }
+    }
+    argv[argc] = m->id ? m->id : "*";
+    lens[argc] = strlen(argv[argc]);
+    argc++;
+    lens[argc] = 7; argv[argc++] = "payload";
+    lens[argc] = m->payload_len; argv[argc++] = m->payload_len ? (const char *)m->payload : "";
+    for (i = 0; i < m->header_count; i++) {
+        const rsq_field *f = &m->headers[i];
+        argv[argc] = f->name;
+        lens[argc++] = f->name_len ? f->name_len : strlen(f->name);
+        argv[argc] = f->value ? f->value : "";
+        lens[argc++] = f->value ? (f->value_len ? f->value_len : strlen(f->value)) : 0;
+    }
+    return rsq_append_argv(p->c, argc, argv, lens);
+}
+
+/* A connection-level failure: replies from here on are lost. */
+RSQ__INTERN int rsq__link_error(rsq_result rc) {
+    return rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_PROTOCOL || rc == RSQ_ERR_LIMIT ||
+           rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE;
+}
+
+RSQ__INTERN rsq_result rsq__safe_trim_queue(rsq_producer *p) {
+    int s, l;
+    rsq_result rc = RSQ_OK;
+    for (s = 0; s < p->shards && rc == RSQ_OK; s++)
+        for (l = 0; l < p->levels && rc == RSQ_OK; l++) {
+            char key[RSQ_KEY_MAX];
+            rsq_queue_key(key, sizeof key, p->queue, s, l, RSQ_KEY_STREAM);
+            rc = rsq_trim_safe(p->c, key, 0, NULL);
+        }
+    return rc;
+}
+
+RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
+    rsq_client *c;
+    size_t done = 0, i;
+    int attempt = 0, retry_pass = 0;
+    rsq_result first = RSQ_OK, rc;
+    if (!p || !p->c) return RSQ_ERR_ARG;
+    c = p->c;
+    if (n == 0) return RSQ_OK;
+    if (!msgs) return rsq__set_err(c, RSQ_ERR_ARG, "messages is NULL");
+    if (c->node.pending) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    for (i = 0; i < n; i++) {
+        rc = rsq__check_outgoing(p, &msgs[i], i);
+        if (rc != RSQ_OK) {
+            if (results) { size_t k; for (k = 0; k < n; k++) results[k] = k == i ? rc : RSQ_ERR_ARG; }
+            return rc;
+        }
+    }
+    if (results) for (i = 0; i < n; i++) results[i] = RSQ_OK;
+    while (done < n) {
+        size_t start = done;
+        rc = RSQ_OK;
+        for (i = start; i < n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &msgs[i]);
+        if (rc == RSQ_OK) rc = rsq_flush(c, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_OK) {
+            for (i = start; i < n; i++) {
+                const rsq_reply *r;
+                rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+                if (rc == RSQ_OK) {
+                    rsq_id id;
+                    if (!rsq__reply_id(r, &id)) rc = rsq__set_err(c, RSQ_ERR_REPLY, "XADD returned no entry ID");
+                    else if (ids) ids[i] = id;
+                } else if (rsq__link_error(rc)) {
+                    break;
+                }
+                if (rc == RSQ_ERR_RETRY) retry_pass = 1;
+                if (results) results[i] = rc;
+                if (rc != RSQ_OK && first == RSQ_OK) first = rc;
+                done = i + 1;
+            }
+        }
+        if (done < n) {
+            /* the link broke: messages done..n-1 are unconfirmed */
+            if (!rsq__link_error(rc)) { /* e.g. out of memory, bad state */
+                for (i = done; i < n; i++) if (results) results[i] = rc;
+                return first != RSQ_OK ? first : rc;
+            }
+            if (!p->resend || !rsq__retry_allowed(c, attempt) || rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE) {
+                for (i = done; i < n; i++) if (results) results[i] = rc;
+                return first != RSQ_OK ? first : rc;
+            }
+            rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_RESENT, "connection lost with %zu publishes unconfirmed; resending", n - done);
+            p->resent += n - done;
+            rsq__sleep(c, rsq__backoff_ms(c, attempt));
+            attempt++;
+        }
+    }
+    /* retry-class rejections (LOADING, READONLY...) were not applied: publish them again */
+    if (retry_pass && results) {
+        for (i = 0; i < n; i++) {
+            int a;
+            if (results[i] != RSQ_ERR_RETRY) continue;
+            for (a = 0; results[i] == RSQ_ERR_RETRY && rsq__retry_allowed(c, a); a++) {
+                rsq_id id;
+                rsq__sleep(c, rsq__backoff_ms(c, a));
+                c->stats.server_retries++;
+                results[i] = rsq_publish_batch(p, &msgs[i], 1, &id, NULL);
+                if (results[i] == RSQ_OK && ids) ids[i] = id;
+            }
+        }
+        first = RSQ_OK;
+        for (i = 0; i < n && first == RSQ_OK; i++) first = results[i];
+    } else if (retry_pass && !results) {
+        first = RSQ_ERR_RETRY;
+    }
+    for (i = 0; i < n; i++) if (!results || results[i] == RSQ_OK) p->published++;
+    if (p->safe_trim_every) {
+        p->since_trim += n;
+        if (p->since_trim >= (uint64_t)p->safe_trim_every) {
+            p->since_trim = 0;
+            rc = rsq__safe_trim_queue(p);
+            if (rc != RSQ_OK && first == RSQ_OK) first = rc;
+        }
+    }
+    return first;
+}
+
+RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out) {
+    rsq_result res = RSQ_OK;
+    rsq_id id;
+    rsq_result rc = rsq_publish_batch(p, m, 1, &id, &res);
+    if (rc == RSQ_OK && id_out) *id_out = id;
+    return rc;
+}
+
+RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, rsq_id *id_out) {
+    rsq_outgoing m;
+    memset(&m, 0, sizeof m);
+    m.payload = payload;
+    m.payload_len = len;
+    return rsq_publish_msg(p, &m, id_out);
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>admin (implementation)
+RSQ__INTERN rsq_result rsq__trim(rsq_client *c, const char *stream, const char *how, const char *thr, int exact, long long *trimmed) {
+    const rsq_reply *r;
+    const char *argv[5];
+    rsq_result rc = rsq__check_key(c, "stream", stream);
+    if (rc != RSQ_OK) return rc;
+    argv[0] = "XTRIM"; argv[1] = stream; argv[2] = how; argv[3] = exact ? "=" : "~"; argv[4] = thr;
+    rc = rsq__cmd(c, &r, 5, argv, 1);
+    if (rc == RSQ_OK && trimmed) *trimmed = r->integer;
+    return rc;
+}
+
+RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed) {
+    char num[24];
+    if (!c) return RSQ_ERR_ARG;
+    if (maxlen < 0) return rsq__set_err(c, RSQ_ERR_ARG, "maxlen must not be negative");
+    rsq__u64_to_dec(num, (uint64_t)maxlen);
+    return rsq__trim(c, stream, "MAXLEN", num, exact, trimmed);
+}
+
+RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed) {
+    char id[RSQ_ID_STRLEN];
+    if (!c) return RSQ_ERR_ARG;
+    rsq_id_format(minid, id);
+    return rsq__trim(c, stream, "MINID", id, exact, trimmed);
+}
+
+/* Oldest pending ID of a group, from XPENDING's summary form. 0-0 when none. */
+RSQ__INTERN rsq_result rsq__oldest_pending(rsq_client *c, const char *stream, const char *group, rsq_id *out) {
+    const rsq_reply *r;
+    const char *argv[3];
+    rsq_result rc;
+    argv[0] = "XPENDING"; argv[1] = stream; argv[2] = group;
+    out->ms = out->seq = 0;
+    rc = rsq__cmd(c, &r, 3, argv, 1);
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY || r->len < 2) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
+    if (r->element[0].integer > 0 && !rsq__reply_id(&r->element[1], out))
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: no smallest ID");
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed) {
+    rsq_group_info g[32];
+    rsq_stream_info si;
+    size_t ng = 0, i;
+    rsq_id bound;
+    int have = 0;
+    rsq_result rc;
+    if (trimmed) *trimmed = 0;
+    if (!c) return RSQ_ERR_ARG;
+    rc = rsq_stream_stats(c, stream, &si, g, RSQ__COUNTOF(g), &ng);
+    if (rc != RSQ_OK) return rc;
+    if (!si.exists || si.groups == 0) return RSQ_OK; /* no group: nothing is known to be consumed */
+    if ((size_t)si.groups > ng) return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "more than %d groups: safe trim declined", (int)RSQ__COUNTOF(g));
+    bound.ms = UINT64_MAX;
+    bound.seq = UINT64_MAX;
+    for (i = 0; i < ng; i++) {
+        rsq_id b;
+        if (g[i].pending > 0) {
+            b = g[i].oldest_pending;
+        } else {
+            b = g[i].last_delivered; /* everything up to it is acked: keep what follows */
+            if (b.seq == UINT64_MAX) { b.ms++; b.seq = 0; } else b.seq++;
+        }
+        if (!have || rsq_id_cmp(b, bound) < 0) bound = b;
+        have = 1;
+    }
+    if (!have || (bound.ms == 0 && bound.seq <= 1)) return RSQ_OK;
+    return rsq_trim_minid(c, stream, bound, exact, trimmed);
+}
+
+RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start) {
+    const rsq_reply *r;
+    const char *argv[6];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    if (start && strcmp(start, "$") && strcmp(start, "0")) {
+        rsq_id tmp;
+        if (!rsq_id_parse(start, strlen(start), &tmp)) return rsq__set_err(c, RSQ_ERR_ARG, "group start must be $, 0 or an entry ID");
+    }
+    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = group;
+    argv[4] = start ? start : RSQ_START_NEW; argv[5] = "MKSTREAM";
+    rc = rsq__cmd(c, &r, 6, argv, 1);
+    if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) return RSQ_OK;
+    return rc;
+}
+
+RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed) {
+    const rsq_reply *r;
+    const char *argv[4];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    argv[0] = "XGROUP"; argv[1] = "DESTROY"; argv[2] = stream; argv[3] = group;
+    rc = rsq__cmd(c, &r, 4, argv, 1);
+    if (rc == RSQ_OK && existed) *existed = r->integer > 0;
+    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; return RSQ_OK; }
+    return rc;
+}
+
+RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream) {
+    const rsq_reply *r;
+    const char *argv[5];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
+    /* a throwaway group creates the empty stream; the group goes again at once */
+    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = "rsq:create"; argv[4] = "$";
+    {
+        const char *mk[6] = { "XGROUP", "CREATE", NULL, "rsq:create", "$", "MKSTREAM" };
+        mk[2] = stream;
+        rc = rsq__cmd(c, &r, 6, mk, 1);
+    }
+    if (rc != RSQ_OK && !(rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9))) return rc;
+    argv[1] = "DESTROY";
+    return rsq__cmd(c, &r, 4, argv, 1);
+}
+
+RSQ__INTERN rsq_result rsq__stream_simple(rsq_client *c, const char *cmd, const char *stream, const char *a, const char *b, const rsq_reply **r) {
+    const char *argv[4];
+    int argc = 0;
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
+    argv[argc++] = cmd;
+    argv[argc++] = stream;
+    if (a) argv[argc++] = a;
+    if (b) argv[argc++] = b;
+    return rsq__cmd(c, r, argc, argv, 1);
+}
+
+RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream) {
+    const rsq_reply *r;
+    return rsq__stream_simple(c, "DEL", stream, NULL, NULL, &r);
+}
+
+RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream) {
+    const rsq_reply *r;
+    return rsq__stream_simple(c, "XTRIM", stream, "MAXLEN", "0", &r);
+}
+
+RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists) {
+    const rsq_reply *r;
+    rsq_result rc = rsq__stream_simple(c, "TYPE", stream, NULL, NULL, &r);
+    if (rc != RSQ_OK) return rc;
+    if (rsq_reply_is(r, "none")) { if (exists) *exists = 0; return RSQ_OK; }
+    if (!rsq_reply_is(r, "stream")) return rsq__set_err(c, RSQ_ERR_WRONGTYPE, "WRONGTYPE key %s holds a %.*s, not a stream", stream, (int)r->len, r->str);
+    if (exists) *exists = 1;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length) {
+    const rsq_reply *r;
+    rsq_result rc = rsq__stream_simple(c, "XLEN", stream, NULL, NULL, &r);
+    if (rc == RSQ_OK && length) *length = r->integer;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>metrics (implementation)
+RSQ__INTERN int rsq__copy_name(char *dst, size_t cap, const rsq_reply *r) {
+    if (!r || !r->str || r->len >= cap) return 0;
+    memcpy(dst, r->str, r->len + 1);
+    return 1;
+}
+
+RSQ__INTERN long long rsq__get_int(const rsq_reply *r, const char *key, long long dflt) {
+    long long v;
+    return rsq_reply_int(rsq_reply_get(r, key), &v) ? v : dflt;
+}
+
+/* Counts entries after `from` up to a cap, for lag on servers that do not report it. */
+RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_id from, long long cap, long long *count, int *exact) {
+    char start[RSQ_ID_STRLEN + 1];
+    const char *argv[6];
+    *count = 0;
+    *exact = 1;
+    for (;;) {
+        const rsq_reply *r;
+        rsq_result rc;
+        start[0] = '(';
+        start[1 + rsq_id_format(from, start + 1)] = '\0';
+        argv[0] = "XRANGE"; argv[1] = stream; argv[2] = start; argv[3] = "+"; argv[4] = "COUNT"; argv[5] = "100";
+        rc = rsq__cmd(c, &r, 6, argv, 1);
+        if (rc != RSQ_OK) return rc;
+        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: unexpected reply");
+        *count += (long long)r->len;
+        if (r->len < 100) return RSQ_OK;
+        if (*count >= cap) { *exact = 0; return RSQ_OK; }
+        if (!rsq__reply_id(&r->element[r->len - 1].element[0], &from)) return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: bad ID");
+    }
+}
+
+RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
+                                   rsq_group_info *groups, size_t cap, size_t *ngroups) {
+    const rsq_reply *r;
+    rsq_result rc;
+    size_t i, n = 0;
+    uint64_t server_ms = 0;
+    if (ngroups) *ngroups = 0;
+    if (!c || !info) return c ? rsq__set_err(c, RSQ_ERR_ARG, "info is NULL") : RSQ_ERR_ARG;
+    memset(info, 0, sizeof *info);
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
+    {
+        const char *argv[3] = { "XINFO", "STREAM", NULL };
+        argv[2] = stream;
+        rc = rsq__cmd(c, &r, 3, argv, 1);
+    }
+    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) return RSQ_OK;
+    if (rc != RSQ_OK) return rc;
+    info->exists = 1;
+    info->length = rsq__get_int(r, "length", 0);
+    info->groups = rsq__get_int(r, "groups", 0);
+    rsq__reply_id(rsq_reply_get(r, "last-generated-id"), &info->last_generated_id);
+    {
+        const rsq_reply *fe = rsq_reply_get(r, "first-entry"), *le = rsq_reply_get(r, "last-entry");
+        if (fe && fe->type == RSQ_REPLY_ARRAY && fe->len >= 1) rsq__reply_id(&fe->element[0], &info->first_id);
+        if (le && le->type == RSQ_REPLY_ARRAY && le->len >= 1) rsq__reply_id(&le->element[0], &info->last_id);
+    }
+    if (!groups || cap == 0 || info->groups == 0) return RSQ_OK;
+    {
+        const char *argv[1] = { "TIME" };
+        rc = rsq__cmd(c, &r, 1, argv, 1);
+        if (rc != RSQ_OK) return rc;
+        if (r->type == RSQ_REPLY_ARRAY && r->len == 2) {
+            long long s = 0, us = 0;
+            rsq_reply_int(&r->element[0], &s);
+            rsq_reply_int(&r->element[1], &us);
+            server_ms = (uint64_t)s * 1000u + (uint64_t)us / 1000u;
+        }
+    }
+    {
+        const char *argv[3] = { "XINFO", "GROUPS", NULL };
+        argv[2] = stream;
+        rc = rsq__cmd(c, &r, 3, argv, 1);
+        if (rc != RSQ_OK) return rc;
+    }
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    for (i = 0; i < r->len && n < cap; i++) {
+        const rsq_reply *g = &r->element[i], *lag;
+        rsq_group_info *o = &groups[n];
+        memset(o, 0, sizeof *o);
+        if (!rsq__copy_name(o->name, sizeof o->name, rsq_reply_get(g, "name")))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "group name missing or longer than %d bytes", RSQ_NAME_MAX - 1);
+        o->consumers = rsq__get_int(g, "consumers", 0);
+        o->pending = rsq__get_int(g, "pending", 0);
+        rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered);
+        lag = rsq_reply_get(g, "lag");
+        o->lag = -1;
+        o->lag_exact = 1;
+        /* Redis >= 7 reports lag, or nil where deletions make its counters unreliable;
+           older servers have no such field. Either way rsq counts below. */
+        if (lag && rsq_reply_int(lag, &o->lag)) {
+            /* reported by the server */
+        } else if (rsq_id_cmp(o->last_delivered, info->last_generated_id) >= 0) {
+            o->lag = 0;
+        }
+        n++;
+    }
+    /* The server's lag is missing here (old server, or after deletions): count it. The
+       XINFO reply is no longer needed, so further commands may reuse the buffer. */
+    for (i = 0; i < n; i++) {
+        rsq_group_info *o = &groups[i];
+        if (o->lag >= 0) continue;
+        if (info->length == 0) o->lag = 0;
+        else if (rsq_id_cmp(o->last_delivered, info->first_id) < 0) o->lag = info->length;
+        else if ((rc = rsq__count_after(c, stream, o->last_delivered, 10000, &o->lag, &o->lag_exact)) != RSQ_OK) return rc;
+    }
+    for (i = 0; i < n; i++) {
+        rsq_group_info *o = &groups[i];
+        if (o->pending <= 0) continue;
+        rc = rsq__oldest_pending(c, stream, o->name, &o->oldest_pending);
+        if (rc != RSQ_OK) return rc;
+        if (server_ms > o->oldest_pending.ms) o->oldest_pending_age_ms = (long long)(server_ms - o->oldest_pending.ms);
+    }
+    if (ngroups) *ngroups = n;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
+                                rsq_consumer_info *out, size_t cap, size_t *n) {
+    const rsq_reply *r;
+    const char *argv[4];
+    rsq_result rc;
+    size_t i, w = 0;
+    if (n) *n = 0;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    argv[0] = "XINFO"; argv[1] = "CONSUMERS"; argv[2] = stream; argv[3] = group;
+    rc = rsq__cmd(c, &r, 4, argv, 1);
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: unexpected reply");
+    for (i = 0; i < r->len && w < cap; i++) {
+        const rsq_reply *e = &r->element[i];
+        if (!rsq__copy_name(out[w].name, sizeof out[w].name, rsq_reply_get(e, "name"))) continue;
+        out[w].pending = rsq__get_int(e, "pending", 0);
+        out[w].idle_ms = rsq__get_int(e, "idle", 0);
+        w++;
+    }
+    if (n) *n = w;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
+                                            long long min_idle_ms, int *retired) {
+    /* Deletes the consumer only if it holds nothing, in one atomic step. */
+    static const char script[] =
+        "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then "
+        "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0";
+    rsq_consumer_info list[32];
+    size_t n = 0, i;
+    rsq_result rc;
+    if (retired) *retired = 0;
+    if (!c) return RSQ_ERR_ARG;
+    rc = rsq_consumers(c, stream, group, list, RSQ__COUNTOF(list), &n);
+    if (rc != RSQ_OK) return rc;
+    for (i = 0; i < n; i++) {
+        const rsq_reply *r;
+        const char *argv[6];
+        if (list[i].pending > 0 || list[i].idle_ms < min_idle_ms) continue;
+        argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = list[i].name;
+        rc = rsq__cmd(c, &r, 6, argv, 1);
+        if (rc != RSQ_OK) return rc;
+        if (r->integer == 1 && retired) (*retired)++;
+    }
+    return RSQ_OK;
+}
+
+RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms) {
+    if (!g) return 0;
+    if (max_pending > 0 && g->pending > max_pending) return 1;
+    if (max_lag > 0 && g->lag > max_lag) return 1;
+    if (max_age_ms > 0 && g->oldest_pending_age_ms > max_age_ms) return 1;
+    return 0;
 }
 
 #endif /* RSQ__IMPLEMENTED */

@@ -3,3 +3,4 @@
 SUITE(suite_codec)
 SUITE(suite_url)
 SUITE(suite_live)
+SUITE(suite_producer)
