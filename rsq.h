@@ -450,6 +450,7 @@ typedef struct rsq_client {
     long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
     uint64_t rng;
     rsq_client_stats stats;
+    volatile int *intr;      /* while set and non-zero, a blocking read gives up */
     char err[RSQ_ERR_MAX];
 } rsq_client;
 
@@ -740,6 +741,184 @@ RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, c
 /* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or the
    oldest pending entry is older than max_age_ms. A threshold <= 0 is not checked. */
 RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms);
+
+
+/* ------------------------------------------------------------------------------------ */
+// >>consumer
+/* A delivered message. Views into the consumer's batch buffer: valid until the batch
+   is refilled, which is never before the next rsq_consumer_next call returns (and, in
+   rsq_consumer_run, until the handler returns). Strings are NUL-terminated. */
+typedef struct rsq_message {
+    rsq_id id;
+    char id_str[RSQ_ID_STRLEN];
+    const char *stream;          /* the stream key it came from                        */
+    size_t stream_len;
+    int priority, shard;         /* which of the queue's streams                        */
+    const rsq_field *fields;     /* every field of the entry, in order                  */
+    size_t field_count;
+    const char *payload;         /* the "payload" field's value, or NULL if absent      */
+    size_t payload_len;
+    long long deliveries;        /* times delivered to the group, this one included     */
+    /* private */
+    int sidx, skip;
+    size_t f0, payload_field;
+} rsq_message;
+
+/* What a handler asks for. */
+typedef enum rsq_action {
+    RSQ_ACTION_ACK = 0,          /* done: acknowledge                                   */
+    RSQ_ACTION_RETRY,            /* redeliver now (to this consumer, delivery count + 1) */
+    RSQ_ACTION_RETRY_LATER,      /* redeliver after the retry delay, to any consumer    */
+    RSQ_ACTION_DEAD_LETTER       /* move to the dead-letter stream now                  */
+} rsq_action;
+
+typedef struct rsq_consumer rsq_consumer;
+/* Handler for rsq_consumer_run. It may call rsq_extend (long work),
+   rsq_consumer_set_error (text kept with a dead letter) and rsq_consumer_retry_delay
+   (for RSQ_ACTION_RETRY_LATER) on `cons`, and rsq_consumer_stop. */
+typedef rsq_action (*rsq_handler)(void *user, rsq_consumer *cons, const rsq_message *m);
+
+typedef enum rsq_reclaim_mode {
+    RSQ_RECLAIM_AUTO = 0,        /* XAUTOCLAIM on Redis >= 6.2, else XPENDING + XCLAIM  */
+    RSQ_RECLAIM_AUTOCLAIM,
+    RSQ_RECLAIM_PENDING_CLAIM,
+    RSQ_RECLAIM_OFF              /* never take over other consumers' entries            */
+} rsq_reclaim_mode;
+
+typedef struct rsq_consumer_config {
+    const char *queue;           /* queue name (see rsq_queue_key). Required.           */
+    const char *group;           /* consumer group. Required.                           */
+    const char *name;            /* consumer name; default "<hostname>-<pid>". Give a
+                                    stable name to resume own pending entries on restart */
+    int count;                   /* prefetch per read, default 16                       */
+    int block_ms;                /* longest wait in one blocking read, default 5000     */
+    int visibility_ms;           /* entries idle this long on another consumer are
+                                    reclaimed; default 30000                            */
+    int reclaim_interval_ms;     /* how often to look for them; default visibility/2,
+                                    at least 100                                        */
+    int max_deliveries;          /* more deliveries than this -> dead letter; default 10;
+                                    -1: never dead-letter                               */
+    int retry_delay_ms;          /* delay of RSQ_ACTION_RETRY_LATER; default 1000; capped
+                                    at visibility_ms (see rsq_nack)                      */
+    const char *dead_letter;     /* dead-letter stream; default {queue}:dlq (per shard)  */
+    const char *start;           /* where a new group starts: RSQ_START_NEW ("$",
+                                    default), RSQ_START_ALL ("0") or an entry ID         */
+    int priority_levels;         /* default 1 (see rsq_producer_config)                 */
+    int shards;                  /* default 1                                           */
+    rsq_reclaim_mode reclaim;    /* default RSQ_RECLAIM_AUTO                            */
+} rsq_consumer_config;
+
+typedef struct rsq_consumer_stats {
+    uint64_t delivered;          /* messages handed out                                  */
+    uint64_t acked, nacked, dead_lettered;
+    uint64_t reclaimed;          /* taken over from stalled consumers                    */
+    uint64_t resumed;            /* own pending entries re-read after a (re)start        */
+    uint64_t deleted;            /* pending entries found deleted from the stream        */
+    uint64_t groups_recreated;
+} rsq_consumer_stats;
+
+/* private per-stream state */
+typedef struct rsq__cstream {
+    size_t key_off, dlq_off;
+    int level, shard, resuming;
+    rsq_id cursor;               /* resume cursor (own pending entries)                  */
+    rsq_id claim;                /* XAUTOCLAIM cursor                                    */
+} rsq__cstream;
+
+/* Consumer state. Private fields. */
+struct rsq_consumer {
+    rsq_client *c;
+    char group[RSQ_NAME_MAX], name[RSQ_NAME_MAX], start[RSQ_ID_STRLEN];
+    int count, block_ms, visibility_ms, reclaim_interval_ms, max_deliveries, retry_delay_ms;
+    int levels, shards, nstreams, reclaim, ready;
+    uint32_t epoch;
+    uint64_t next_reclaim;
+    rsq__cstream *st;
+    char *keys;                          /* stream and dead-letter keys, NUL-separated */
+    /* batch */
+    rsq_message *msg;
+    size_t nmsg, msg_cap, bpos;
+    rsq_field *fld;
+    size_t nfld, fld_cap;
+    size_t *foff;                        /* 2 per field: name and value offsets */
+    size_t foff_cap;
+    char *arena;
+    size_t alen, acap;
+    size_t *requeue;
+    size_t nrequeue, requeue_cap;
+    /* acknowledgements not yet confirmed by the server */
+    rsq_id *ack;
+    int *ack_stream;
+    size_t nack, ack_cap;
+    /* argument scratch */
+    char *idtxt;
+    size_t idtxt_cap;
+    const char **argv;
+    size_t *lens;
+    size_t argv_cap;
+    volatile int stop;
+    int said_nogroup, retry_delay_next;
+    char error[RSQ_ERR_MAX];
+    rsq_consumer_stats stats;
+};
+
+/* Zeroes *cfg. */
+RSQDEF void rsq_consumer_config_init(rsq_consumer_config *cfg);
+/* Prepares a consumer on client c (used, not owned). Validates the config and
+   allocates its per-stream state. No I/O: the group is created (MKSTREAM, at `start`)
+   on first use. RSQ_OK, RSQ_ERR_ARG (reason in rsq_errstr(c)) or RSQ_ERR_NOMEM. */
+RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg);
+/* Releases the consumer's memory (unconfirmed acks are dropped: call
+   rsq_consumer_flush first). Safe on a zeroed consumer. */
+RSQDEF void rsq_consumer_free(rsq_consumer *cons);
+
+/* Next message, waiting up to timeout_ms (RSQ_TIMEOUT_FOREVER allowed;
+   RSQ_TIMEOUT_DEFAULT = block_ms). Order of sources: messages requeued by
+   RSQ_ACTION_RETRY; this consumer's own pending entries after a start or reconnect
+   (resume); entries reclaimed from stalled consumers (every reclaim interval); new
+   entries, highest priority level first. Entries over max_deliveries go to the
+   dead-letter stream instead of being returned; entries deleted from the stream are
+   acked away and counted. Queued acks are sent with the next read, pipelined.
+   Returns RSQ_OK with *m set, RSQ_EMPTY on timeout, RSQ_STOPPED after
+   rsq_consumer_stop, or an error that retries could not cure. Blocks. */
+RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **m, int timeout_ms);
+
+/* Acknowledges m. Queued and sent in one XACK per stream with the next read (or
+   rsq_consumer_flush): no round trip per message. */
+RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
+/* Negative acknowledgement. delay_ms 0: redeliver now to this consumer (XCLAIM to
+   itself, which counts a delivery; the message comes back from the next
+   rsq_consumer_next). delay_ms > 0: the entry stays pending and is made to look idle
+   for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID), so any consumer's reclaim
+   pass takes it about delay_ms later; delays are capped at visibility_ms. One round
+   trip. `error` (may be NULL) is remembered for a later dead letter. */
+RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
+/* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
+   dlq-group, dlq-id, dlq-deliveries, dlq-error, and XACK, in one MULTI/EXEC. */
+RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error);
+/* Extends the lease on m: resets its idle time so that no one reclaims it while this
+   consumer still works on it. Atomic check-and-claim in a short script (one round
+   trip); RSQ_ERR_STATE when the entry is no longer this consumer's (it was reclaimed:
+   the work may be done twice). Call it well within visibility_ms. */
+RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m);
+/* Sends queued acks now and waits for the confirmation. */
+RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons);
+
+/* Runs the handler on every message until rsq_consumer_stop or an error retries
+   could not cure. Returns RSQ_STOPPED after a stop (acks flushed), else the error. */
+RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void *user);
+/* Asks the consumer to stop: the message in hand is finished, queued acks are
+   flushed, rsq_consumer_next/run return RSQ_STOPPED. Safe from a signal handler and
+   from another thread (a blocking read notices within about 100 ms). */
+RSQDEF void rsq_consumer_stop(rsq_consumer *cons);
+/* For handlers: error text kept with the message if it is dead-lettered later. */
+RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error);
+/* For handlers: the delay of the next RSQ_ACTION_RETRY_LATER. */
+RSQDEF void rsq_consumer_retry_delay(rsq_consumer *cons, int delay_ms);
+/* Copies the consumer's counters. */
+RSQDEF void rsq_consumer_get_stats(const rsq_consumer *cons, rsq_consumer_stats *out);
+/* The consumer's name (the configured one or the default). */
+RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons);
 
 #ifdef __cplusplus
 }
@@ -2042,6 +2221,14 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
                 rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply");
                 return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
             }
+            if (c->intr) {
+                if (*c->intr) {
+                    /* the reply is still owed: the connection cannot be reused */
+                    rsq__set_err(c, RSQ_STOPPED, "stopped while waiting for a reply");
+                    return rsq__drop(c, n, RSQ_STOPPED);
+                }
+                if (left > 100) left = 100;
+            }
             w = c->tp.wait ? c->tp.wait(c->tp.user, n->handle, RSQ_WANT_READ, left) : RSQ_OK;
             if (w != RSQ_OK && w != RSQ_ERR_TIMEOUT) {
                 rsq__set_err(c, RSQ_ERR_IO, "wait for read failed");
@@ -3021,6 +3208,815 @@ RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long
     if (max_lag > 0 && g->lag > max_lag) return 1;
     if (max_age_ms > 0 && g->oldest_pending_age_ms > max_age_ms) return 1;
     return 0;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>consumer (implementation)
+#define RSQ__KEY(cons, i) ((cons)->keys + (cons)->st[(i)].key_off)
+#define RSQ__DLQ(cons, i) ((cons)->keys + (cons)->st[(i)].dlq_off)
+
+RSQDEF void rsq_consumer_config_init(rsq_consumer_config *cfg) {
+    if (cfg) memset(cfg, 0, sizeof *cfg);
+}
+
+/* Grows the array whose pointer lives at `fieldp` (any object pointer type; read and
+   written with memcpy, so no aliasing games) to at least `need` elements. */
+RSQ__INTERN int rsq__ensure_cap(rsq_client *c, void *fieldp, size_t *cap, size_t need, size_t size) {
+    void *cur, *p;
+    if (need <= *cap) return 1;
+    memcpy(&cur, fieldp, sizeof cur);
+    p = rsq__grow(&c->alloc, cur, cap, need, size, 16);
+    if (!p) return 0;
+    memcpy(fieldp, &p, sizeof p);
+    return 1;
+}
+#define RSQ__ENSURE(cons, field, capf, need) \
+    rsq__ensure_cap((cons)->c, (void *)&(cons)->field, &(cons)->capf, (need), sizeof(*(cons)->field))
+
+RSQ__INTERN rsq_result rsq__cons_argv(rsq_consumer *cons, size_t n) {
+    size_t cap = cons->argv_cap, cap2 = cons->argv_cap;
+    if (n <= cons->argv_cap) return RSQ_OK;
+    if (!rsq__ensure_cap(cons->c, (void *)&cons->argv, &cap, n, sizeof(*cons->argv)) ||
+        !rsq__ensure_cap(cons->c, (void *)&cons->lens, &cap2, n, sizeof(*cons->lens)))
+        return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for command arguments");
+    cons->argv_cap = cap < cap2 ? cap : cap2;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg) {
+    rsq_result rc;
+    size_t keybytes = 0;
+    int i, s, l;
+    char key[RSQ_KEY_MAX];
+    if (!cons || !c || !c->initialized || !cfg) return c ? rsq__set_err(c, RSQ_ERR_ARG, "consumer, client or config is NULL") : RSQ_ERR_ARG;
+    memset(cons, 0, sizeof *cons);
+    if ((rc = rsq__check_key(c, "queue name", cfg->queue)) != RSQ_OK) return rc;
+    if (!cfg->group || !cfg->group[0] || strlen(cfg->group) >= RSQ_NAME_MAX)
+        return rsq__set_err(c, RSQ_ERR_ARG, "group name must be 1..%d bytes", RSQ_NAME_MAX - 1);
+    if (cfg->name && (!cfg->name[0] || strlen(cfg->name) >= RSQ_NAME_MAX))
+        return rsq__set_err(c, RSQ_ERR_ARG, "consumer name must be 1..%d bytes", RSQ_NAME_MAX - 1);
+    if (cfg->count < 0 || cfg->block_ms < 0 || cfg->visibility_ms < 0 || cfg->reclaim_interval_ms < 0 ||
+        cfg->max_deliveries < -1 || cfg->retry_delay_ms < 0)
+        return rsq__set_err(c, RSQ_ERR_ARG, "negative consumer setting");
+    if (cfg->priority_levels < 0 || cfg->priority_levels > RSQ_MAX_PRIORITIES)
+        return rsq__set_err(c, RSQ_ERR_ARG, "priority_levels must be 1..%d", RSQ_MAX_PRIORITIES);
+    if (cfg->shards < 0 || cfg->shards > RSQ_MAX_SHARDS)
+        return rsq__set_err(c, RSQ_ERR_ARG, "shards must be 1..%d", RSQ_MAX_SHARDS);
+    if (cfg->start && strcmp(cfg->start, "$") && strcmp(cfg->start, "0")) {
+        rsq_id tmp;
+        if (strlen(cfg->start) >= RSQ_ID_STRLEN || !rsq_id_parse(cfg->start, strlen(cfg->start), &tmp))
+            return rsq__set_err(c, RSQ_ERR_ARG, "start must be $, 0 or an entry ID");
+    }
+    if (cfg->dead_letter && (rc = rsq__check_key(c, "dead-letter stream", cfg->dead_letter)) != RSQ_OK) return rc;
+    if ((int)cfg->reclaim < 0 || (int)cfg->reclaim > (int)RSQ_RECLAIM_OFF) return rsq__set_err(c, RSQ_ERR_ARG, "unknown reclaim mode");
+    cons->c = c;
+    memcpy(cons->group, cfg->group, strlen(cfg->group) + 1);
+    if (cfg->name) {
+        memcpy(cons->name, cfg->name, strlen(cfg->name) + 1);
+    } else {
+#ifndef RSQ_NO_SOCKETS
+        char host[64];
+        if (gethostname(host, sizeof host) != 0) memcpy(host, "host", 5);
+        host[sizeof host - 1] = '\0';
+        rsq__fmt(cons->name, sizeof cons->name, "%s-%ld", host, (long)getpid());
+#else
+        rsq__fmt(cons->name, sizeof cons->name, "rsq-%08lx", (unsigned long)(rsq__rand(c) & 0xffffffffUL));
+#endif
+    }
+    rsq__copy(cons->start, sizeof cons->start, cfg->start ? cfg->start : "$", strlen(cfg->start ? cfg->start : "$"));
+    cons->count = RSQ__DEF(cfg->count, 16);
+    cons->block_ms = RSQ__DEF(cfg->block_ms, 5000);
+    cons->visibility_ms = RSQ__DEF(cfg->visibility_ms, 30000);
+    cons->reclaim_interval_ms = RSQ__MAX(RSQ__DEF(cfg->reclaim_interval_ms, cons->visibility_ms / 2), 100);
+    cons->max_deliveries = RSQ__DEF(cfg->max_deliveries, 10);
+    cons->retry_delay_ms = RSQ__DEF(cfg->retry_delay_ms, 1000);
+    cons->levels = RSQ__DEF(cfg->priority_levels, 1);
+    cons->shards = RSQ__DEF(cfg->shards, 1);
+    cons->reclaim = (int)cfg->reclaim;
+    cons->nstreams = cons->levels * cons->shards;
+    /* key table: streams ordered by level, highest first, then shard */
+    for (i = 0; i < 2; i++) {
+        size_t off = 0;
+        int k = 0;
+        for (l = cons->levels - 1; l >= 0; l--)
+            for (s = 0; s < cons->shards; s++, k++) {
+                size_t n = rsq_queue_key(key, sizeof key, cfg->queue, s, l, RSQ_KEY_STREAM), d;
+                if (!n) { rsq_consumer_free(cons); return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys"); }
+                if (i == 1) { cons->st[k].key_off = off; memcpy(cons->keys + off, key, n + 1); cons->st[k].level = l; cons->st[k].shard = s; }
+                off += n + 1;
+                d = cfg->dead_letter ? strlen(cfg->dead_letter) : rsq_queue_key(key, sizeof key, cfg->queue, s, 0, RSQ_KEY_DEAD_LETTER);
+                if (i == 1) { cons->st[k].dlq_off = off; memcpy(cons->keys + off, cfg->dead_letter ? cfg->dead_letter : key, d + 1); }
+                off += d + 1;
+            }
+        if (i == 0) {
+            keybytes = off;
+            cons->keys = (char *)rsq__realloc(&c->alloc, NULL, keybytes);
+            cons->st = (rsq__cstream *)rsq__realloc(&c->alloc, NULL, sizeof(rsq__cstream) * (size_t)cons->nstreams);
+            if (!cons->keys || !cons->st) { rsq_consumer_free(cons); return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for consumer state"); }
+            memset(cons->st, 0, sizeof(rsq__cstream) * (size_t)cons->nstreams);
+        }
+    }
+    if ((rc = rsq__cons_argv(cons, 16 + 2 * (size_t)cons->nstreams)) != RSQ_OK) { rsq_consumer_free(cons); return rc; }
+    return RSQ_OK;
+}
+
+RSQDEF void rsq_consumer_free(rsq_consumer *cons) {
+    const rsq_allocator *a;
+    if (!cons || !cons->c) return;
+    a = &cons->c->alloc;
+    rsq__free(a, cons->st); rsq__free(a, cons->keys); rsq__free(a, cons->msg); rsq__free(a, cons->fld);
+    rsq__free(a, cons->foff); rsq__free(a, cons->arena); rsq__free(a, cons->requeue); rsq__free(a, cons->ack);
+    rsq__free(a, cons->ack_stream); rsq__free(a, (void *)cons->argv); rsq__free(a, cons->lens);
+    rsq__free(a, cons->idtxt);
+    memset(cons, 0, sizeof *cons);
+}
+
+RSQDEF void rsq_consumer_stop(rsq_consumer *cons) { if (cons) cons->stop = 1; }
+RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons) { return cons ? cons->name : ""; }
+RSQDEF void rsq_consumer_get_stats(const rsq_consumer *cons, rsq_consumer_stats *out) { *out = cons->stats; }
+RSQDEF void rsq_consumer_retry_delay(rsq_consumer *cons, int delay_ms) { if (cons) cons->retry_delay_next = delay_ms < 0 ? 0 : delay_ms; }
+RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error) {
+    if (cons) rsq__copy(cons->error, sizeof cons->error, error ? error : "", error ? strlen(error) : 0);
+}
+
+/* Sleep in slices so that a stop request is noticed. */
+RSQ__INTERN void rsq__cons_sleep(rsq_consumer *cons, int ms) {
+    while (ms > 0 && !cons->stop) {
+        int slice = ms < 100 ? ms : 100;
+        rsq__sleep(cons->c, slice);
+        ms -= slice;
+    }
+}
+
+/* ----- the batch: entries copied out of replies into one reusable arena ----- */
+RSQ__INTERN void rsq__batch_reset(rsq_consumer *cons) {
+    cons->nmsg = cons->bpos = cons->nfld = cons->alen = cons->nrequeue = 0;
+}
+
+RSQ__INTERN int rsq__arena_put(rsq_consumer *cons, const char *s, size_t n, size_t *off) {
+    if (!RSQ__ENSURE(cons, arena, acap, cons->alen + n + 1)) return 0;
+    if (n) memcpy(cons->arena + cons->alen, s, n);
+    cons->arena[cons->alen + n] = '\0';
+    *off = cons->alen;
+    cons->alen += n + 1;
+    return 1;
+}
+
+RSQ__INTERN rsq_result rsq__ack_push(rsq_consumer *cons, int sidx, rsq_id id) {
+    size_t cap2 = cons->ack_cap;
+    if (cons->nack == cons->ack_cap) {
+        if (!rsq__ensure_cap(cons->c, (void *)&cons->ack, &cons->ack_cap, cons->nack + 1, sizeof(rsq_id)) ||
+            !rsq__ensure_cap(cons->c, (void *)&cons->ack_stream, &cap2, cons->nack + 1, sizeof(int)))
+            return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for acks");
+        if (cap2 < cons->ack_cap) cons->ack_cap = cap2;
+    }
+    cons->ack[cons->nack] = id;
+    cons->ack_stream[cons->nack] = sidx;
+    cons->nack++;
+    return RSQ_OK;
+}
+
+RSQ__INTERN void rsq__note_deleted(rsq_consumer *cons, int sidx, rsq_id id) {
+    char idb[RSQ_ID_STRLEN];
+    rsq_id_format(id, idb);
+    cons->stats.deleted++;
+    rsq__ack_push(cons, sidx, id);
+    rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DELETED_ENTRY, "%s %s: pending entry %s was deleted from the stream; acked away",
+             RSQ__KEY(cons, sidx), cons->group, idb);
+}
+
+/* Copies one [id, [field, value, ...]] entry into the batch. Deleted entries (nil
+   fields) are acked away instead. Strings are kept as arena offsets until
+   rsq__batch_fix, since the arena may move while it grows. */
+RSQ__INTERN rsq_result rsq__batch_add(rsq_consumer *cons, int sidx, const rsq_reply *e, long long deliveries) {
+    rsq_message *m;
+    const rsq_reply *f;
+    rsq_id id;
+    size_t i, nf;
+    if (e->type != RSQ_REPLY_ARRAY || e->len < 2 || !rsq__reply_id(&e->element[0], &id))
+        return rsq__set_err(cons->c, RSQ_ERR_REPLY, "malformed stream entry");
+    f = &e->element[1];
+    if (f->type == RSQ_REPLY_NIL) { rsq__note_deleted(cons, sidx, id); return RSQ_OK; }
+    if ((f->type != RSQ_REPLY_ARRAY && f->type != RSQ_REPLY_MAP) || (f->len & 1))
+        return rsq__set_err(cons->c, RSQ_ERR_REPLY, "malformed entry fields");
+    nf = f->len / 2;
+    if (!RSQ__ENSURE(cons, msg, msg_cap, cons->nmsg + 1) || !RSQ__ENSURE(cons, fld, fld_cap, cons->nfld + nf) ||
+        !RSQ__ENSURE(cons, foff, foff_cap, 2 * (cons->nfld + nf)))
+        return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for the batch");
+    m = &cons->msg[cons->nmsg];
+    memset(m, 0, sizeof *m);
+    m->id = id;
+    rsq_id_format(id, m->id_str);
+    m->sidx = sidx;
+    m->stream = RSQ__KEY(cons, sidx);
+    m->stream_len = strlen(m->stream);
+    m->priority = cons->st[sidx].level;
+    m->shard = cons->st[sidx].shard;
+    m->deliveries = deliveries;
+    m->f0 = cons->nfld;
+    m->field_count = nf;
+    m->payload_field = (size_t)-1;
+    for (i = 0; i < nf; i++) {
+        const rsq_reply *k = &f->element[2 * i], *v = &f->element[2 * i + 1];
+        size_t fi = cons->nfld + i;
+        if (!k->str || !v->str) return rsq__set_err(cons->c, RSQ_ERR_REPLY, "entry field is not a string");
+        if (!rsq__arena_put(cons, k->str, k->len, &cons->foff[2 * fi]) ||
+            !rsq__arena_put(cons, v->str, v->len, &cons->foff[2 * fi + 1]))
+            return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for the batch");
+        cons->fld[fi].name = cons->fld[fi].value = NULL;
+        cons->fld[fi].name_len = k->len;
+        cons->fld[fi].value_len = v->len;
+        if (m->payload_field == (size_t)-1 && k->len == 7 && !memcmp(k->str, "payload", 7)) m->payload_field = fi;
+    }
+    cons->nfld += nf;
+    cons->nmsg++;
+    return RSQ_OK;
+}
+
+/* Turns the offsets of every message into pointers (the arena may have moved). */
+RSQ__INTERN void rsq__batch_fix(rsq_consumer *cons) {
+    size_t i, j;
+    for (i = 0; i < cons->nmsg; i++) {
+        rsq_message *m = &cons->msg[i];
+        m->fields = m->field_count ? &cons->fld[m->f0] : NULL;
+        for (j = m->f0; j < m->f0 + m->field_count; j++) {
+            cons->fld[j].name = cons->arena + cons->foff[2 * j];
+            cons->fld[j].value = cons->arena + cons->foff[2 * j + 1];
+        }
+        if (m->payload_field != (size_t)-1) {
+            m->payload = cons->fld[m->payload_field].value;
+            m->payload_len = cons->fld[m->payload_field].value_len;
+        } else {
+            m->payload = NULL;
+            m->payload_len = 0;
+        }
+    }
+}
+
+/* ----- acknowledgements: one XACK per stream, sent with the next read ----- */
+RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
+    size_t i, j;
+    rsq_result rc = RSQ_OK;
+    *ncmd = 0;
+    if (cons->nack == 0) return RSQ_OK;
+    if ((rc = rsq__cons_argv(cons, 3 + cons->nack)) != RSQ_OK) return rc;
+    if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, cons->nack * RSQ_ID_STRLEN))
+        return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for acks");
+    for (i = 0; i < cons->nack && rc == RSQ_OK; i++) {
+        int s = cons->ack_stream[i], argc = 3;
+        if (s < 0) continue;
+        cons->argv[0] = "XACK"; cons->lens[0] = 4;
+        cons->argv[1] = RSQ__KEY(cons, s); cons->lens[1] = strlen(cons->argv[1]);
+        cons->argv[2] = cons->group; cons->lens[2] = strlen(cons->group);
+        for (j = i; j < cons->nack; j++) {
+            if (cons->ack_stream[j] != s) continue;
+            cons->argv[argc] = cons->idtxt + j * RSQ_ID_STRLEN;
+            cons->lens[argc++] = rsq_id_format(cons->ack[j], cons->idtxt + j * RSQ_ID_STRLEN);
+            cons->ack_stream[j] = -1 - s; /* emitted */
+        }
+        rc = rsq_append_argv(cons->c, argc, cons->argv, cons->lens);
+        if (rc == RSQ_OK) (*ncmd)++;
+    }
+    for (j = 0; j < cons->nack; j++)
+        if (cons->ack_stream[j] < 0) cons->ack_stream[j] = -1 - cons->ack_stream[j];
+    return rc;
+}
+
+/* Reads the XACK replies. Acks stay queued after a lost link (XACK is idempotent). */
+RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int ncmd) {
+    int k;
+    for (k = 0; k < ncmd; k++) {
+        const rsq_reply *r;
+        rsq_result rc = rsq_read_reply(cons->c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+    }
+    cons->nack = 0;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
+    int ncmd = 0;
+    rsq_result rc;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    if (cons->nack == 0) return RSQ_OK;
+    if (cons->c->node.pending) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    rc = rsq__append_acks(cons, &ncmd);
+    if (rc == RSQ_OK) rc = rsq__read_acks(cons, ncmd);
+    return rc;
+}
+
+RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m) {
+    rsq_result rc;
+    if (!cons || !cons->c || !m || m->sidx < 0 || m->sidx >= cons->nstreams) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer") : RSQ_ERR_ARG;
+    rc = rsq__ack_push(cons, m->sidx, m->id);
+    if (rc != RSQ_OK) return rc;
+    cons->stats.acked++;
+    if (cons->nack >= (size_t)cons->count * 4 + 64) return rsq_consumer_flush(cons);
+    return RSQ_OK;
+}
+
+/* ----- reading ----- */
+RSQ__INTERN int rsq__find_stream(const rsq_consumer *cons, const rsq_reply *k) {
+    int i;
+    if (!k || !k->str) return -1;
+    for (i = 0; i < cons->nstreams; i++) {
+        const char *key = RSQ__KEY(cons, i);
+        if (strlen(key) == k->len && !memcmp(key, k->str, k->len)) return i;
+    }
+    return -1;
+}
+
+/* XREADGROUP over streams [first, first+n) for new entries, or, with `history`, over
+   stream `first` alone from its resume cursor. block_ms < 0: no BLOCK. Queued acks go
+   in the same write. Entries are copied into the batch. */
+RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int history, int block_ms) {
+    rsq_client *c = cons->c;
+    char cnt[24], blk[24], cur[RSQ_ID_STRLEN];
+    int argc = 0, i, acks = 0;
+    size_t k;
+    const rsq_reply *r, *list;
+    rsq_result rc;
+    if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
+    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rc;
+    cons->argv[argc++] = "XREADGROUP";
+    cons->argv[argc++] = "GROUP";
+    cons->argv[argc++] = cons->group;
+    cons->argv[argc++] = cons->name;
+    cons->argv[argc++] = "COUNT";
+    rsq__u64_to_dec(cnt, (uint64_t)cons->count);
+    cons->argv[argc++] = cnt;
+    if (block_ms >= 0) {
+        rsq__u64_to_dec(blk, (uint64_t)(block_ms > 0 ? block_ms : 1));
+        cons->argv[argc++] = "BLOCK";
+        cons->argv[argc++] = blk;
+    }
+    cons->argv[argc++] = "STREAMS";
+    for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
+    if (history) rsq_id_format(cons->st[first].cursor, cur);
+    for (i = 0; i < n; i++) cons->argv[argc++] = history ? cur : ">";
+    rc = rsq_append_argv(c, argc, cons->argv, NULL);
+    if (rc != RSQ_OK) return rc;
+    if ((rc = rsq__read_acks(cons, acks)) != RSQ_OK) return rc;
+    if (block_ms >= 0) c->intr = &cons->stop;
+    rc = rsq_read_reply(c, &r, block_ms >= 0 ? block_ms + c->block_margin_ms : RSQ_TIMEOUT_DEFAULT);
+    c->intr = NULL;
+    if (rc != RSQ_OK) return rc;
+    if (r->type == RSQ_REPLY_NIL) return RSQ_OK;
+    if (r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
+    list = r;
+    for (k = 0; k < list->len; k += (list->type == RSQ_REPLY_MAP ? 2 : 1)) {
+        const rsq_reply *key, *ents;
+        size_t j;
+        int sidx;
+        if (list->type == RSQ_REPLY_MAP) { key = &list->element[k]; ents = &list->element[k + 1]; }
+        else {
+            if (list->element[k].type != RSQ_REPLY_ARRAY || list->element[k].len != 2) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed stream");
+            key = &list->element[k].element[0];
+            ents = &list->element[k].element[1];
+        }
+        sidx = rsq__find_stream(cons, key);
+        if (sidx < 0 || ents->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unknown stream in reply");
+        if (history) {
+            if (ents->len == 0) cons->st[sidx].resuming = 0;
+            else if (!rsq__reply_id(&ents->element[ents->len - 1].element[0], &cons->st[sidx].cursor))
+                return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: bad entry ID");
+        }
+        for (j = 0; j < ents->len; j++)
+            if ((rc = rsq__batch_add(cons, sidx, &ents->element[j], history ? -1 : 1)) != RSQ_OK) return rc;
+    }
+    return RSQ_OK;
+}
+
+/* Delivery counts of batch messages [from, nmsg) that came from pending lists (own
+   history or reclaim), from one XPENDING per stream run, pipelined. */
+RSQ__INTERN rsq_result rsq__fetch_counts(rsq_consumer *cons, size_t from) {
+    rsq_client *c = cons->c;
+    size_t i, j, pass;
+    rsq_result rc = RSQ_OK;
+    for (pass = 0; pass < 2; pass++) {
+        for (i = from; i < cons->nmsg; i = j) {
+            rsq_message *m = &cons->msg[i];
+            for (j = i; j < cons->nmsg && cons->msg[j].sidx == m->sidx; j++) {}
+            if (pass == 0) {
+                char cnt[24];
+                const char *argv[7];
+                argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group;
+                argv[3] = m->id_str; argv[4] = cons->msg[j - 1].id_str;
+                rsq__u64_to_dec(cnt, (uint64_t)(j - i));
+                argv[5] = cnt; argv[6] = cons->name;
+                if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
+            } else {
+                const rsq_reply *r;
+                size_t p, q = i;
+                rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+                if (rc != RSQ_OK) { if (rsq_result_is_server_error(rc)) continue; return rc; }
+                if (r->type != RSQ_REPLY_ARRAY) continue;
+                for (p = 0; p < r->len; p++) {
+                    const rsq_reply *e = &r->element[p];
+                    rsq_id id;
+                    if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq__reply_id(&e->element[0], &id)) continue;
+                    while (q < j && rsq_id_cmp(cons->msg[q].id, id) < 0) q++;
+                    if (q < j && rsq_id_cmp(cons->msg[q].id, id) == 0) cons->msg[q].deliveries = e->element[3].integer;
+                }
+            }
+        }
+    }
+    for (i = from; i < cons->nmsg; i++) if (cons->msg[i].deliveries < 1) cons->msg[i].deliveries = 1;
+    return RSQ_OK;
+}
+
+/* A message delivered more than max_deliveries times goes to the dead letters
+   instead of the caller (marked skip). */
+RSQ__INTERN rsq_result rsq__dead_letter_if_over(rsq_consumer *cons, rsq_message *m) {
+    char why[96];
+    if (cons->max_deliveries < 0 || m->deliveries <= cons->max_deliveries || m->skip) return RSQ_OK;
+    rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
+    m->skip = 1;
+    return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
+}
+
+/* Finishes batch messages [from, nmsg): delivery counts, pointers, and dead letters
+   for those delivered too often. */
+RSQ__INTERN rsq_result rsq__batch_finish(rsq_consumer *cons, size_t from, int counted) {
+    size_t i;
+    rsq_result rc = RSQ_OK;
+    if (!counted && cons->nmsg > from && (rc = rsq__fetch_counts(cons, from)) != RSQ_OK) return rc;
+    rsq__batch_fix(cons);
+    for (i = from; i < cons->nmsg; i++)
+        if ((rc = rsq__dead_letter_if_over(cons, &cons->msg[i])) != RSQ_OK) return rc;
+    return RSQ_OK;
+}
+
+/* ----- reclaim ----- */
+RSQ__INTERN rsq_result rsq__reclaim_autoclaim(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    char vis[24], cnt[24], cur[RSQ_ID_STRLEN];
+    int i;
+    rsq_result rc = RSQ_OK;
+    rsq__u64_to_dec(vis, (uint64_t)cons->visibility_ms);
+    rsq__u64_to_dec(cnt, (uint64_t)cons->count);
+    for (i = 0; i < cons->nstreams; i++) {
+        const char *argv[9];
+        argv[0] = "XAUTOCLAIM"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = cons->name;
+        argv[4] = vis; rsq_id_format(cons->st[i].claim, cur); argv[5] = cur; argv[6] = "COUNT"; argv[7] = cnt;
+        if ((rc = rsq_append_argv(c, 8, argv, NULL)) != RSQ_OK) return rc;
+    }
+    for (i = 0; i < cons->nstreams; i++) {
+        const rsq_reply *r;
+        size_t j;
+        rsq_result one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (one != RSQ_OK) {
+            if (!rsq_result_is_server_error(one)) return one;
+            if (rc == RSQ_OK) rc = one; /* e.g. NOGROUP: reported after the other replies */
+            continue;
+        }
+        if (r->type != RSQ_REPLY_ARRAY || r->len < 2 || r->element[1].type != RSQ_REPLY_ARRAY)
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XAUTOCLAIM: unexpected reply");
+        if (!rsq__reply_id(&r->element[0], &cons->st[i].claim)) cons->st[i].claim.ms = cons->st[i].claim.seq = 0;
+        if (r->element[1].len >= (size_t)cons->count) cons->next_reclaim = 0; /* more may wait */
+        for (j = 0; j < r->element[1].len; j++)
+            if ((one = rsq__batch_add(cons, i, &r->element[1].element[j], -1)) != RSQ_OK) return one;
+        if (r->len >= 3 && r->element[2].type == RSQ_REPLY_ARRAY)
+            for (j = 0; j < r->element[2].len; j++) {
+                rsq_id id;
+                if (rsq__reply_id(&r->element[2].element[j], &id)) rsq__note_deleted(cons, i, id);
+            }
+    }
+    return rc;
+}
+
+/* Redis 5.0/6.0: XPENDING lists candidates, XCLAIM takes those still idle enough. */
+RSQ__INTERN rsq_result rsq__reclaim_pending(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    char vis[24], cnt[24];
+    int i;
+    rsq_result rc;
+    rsq__u64_to_dec(vis, (uint64_t)cons->visibility_ms);
+    rsq__u64_to_dec(cnt, (uint64_t)cons->count * 4);
+    if ((rc = rsq__cons_argv(cons, 6 + (size_t)cons->count)) != RSQ_OK) return rc;
+    if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, (size_t)cons->count * RSQ_ID_STRLEN))
+        return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for reclaim");
+    for (i = 0; i < cons->nstreams; i++) {
+        const rsq_reply *r;
+        const char *argv[6];
+        size_t j, n = 0;
+        argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = "-"; argv[4] = "+"; argv[5] = cnt;
+        rc = rsq__cmd(c, &r, 6, argv, 1);
+        if (rc != RSQ_OK) return rc;
+        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
+        for (j = 0; j < r->len && n < (size_t)cons->count; j++) {
+            const rsq_reply *e = &r->element[j];
+            if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || e->element[2].integer < cons->visibility_ms) continue;
+            rsq__copy(cons->idtxt + n * RSQ_ID_STRLEN, RSQ_ID_STRLEN, e->element[0].str, e->element[0].len);
+            n++;
+        }
+        if (n == 0) continue;
+        cons->argv[0] = "XCLAIM"; cons->argv[1] = RSQ__KEY(cons, i); cons->argv[2] = cons->group;
+        cons->argv[3] = cons->name; cons->argv[4] = vis;
+        for (j = 0; j < n; j++) cons->argv[5 + j] = cons->idtxt + j * RSQ_ID_STRLEN;
+        rc = rsq__command_ex(c, &r, (int)(5 + n), cons->argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
+        if (rc != RSQ_OK) return rc;
+        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XCLAIM: unexpected reply");
+        for (j = 0; j < r->len; j++) {
+            const rsq_reply *e = &r->element[j];
+            if (e->type == RSQ_REPLY_NIL) continue; /* claimed meanwhile by someone else */
+            if ((rc = rsq__batch_add(cons, i, e, -1)) != RSQ_OK) return rc;
+        }
+    }
+    return RSQ_OK;
+}
+
+RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
+    rsq_result rc;
+    size_t before = cons->nmsg;
+    int mode = cons->reclaim;
+    if (mode == RSQ_RECLAIM_AUTO) {
+        long v = 0;
+        rc = rsq_server_version(cons->c, &v);
+        if (rc != RSQ_OK) return rc;
+        mode = v >= 60200 ? RSQ_RECLAIM_AUTOCLAIM : RSQ_RECLAIM_PENDING_CLAIM;
+    }
+    rc = mode == RSQ_RECLAIM_AUTOCLAIM ? rsq__reclaim_autoclaim(cons) : rsq__reclaim_pending(cons);
+    if (rc != RSQ_OK) return rc;
+    if (cons->nmsg > before) {
+        cons->stats.reclaimed += cons->nmsg - before;
+        rsq__log(cons->c, RSQ_LOG_INFO, RSQ_LOGI_RECLAIMED, "%s: reclaimed %zu entries idle over %d ms",
+                 cons->group, cons->nmsg - before, cons->visibility_ms);
+    }
+    return RSQ_OK;
+}
+
+/* ----- group setup and the fetch loop ----- */
+RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    int i;
+    rsq_result rc = RSQ_OK, first = RSQ_OK;
+    for (i = 0; i < cons->nstreams; i++) {
+        const char *argv[6];
+        argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = RSQ__KEY(cons, i); argv[3] = cons->group;
+        argv[4] = cons->start; argv[5] = "MKSTREAM";
+        if ((rc = rsq_append_argv(c, 6, argv, NULL)) != RSQ_OK) return rc;
+    }
+    for (i = 0; i < cons->nstreams; i++) {
+        const rsq_reply *r;
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) rc = RSQ_OK;
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+        if (rc != RSQ_OK && first == RSQ_OK) first = rc;
+    }
+    if (first != RSQ_OK) return first;
+    for (i = 0; i < cons->nstreams; i++) {
+        cons->st[i].resuming = 1;
+        cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0;
+    }
+    cons->epoch = c->epoch;
+    cons->ready = 1;
+    return RSQ_OK;
+}
+
+/* One step of fetching: resume, reclaim, or new entries (blocking at most until the
+   deadline or the next reclaim). The batch is empty on entry. */
+RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
+    rsq_client *c = cons->c;
+    uint64_t now;
+    int i, block;
+    rsq_result rc;
+    if (cons->epoch != c->epoch) { /* reconnected: what was in flight is in our pending list */
+        for (i = 0; i < cons->nstreams; i++) { cons->st[i].resuming = 1; cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0; }
+        cons->epoch = c->epoch;
+    }
+    for (i = 0; i < cons->nstreams; i++)
+        if (cons->st[i].resuming) {
+            if ((rc = rsq__xread(cons, i, 1, 1, -1)) != RSQ_OK) return rc;
+            cons->stats.resumed += cons->nmsg;
+            return rsq__batch_finish(cons, 0, 0);
+        }
+    now = rsq__now(c);
+    if (cons->reclaim != RSQ_RECLAIM_OFF && now >= cons->next_reclaim) {
+        cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
+        if ((rc = rsq__reclaim(cons)) != RSQ_OK) return rc;
+        if (cons->nmsg) return rsq__batch_finish(cons, 0, 0);
+    }
+    for (i = 0; i + 1 < cons->levels; i++) { /* higher levels first, without waiting */
+        if ((rc = rsq__xread(cons, i * cons->shards, cons->shards, 0, -1)) != RSQ_OK) return rc;
+        if (cons->nmsg) return rsq__batch_finish(cons, 0, 1);
+    }
+    now = rsq__now(c);
+    block = cons->block_ms;
+    if (deadline != UINT64_MAX) block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
+    if (cons->reclaim != RSQ_RECLAIM_OFF)
+        block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
+    rc = rsq__xread(cons, 0, cons->nstreams, 0, block > 0 ? block : -1);
+    if (rc != RSQ_OK) return rc;
+    return rsq__batch_finish(cons, 0, 1);
+}
+
+/* Hands prefetched messages nobody has seen back to the group at once (they look
+   idle for visibility_ms), so a stopping consumer does not sit on them. */
+RSQ__INTERN void rsq__release_unhanded(rsq_consumer *cons) {
+    size_t i;
+    for (i = cons->bpos; i < cons->nmsg; i++) {
+        rsq_message *m = &cons->msg[i];
+        char idle[24];
+        const char *argv[9];
+        const rsq_reply *r;
+        if (m->skip) continue;
+        rsq__u64_to_dec(idle, (uint64_t)cons->visibility_ms);
+        argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
+        argv[4] = "0"; argv[5] = m->id_str; argv[6] = "IDLE"; argv[7] = idle; argv[8] = "JUSTID";
+        if (rsq__cmd(cons->c, &r, 9, argv, 0) != RSQ_OK) break;
+        m->skip = 1;
+    }
+}
+
+RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
+    rsq_client *c;
+    uint64_t deadline;
+    int attempt = 0;
+    if (out) *out = NULL;
+    if (!cons || !cons->c || !out) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL") : RSQ_ERR_ARG;
+    c = cons->c;
+    if (timeout_ms == RSQ_TIMEOUT_DEFAULT) timeout_ms = cons->block_ms;
+    deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    for (;;) {
+        rsq_result rc = RSQ_OK;
+        if (cons->stop) {
+            rsq__release_unhanded(cons);
+            rsq_consumer_flush(cons);
+            return RSQ_STOPPED;
+        }
+        if (cons->nrequeue) {
+            rsq_message *m = &cons->msg[cons->requeue[--cons->nrequeue]];
+            rc = rsq__dead_letter_if_over(cons, m);
+            if (rc != RSQ_OK) return rc;
+            if (m->skip) continue;
+            *out = m;
+            cons->stats.delivered++;
+            return RSQ_OK;
+        }
+        while (cons->bpos < cons->nmsg) {
+            const rsq_message *m = &cons->msg[cons->bpos++];
+            if (m->skip) continue;
+            *out = m;
+            cons->stats.delivered++;
+            return RSQ_OK;
+        }
+        rsq__batch_reset(cons);
+        if (!cons->ready) rc = rsq__cons_setup(cons);
+        if (rc == RSQ_OK) rc = rsq__fill(cons, deadline);
+        if (rc == RSQ_OK || rc == RSQ_STOPPED) {
+            if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline) return RSQ_EMPTY;
+            attempt = 0;
+            continue;
+        }
+        if (rc == RSQ_ERR_NOGROUP) {
+            cons->ready = 0;
+            cons->stats.groups_recreated++;
+            if (!cons->said_nogroup) {
+                cons->said_nogroup = 1;
+                rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_GROUP_RECREATED, "group %s missing on %s; recreating at %s",
+                         cons->group, RSQ__KEY(cons, 0), cons->start);
+            }
+            if (attempt > 0) rsq__cons_sleep(cons, rsq__backoff_ms(c, attempt));
+            attempt++;
+            continue;
+        }
+        if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY) && rc != RSQ_ERR_CONNECT &&
+            rc != RSQ_ERR_RESOLVE && rsq__retry_allowed(c, attempt)) {
+            rsq__cons_sleep(cons, rsq__backoff_ms(c, attempt));
+            attempt++;
+            continue;
+        }
+        return rc;
+    }
+}
+
+/* ----- nack, lease, dead letters ----- */
+RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) {
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    if (!m || m->sidx < 0 || m->sidx >= cons->nstreams) return rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer");
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
+    const rsq_reply *r;
+    const char *argv[9];
+    char idle[24];
+    rsq_result rc = rsq__check_msg(cons, m);
+    if (rc != RSQ_OK) return rc;
+    if (error) rsq_consumer_set_error(cons, error);
+    argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
+    argv[4] = "0"; argv[5] = m->id_str;
+    if (delay_ms <= 0) {
+        /* take it again now: XCLAIM to ourselves counts a delivery */
+        rc = rsq__cmd(cons->c, &r, 6, argv, 0);
+        if (rc != RSQ_OK) return rc;
+        cons->stats.nacked++;
+        if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
+            m >= cons->msg && m < cons->msg + cons->nmsg) {
+            rsq_message *mm = &cons->msg[m - cons->msg];
+            if (!RSQ__ENSURE(cons, requeue, requeue_cap, cons->nrequeue + 1))
+                return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for requeue");
+            mm->deliveries++;
+            cons->requeue[cons->nrequeue++] = (size_t)(m - cons->msg);
+        }
+        return RSQ_OK;
+    }
+    /* leave it pending but looking idle, so a reclaim pass takes it after delay_ms */
+    if (delay_ms > cons->visibility_ms) delay_ms = cons->visibility_ms;
+    rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
+    argv[6] = "IDLE"; argv[7] = idle; argv[8] = "JUSTID";
+    rc = rsq__cmd(cons->c, &r, 9, argv, 1);
+    if (rc != RSQ_OK) return rc;
+    cons->stats.nacked++;
+    {
+        uint64_t due = rsq__now(cons->c) + (uint64_t)delay_ms;
+        rsq__cstream *st = &cons->st[m->sidx];
+        if (due < cons->next_reclaim) cons->next_reclaim = due;
+        if (rsq_id_cmp(m->id, st->claim) < 0) st->claim = m->id;
+    }
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
+    static const char script[] =
+        "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) "
+        "if p[1] and p[1][2] == ARGV[3] then "
+        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID') return 1 end return 0";
+    const rsq_reply *r;
+    const char *argv[7];
+    rsq_result rc = rsq__check_msg(cons, m);
+    if (rc != RSQ_OK) return rc;
+    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = RSQ__KEY(cons, m->sidx);
+    argv[4] = cons->group; argv[5] = m->id_str; argv[6] = cons->name;
+    rc = rsq__cmd(cons->c, &r, 7, argv, 1);
+    if (rc != RSQ_OK) return rc;
+    if (r->integer != 1) return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error) {
+    /* XADD to the dead-letter stream, then XACK; an XADD failure aborts before the ack */
+    static const char script[] =
+        "redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3)) return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])";
+    const rsq_reply *r;
+    char dl[24];
+    size_t i, argc = 0;
+    rsq_result rc = rsq__check_msg(cons, m);
+    if (rc != RSQ_OK) return rc;
+    if ((rc = rsq__cons_argv(cons, 17 + 2 * m->field_count)) != RSQ_OK) return rc;
+    cons->argv[argc] = "EVAL"; cons->lens[argc++] = 4;
+    cons->argv[argc] = script; cons->lens[argc++] = sizeof script - 1;
+    cons->argv[argc] = "2"; cons->lens[argc++] = 1;
+    cons->argv[argc] = m->stream; cons->lens[argc++] = m->stream_len;
+    cons->argv[argc] = RSQ__DLQ(cons, m->sidx); cons->lens[argc++] = strlen(RSQ__DLQ(cons, m->sidx));
+    cons->argv[argc] = cons->group; cons->lens[argc++] = strlen(cons->group);
+    cons->argv[argc] = m->id_str; cons->lens[argc++] = strlen(m->id_str);
+    for (i = 0; i < m->field_count; i++) {
+        cons->argv[argc] = m->fields[i].name; cons->lens[argc++] = m->fields[i].name_len;
+        cons->argv[argc] = m->fields[i].value; cons->lens[argc++] = m->fields[i].value_len;
+    }
+    rsq__u64_to_dec(dl, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    if (!error) error = cons->error[0] ? cons->error : "dead-lettered";
+    cons->argv[argc] = "dlq-stream"; cons->lens[argc++] = 10;
+    cons->argv[argc] = m->stream; cons->lens[argc++] = m->stream_len;
+    cons->argv[argc] = "dlq-group"; cons->lens[argc++] = 9;
+    cons->argv[argc] = cons->group; cons->lens[argc++] = strlen(cons->group);
+    cons->argv[argc] = "dlq-id"; cons->lens[argc++] = 6;
+    cons->argv[argc] = m->id_str; cons->lens[argc++] = strlen(m->id_str);
+    cons->argv[argc] = "dlq-deliveries"; cons->lens[argc++] = 14;
+    cons->argv[argc] = dl; cons->lens[argc++] = strlen(dl);
+    cons->argv[argc] = "dlq-error"; cons->lens[argc++] = 9;
+    cons->argv[argc] = error; cons->lens[argc++] = strlen(error);
+    rc = rsq__command_ex(cons->c, &r, (int)argc, cons->argv, cons->lens, RSQ_TIMEOUT_DEFAULT, 0);
+    if (rc != RSQ_OK) return rc;
+    cons->stats.dead_lettered++;
+    rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
+             m->stream, cons->group, m->id_str, m->deliveries, error);
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void *user) {
+    if (!cons || !cons->c || !handler) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "handler is NULL") : RSQ_ERR_ARG;
+    for (;;) {
+        const rsq_message *m;
+        rsq_action act;
+        rsq_result rc = rsq_consumer_next(cons, &m, RSQ_TIMEOUT_FOREVER);
+        if (rc == RSQ_EMPTY) continue;
+        if (rc != RSQ_OK) return rc;
+        cons->error[0] = '\0';
+        cons->retry_delay_next = cons->retry_delay_ms;
+        act = handler(user, cons, m);
+        switch (act) {
+        case RSQ_ACTION_ACK: rc = rsq_ack(cons, m); break;
+        case RSQ_ACTION_RETRY: rc = rsq_nack(cons, m, 0, NULL); break;
+        case RSQ_ACTION_RETRY_LATER: rc = rsq_nack(cons, m, cons->retry_delay_next > 0 ? cons->retry_delay_next : 1, NULL); break;
+        case RSQ_ACTION_DEAD_LETTER: rc = rsq_dead_letter(cons, m, cons->error[0] ? cons->error : "dead-lettered by the handler"); break;
+        default: rc = rsq__set_err(cons->c, RSQ_ERR_ARG, "handler returned an unknown action");
+        }
+        /* a lost link leaves the message pending: it comes back (resume or reclaim) */
+        if (rc != RSQ_OK && !rsq__link_error(rc) && rc != RSQ_ERR_RETRY && rc != RSQ_ERR_NOGROUP) return rc;
+    }
 }
 
 #endif /* RSQ__IMPLEMENTED */
