@@ -41,6 +41,8 @@ check-compile:
 	  $(BUILD)/compile/static; \
 	  $$cc -std=$$std $(CWARN) -O2 -c tests/compile/nosockets.c -o $(BUILD)/compile/nosockets.o; \
 	done; done
+	@echo "  compile gcc -fshort-enums (as firmware toolchains lay out enums)"
+	@gcc -std=c99 $(CWARN) -O2 -fshort-enums -c tests/compile/impl.c -o $(BUILD)/compile/short-enums.o
 	@set -e; for cxx in g++ clang++; do \
 	  echo "  compile $$cxx -std=c++11"; \
 	  $$cxx -std=c++11 $(WARN) -O2 -o $(BUILD)/compile/cxx tests/compile/cxx.cc; $(BUILD)/compile/cxx; \

@@ -896,6 +896,11 @@ RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_m
 /* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
    dlq-group, dlq-id, dlq-deliveries, dlq-error, and XACK, in one MULTI/EXEC. */
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error);
+/* Re-publishes up to `max` dead letters (oldest first; 0 = all) from dead_letter_stream
+   to the stream each came from (its dlq-stream field), with its original fields (the
+   dlq-* fields dropped), and deletes it from the dead-letter stream, atomically per
+   entry (a short script). *replayed (may be NULL) receives the count. */
+RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dead_letter_stream, size_t max, size_t *replayed);
 /* Extends the lease on m: resets its idle time so that no one reclaims it while this
    consumer still works on it. Atomic check-and-claim in a short script (one round
    trip); RSQ_ERR_STATE when the entry is no longer this consumer's (it was reclaimed:
@@ -903,6 +908,12 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
 RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m);
 /* Sends queued acks now and waits for the confirmation. */
 RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons);
+
+/* Hands prefetched messages that were not yet returned back to the group at once
+   (XCLAIM ... IDLE visibility_ms JUSTID: any consumer's next reclaim pass takes them)
+   and sends queued acks. For a pull consumer that stops early; rsq_consumer_stop
+   does this by itself. */
+RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons);
 
 /* Runs the handler on every message until rsq_consumer_stop or an error retries
    could not cure. Returns RSQ_STOPPED after a stop (acks flushed), else the error. */
@@ -1076,7 +1087,7 @@ RSQDEF const char *rsq_log_item_str(rsq_log_item item) {
         RSQ_LOG_ITEMS(RSQ__X)
 #undef RSQ__X
     };
-    if ((int)item < 0 || (int)item >= (int)RSQ__LOGI_COUNT) return "unknown log item";
+    if ((unsigned)item >= (unsigned)RSQ__LOGI_COUNT) return "unknown log item";
     return texts[item];
 }
 
@@ -3268,7 +3279,7 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
             return rsq__set_err(c, RSQ_ERR_ARG, "start must be $, 0 or an entry ID");
     }
     if (cfg->dead_letter && (rc = rsq__check_key(c, "dead-letter stream", cfg->dead_letter)) != RSQ_OK) return rc;
-    if ((int)cfg->reclaim < 0 || (int)cfg->reclaim > (int)RSQ_RECLAIM_OFF) return rsq__set_err(c, RSQ_ERR_ARG, "unknown reclaim mode");
+    if ((unsigned)cfg->reclaim > (unsigned)RSQ_RECLAIM_OFF) return rsq__set_err(c, RSQ_ERR_ARG, "unknown reclaim mode");
     cons->c = c;
     memcpy(cons->group, cfg->group, strlen(cfg->group) + 1);
     if (cfg->name) {
@@ -3811,11 +3822,11 @@ RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
     return rsq__batch_finish(cons, 0, 1);
 }
 
-/* Hands prefetched messages nobody has seen back to the group at once (they look
-   idle for visibility_ms), so a stopping consumer does not sit on them. */
-RSQ__INTERN void rsq__release_unhanded(rsq_consumer *cons) {
+RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
     size_t i;
-    for (i = cons->bpos; i < cons->nmsg; i++) {
+    rsq_result rc = RSQ_OK;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    for (i = cons->bpos; i < cons->nmsg && rc == RSQ_OK; i++) {
         rsq_message *m = &cons->msg[i];
         char idle[24];
         const char *argv[9];
@@ -3824,9 +3835,13 @@ RSQ__INTERN void rsq__release_unhanded(rsq_consumer *cons) {
         rsq__u64_to_dec(idle, (uint64_t)cons->visibility_ms);
         argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
         argv[4] = "0"; argv[5] = m->id_str; argv[6] = "IDLE"; argv[7] = idle; argv[8] = "JUSTID";
-        if (rsq__cmd(cons->c, &r, 9, argv, 0) != RSQ_OK) break;
-        m->skip = 1;
+        rc = rsq__cmd(cons->c, &r, 9, argv, 1);
+        if (rc == RSQ_OK) m->skip = 1;
     }
+    cons->bpos = cons->nmsg;
+    cons->nrequeue = 0;
+    if (rc == RSQ_OK) rc = rsq_consumer_flush(cons);
+    return rc;
 }
 
 RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
@@ -3841,8 +3856,7 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
     for (;;) {
         rsq_result rc = RSQ_OK;
         if (cons->stop) {
-            rsq__release_unhanded(cons);
-            rsq_consumer_flush(cons);
+            rsq_consumer_release(cons);
             return RSQ_STOPPED;
         }
         if (cons->nrequeue) {
@@ -3994,6 +4008,67 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
              m->stream, cons->group, m->id_str, m->deliveries, error);
     return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
+    static const char script[] =
+        "redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2)) return redis.call('XDEL', KEYS[2], ARGV[1])";
+    const char *argv[6 + 2 * RSQ_MAX_HEADERS + 2];
+    size_t lens[6 + 2 * RSQ_MAX_HEADERS + 2];
+    char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN], *copy = NULL;
+    size_t done = 0, cap = 0;
+    rsq_result rc;
+    if (replayed) *replayed = 0;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK) return rc;
+    while (max == 0 || done < max) {
+        const rsq_reply *r, *e, *f, *o;
+        size_t i, argc = 0, need = 0, w = 0;
+        const char *rng[6];
+        rng[0] = "XRANGE"; rng[1] = dlq; rng[2] = "-"; rng[3] = "+"; rng[4] = "COUNT"; rng[5] = "1";
+        if ((rc = rsq__cmd(c, &r, 6, rng, 1)) != RSQ_OK) break;
+        if (r->type != RSQ_REPLY_ARRAY || r->len == 0) break;
+        e = &r->element[0];
+        if (e->type != RSQ_REPLY_ARRAY || e->len < 2 || e->element[1].type != RSQ_REPLY_ARRAY || !e->element[0].str) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "malformed dead letter");
+            break;
+        }
+        f = &e->element[1];
+        o = rsq_reply_get(f, "dlq-stream");
+        if (!o || !o->str || o->len == 0 || o->len >= sizeof origin) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field", e->element[0].str);
+            break;
+        }
+        rsq__copy(origin, sizeof origin, o->str, o->len);
+        rsq__copy(id, sizeof id, e->element[0].str, e->element[0].len);
+        /* copy the kept fields out of the reply: the next command reuses its buffer */
+        for (i = 0; i + 1 < f->len; i += 2) need += f->element[i].len + f->element[i + 1].len + 2;
+        if (need > cap) {
+            void *p = rsq__realloc(&c->alloc, copy, need);
+            if (!p) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
+            copy = (char *)p;
+            cap = need;
+        }
+        argv[argc] = "EVAL"; lens[argc++] = 4;
+        argv[argc] = script; lens[argc++] = sizeof script - 1;
+        argv[argc] = "2"; lens[argc++] = 1;
+        argv[argc] = origin; lens[argc++] = strlen(origin);
+        argv[argc] = dlq; lens[argc++] = strlen(dlq);
+        argv[argc] = id; lens[argc++] = strlen(id);
+        for (i = 0; i + 1 < f->len && argc + 2 <= RSQ__COUNTOF(argv); i += 2) {
+            const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
+            if (k->len >= 4 && !memcmp(k->str, "dlq-", 4)) continue;
+            memcpy(copy + w, k->str, k->len); argv[argc] = copy + w; lens[argc++] = k->len; w += k->len + 1;
+            memcpy(copy + w, v->str, v->len); argv[argc] = copy + w; lens[argc++] = v->len; w += v->len + 1;
+        }
+        if (argc == 6) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay", id); break; }
+        rc = rsq__command_ex(c, &r, (int)argc, argv, lens, RSQ_TIMEOUT_DEFAULT, 0);
+        if (rc != RSQ_OK) break;
+        done++;
+    }
+    rsq__free(&c->alloc, copy);
+    if (replayed) *replayed = done;
+    return rc;
 }
 
 RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void *user) {

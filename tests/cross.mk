@@ -1,0 +1,70 @@
+# cross.mk - included by the Makefile: the firmware cross build and its size report, a
+# 32-bit host build, and the examples test.
+#   make cross          rsq.h for a Cortex-M4 (RSQ_NO_SOCKETS, newlib), warnings as
+#                       errors; a minimal firmware image linked from tests/cross_fw.c;
+#                       then gcc -m32 (the host build with sockets, and the offline
+#                       test suites run as 32-bit) when this machine has the multilib
+#   make size           .text/.data/.bss of the Cortex-M4 object and of the image, and
+#                       the 15 biggest functions
+#   make test-examples  tests/examples_test.sh: every example built as its first comment
+#                       says and run against a private redis-server
+
+.PHONY: cross size test-examples
+TEST_EXTRA += cross test-examples
+
+ARM_CC    ?= arm-none-eabi-gcc
+ARM_SIZE  ?= arm-none-eabi-size
+ARM_NM    ?= arm-none-eabi-nm
+ARM_FLAGS := -mcpu=cortex-m4 -mthumb -Os -std=c99 -Wall -Wextra -Wpedantic -Wshadow \
+             -Wstrict-prototypes -Werror -ffunction-sections -fdata-sections
+ARM_LINK  := --specs=nano.specs --specs=nosys.specs -Wl,--gc-sections
+CROSS_DIR := $(BUILD)/cross
+ARM_OBJ   := $(CROSS_DIR)/rsq-cortex-m4.o
+ARM_ELF   := $(CROSS_DIR)/fw-cortex-m4.elf
+
+# The object and the image, warnings as errors (arm-none-eabi uses short enums, which
+# catches comparisons a host build lets pass).
+cross-arm:
+	@tools/deps.sh cross
+	@mkdir -p $(CROSS_DIR)
+	@echo "  cross $(ARM_CC) $(ARM_FLAGS) -DRSQ_NO_SOCKETS -DRSQ_IMPLEMENTATION -c rsq.h"
+	@$(ARM_CC) $(ARM_FLAGS) -DRSQ_NO_SOCKETS -DRSQ_IMPLEMENTATION -x c -c rsq.h -o $(ARM_OBJ)
+	@echo "  cross link tests/cross_fw.c ($(ARM_LINK))"
+	@$(ARM_CC) $(ARM_FLAGS) $(ARM_LINK) tests/cross_fw.c -o $(ARM_ELF) 2>$(CROSS_DIR)/fw.err || { cat $(CROSS_DIR)/fw.err >&2; exit 1; }
+	@if [ -s $(CROSS_DIR)/fw.err ]; then cat $(CROSS_DIR)/fw.err >&2; exit 1; fi
+
+# gcc -m32: rsq.h with sockets as a 32-bit host object, then the test runner built
+# 32-bit and its offline suites run (codec and URLs: the length and overflow arithmetic
+# that differs with a 32-bit size_t and long).
+cross-m32:
+	@mkdir -p $(CROSS_DIR)
+	@if ! printf '#include <sys/socket.h>\n#include <math.h>\nint main(void){return socket(0,0,0)>0;}\n' | \
+	     gcc -m32 -x c - -o $(CROSS_DIR)/m32-probe -lm >/dev/null 2>&1; then \
+	  echo "cross: gcc -m32 skipped: no 32-bit multilib here (Debian: gcc-multilib)"; \
+	else \
+	  set -e; \
+	  echo "  cross gcc -m32 -std=c99 $(CWARN) -DRSQ_IMPLEMENTATION -c rsq.h"; \
+	  gcc -m32 -std=c99 $(CWARN) -O2 -DRSQ_IMPLEMENTATION -x c -c rsq.h -o $(CROSS_DIR)/rsq-m32.o; \
+	  gcc -m32 -std=c99 $(CFLAGS) $(CWARN) -o $(CROSS_DIR)/rsq_test_m32 $(TEST_SRC) -lm; \
+	  for suite in test_codec_ test_url_; do \
+	    if $(CROSS_DIR)/rsq_test_m32 $$suite >$(CROSS_DIR)/m32.log 2>&1; then \
+	      echo "cross: gcc -m32 $${suite%_}*: $$(tail -1 $(CROSS_DIR)/m32.log)"; \
+	    else cat $(CROSS_DIR)/m32.log; echo "cross: gcc -m32 $${suite%_}* failed" >&2; exit 1; fi; \
+	  done; \
+	fi
+
+cross: cross-arm cross-m32
+	@echo "cross: ok"
+
+size: cross-arm
+	@echo "Cortex-M4 -Os, RSQ_NO_SOCKETS: the object (every function), then a minimal image (--gc-sections, newlib-nano):"
+	@$(ARM_SIZE) $(ARM_OBJ) $(ARM_ELF)
+	@echo "15 biggest functions in the object (bytes):"
+	@$(ARM_NM) --size-sort -S --radix=d $(ARM_OBJ) | awk '$$3 ~ /^[tTdDbBrR]$$/ { print $$2 + 0, $$4 }' | tail -15 | sort -rn | \
+	  awk '{ printf "  %6d  %s\n", $$1, $$2 }'
+
+test-examples:
+	@tools/deps.sh test
+	@tests/examples_test.sh
+
+.PHONY: cross-arm cross-m32
