@@ -7,12 +7,12 @@ BUILD   := build
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 
-.PHONY: all test check-compile demo clean deps-test
+.PHONY: all test check-compile demo clean deps-test sanitize valgrind
 
 # Optional parts add their own rules and may append make targets to TEST_EXTRA
 # (run by `make test` before the main runner, whose summary line comes last).
 TEST_EXTRA :=
--include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk bench/bench.mk
+-include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk
 
 all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
 
@@ -53,6 +53,24 @@ deps-test:
 
 test: deps-test check-compile all $(TEST_EXTRA) $(BUILD)/rsq_test
 	$(BUILD)/rsq_test
+
+# The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then valgrind.
+SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+$(BUILD)/rsq_test_san: $(TEST_SRC) tests/*.h rsq.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 $(SAN_FLAGS) $(CWARN) -o $@ $(TEST_SRC) -lm
+
+sanitize: deps-test rsq $(BUILD)/rsq_test_san
+	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/rsq_test_san
+
+$(BUILD)/rsq_test_vg: $(TEST_SRC) tests/*.h rsq.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 -O1 -g $(CWARN) -o $@ $(TEST_SRC) -lm
+
+valgrind: deps-test rsq $(BUILD)/rsq_test_vg
+	@tools/deps.sh valgrind
+	RSQ_TEST_SLOW=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	  --error-exitcode=9 $(BUILD)/rsq_test_vg
 
 demo: $(BUILD)/demo
 	@tools/deps.sh demo

@@ -131,6 +131,7 @@ extern "C" {
     X(RSQ_ERR_TIMEOUT,    -21, "timed out") \
     X(RSQ_ERR_IO,         -22, "connection lost") \
     X(RSQ_ERR_RESOLVE,    -23, "could not resolve host name") \
+    X(RSQ_ERR_TLS,        -24, "TLS handshake or certificate verification failed") \
     X(RSQ_ERR_PROTOCOL,   -30, "protocol error in the server's reply") \
     X(RSQ_ERR_LIMIT,      -31, "server reply exceeds a configured limit") \
     X(RSQ_ERR_REPLY,      -32, "reply of an unexpected type or shape") \
@@ -167,6 +168,25 @@ typedef struct rsq_allocator {
     void (*free_fn)(void *ptr, void *user);
     void *user;
 } rsq_allocator;
+
+/* No-malloc mode: an allocator that serves everything from one caller-provided buffer
+   (first fit with coalescing; blocks aligned to 16 bytes, 16 bytes of overhead each).
+   A request that does not fit fails cleanly: the call that needed it returns
+   RSQ_ERR_NOMEM. Size it for the client's buffers: about 2 x RSQ_READ_CHUNK plus the
+   largest reply and pipeline you expect, plus the consumer's batch. One arena serves
+   one client (and its producer/consumer); it is not thread-safe. */
+typedef struct rsq_arena {
+    unsigned char *base;
+    size_t size;
+    size_t used;     /* bytes in live blocks, overhead included */
+    size_t peak;     /* highest `used` seen */
+    size_t failures; /* requests refused for lack of room */
+} rsq_arena;
+
+/* Prepares an arena over buf[0..size). buf must outlive every object using it. */
+RSQDEF void rsq_arena_init(rsq_arena *a, void *buf, size_t size);
+/* An allocator drawing from the arena, for rsq_client_config.allocator. */
+RSQDEF rsq_allocator rsq_arena_allocator(rsq_arena *a);
 
 /* ------------------------------------------------------------------------------------ */
 // >>logging
@@ -326,9 +346,12 @@ typedef struct rsq_endpoint {
    close is called exactly once for every handle open returned with RSQ_OK.
 
    open(user, ep, timeout_ms, &handle, err, errlen)
-       Connect within timeout_ms. RSQ_OK with *handle set, or an error
-       (RSQ_ERR_CONNECT, RSQ_ERR_TIMEOUT, RSQ_ERR_RESOLVE, RSQ_ERR_UNSUPPORTED...) with
-       a one-line reason in err (never a password). May block up to timeout_ms.
+       Connect within timeout_ms. RSQ_OK with *handle set to a non-NULL value (use
+       any non-NULL token if the transport keeps no per-connection state), or an error
+       with a one-line reason in err (never a password). May block up to timeout_ms.
+       The client retries RSQ_ERR_CONNECT, RSQ_ERR_TIMEOUT, RSQ_ERR_IO and
+       RSQ_ERR_RESOLVE with backoff; RSQ_ERR_TLS, RSQ_ERR_UNSUPPORTED and RSQ_ERR_ARG
+       are final (a certificate will not become valid by retrying).
    send(user, handle, buf, len) / recv(user, handle, buf, len)
        Move up to len bytes. Return the count moved (> 0), 0 when the call would block,
        or a negative rsq_result (RSQ_ERR_IO; for recv also when the peer closed).
@@ -337,7 +360,8 @@ typedef struct rsq_endpoint {
    wait(user, handle, events, timeout_ms)
        Wait until the handle is ready for `events` (RSQ_WANT_READ | RSQ_WANT_WRITE) or
        timeout_ms passes. RSQ_OK when ready (or on a signal: spurious wake-ups are fine),
-       RSQ_ERR_TIMEOUT, or an error. May be NULL for a blocking transport.
+       RSQ_ERR_TIMEOUT, or an error. May be NULL for a blocking transport; then calls
+       with RSQ_TIMEOUT_NONBLOCK still block inside recv/send.
    fd(user, handle)       descriptor for poll/epoll integration, or -1. May be NULL.
    now_ms(user)           monotonic clock in ms. NULL: the built-in clock (required
                           when RSQ_NO_SOCKETS is defined).
@@ -1134,6 +1158,111 @@ RSQ__INTERN void *rsq__grow(const rsq_allocator *a, void *buf, size_t *cap, size
     return p;
 }
 
+/* The arena: blocks laid end to end, each a 16-byte header (its size, free bit in bit
+   0) followed by its payload. */
+#define RSQ__ARENA_ALIGN ((size_t)16)
+RSQ__INTERN size_t rsq__bget(const unsigned char *p) { size_t v; memcpy(&v, p, sizeof v); return v; }
+RSQ__INTERN void rsq__bput(unsigned char *p, size_t v) { memcpy(p, &v, sizeof v); }
+#define RSQ__BSIZE(p) (rsq__bget(p) & ~(size_t)1)
+#define RSQ__BFREE(p) (rsq__bget(p) & (size_t)1)
+#define RSQ__BSET(p, sz, fr) rsq__bput((p), (sz) | (size_t)(fr))
+
+RSQDEF void rsq_arena_init(rsq_arena *a, void *buf, size_t size) {
+    uintptr_t b = (uintptr_t)buf, al = (b + RSQ__ARENA_ALIGN - 1) & ~(uintptr_t)(RSQ__ARENA_ALIGN - 1);
+    memset(a, 0, sizeof *a);
+    if (!buf || size < (size_t)(al - b) + 2 * RSQ__ARENA_ALIGN) return;
+    a->base = (unsigned char *)buf + (al - b);
+    a->size = (size - (size_t)(al - b)) & ~(RSQ__ARENA_ALIGN - 1);
+    RSQ__BSET(a->base, a->size, 1);
+}
+
+/* Merges the free blocks that follow p into p (p itself free). */
+RSQ__INTERN void rsq__arena_merge(rsq_arena *a, unsigned char *p) {
+    size_t sz = RSQ__BSIZE(p);
+    while (p + sz < a->base + a->size && RSQ__BFREE(p + sz)) sz += RSQ__BSIZE(p + sz);
+    RSQ__BSET(p, sz, 1);
+}
+
+/* Marks the first `need` bytes of block p used, splitting off the rest if useful. */
+RSQ__INTERN void rsq__arena_take(rsq_arena *a, unsigned char *p, size_t sz, size_t need) {
+    if (sz - need >= 2 * RSQ__ARENA_ALIGN) {
+        RSQ__BSET(p + need, sz - need, 1);
+        sz = need;
+    }
+    RSQ__BSET(p, sz, 0);
+    a->used += sz;
+    if (a->used > a->peak) a->peak = a->used;
+}
+
+RSQ__INTERN size_t rsq__arena_need(size_t n) {
+    if (n > ((size_t)-1) / 2) return 0;
+    return ((n + RSQ__ARENA_ALIGN - 1) & ~(RSQ__ARENA_ALIGN - 1)) + RSQ__ARENA_ALIGN;
+}
+
+RSQ__INTERN void *rsq__arena_malloc(size_t n, void *user) {
+    rsq_arena *a = (rsq_arena *)user;
+    size_t need = rsq__arena_need(n);
+    unsigned char *p = a->base;
+    while (need && p && p < a->base + a->size) {
+        if (RSQ__BFREE(p)) {
+            rsq__arena_merge(a, p);
+            if (RSQ__BSIZE(p) >= need) {
+                rsq__arena_take(a, p, RSQ__BSIZE(p), need);
+                return p + RSQ__ARENA_ALIGN;
+            }
+        }
+        p += RSQ__BSIZE(p);
+    }
+    a->failures++;
+    return NULL;
+}
+
+RSQ__INTERN void rsq__arena_free(void *q, void *user) {
+    rsq_arena *a = (rsq_arena *)user;
+    unsigned char *p;
+    if (!q) return;
+    p = (unsigned char *)q - RSQ__ARENA_ALIGN;
+    a->used -= RSQ__BSIZE(p);
+    RSQ__BSET(p, RSQ__BSIZE(p), 1);
+    rsq__arena_merge(a, p);
+}
+
+RSQ__INTERN void *rsq__arena_realloc(void *q, size_t n, void *user) {
+    rsq_arena *a = (rsq_arena *)user;
+    unsigned char *p, *next;
+    size_t need = rsq__arena_need(n), sz;
+    void *fresh;
+    if (!q) return rsq__arena_malloc(n, user);
+    if (!need) { a->failures++; return NULL; }
+    p = (unsigned char *)q - RSQ__ARENA_ALIGN;
+    sz = RSQ__BSIZE(p);
+    if (sz >= need) return q;
+    next = p + sz;
+    if (next < a->base + a->size && RSQ__BFREE(next)) { /* grow in place */
+        rsq__arena_merge(a, next);
+        if (sz + RSQ__BSIZE(next) >= need) {
+            size_t total = sz + RSQ__BSIZE(next);
+            a->used -= sz;
+            rsq__arena_take(a, p, total, need);
+            return q;
+        }
+    }
+    fresh = rsq__arena_malloc(n, user);
+    if (!fresh) return NULL;
+    memcpy(fresh, q, sz - RSQ__ARENA_ALIGN);
+    rsq__arena_free(q, user);
+    return fresh;
+}
+
+RSQDEF rsq_allocator rsq_arena_allocator(rsq_arena *a) {
+    rsq_allocator al;
+    al.malloc_fn = rsq__arena_malloc;
+    al.realloc_fn = rsq__arena_realloc;
+    al.free_fn = rsq__arena_free;
+    al.user = a;
+    return al;
+}
+
 /* ------------------------------------------------------------------------------------ */
 // >>codec (implementation)
 #define RSQ__DEF_MAX_BULK ((size_t)16 << 20)
@@ -1201,10 +1330,14 @@ RSQDEF rsq_result rsq_reader_space(rsq_reader *r, size_t want, char **buf, size_
         /* The buffer holds at most one partial reply (<= max_reply) plus one read. */
         hard = r->lim.max_reply + (size_t)RSQ_READ_CHUNK * 2;
         void *nb;
+        size_t ncap = r->cap ? r->cap : (size_t)RSQ_READ_CHUNK;
         if (r->len + want > hard) return rsq__reader_fail(r, RSQ_ERR_LIMIT, "reply exceeds max_reply");
-        nb = rsq__grow(&r->alloc, r->buf, &r->cap, r->len + want, 1, RSQ_READ_CHUNK);
+        while (ncap < r->len + want) ncap = ncap > hard / 2 ? hard : ncap * 2;
+        if (ncap > hard) ncap = hard; /* doubling never overshoots the limit */
+        nb = rsq__realloc(&r->alloc, r->buf, ncap);
         if (!nb) return rsq__reader_fail(r, RSQ_ERR_NOMEM, "out of memory growing the read buffer");
         r->buf = (char *)nb;
+        r->cap = ncap;
     }
     *buf = r->buf + r->len;
     *avail = r->cap - r->len;

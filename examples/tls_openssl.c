@@ -16,7 +16,7 @@
             already decrypted are ready even when the socket is quiet.
    - close: a best-effort close_notify (SSL_shutdown, never blocking), then frees all.
    - fd:    the socket, for poll/epoll loops (rsq_client_fd).
-   A certificate that fails verification is reported as RSQ_ERR_AUTH (the server could
+   A certificate that fails verification is reported as RSQ_ERR_TLS (the server could
    not prove who it is), which the client does not retry; other handshake failures are
    RSQ_ERR_CONNECT and are retried with backoff like any failed connect.
    Writing to a socket the peer closed raises SIGPIPE on some systems: main ignores it. */
@@ -209,7 +209,7 @@ static rsq_result tls_open(void *user, const rsq_endpoint *ep, int timeout_ms, v
             if (v != X509_V_OK) {
                 snprintf(err, errlen, "TLS handshake with %s:%d: certificate verify failed: %s", ep->host, ep->port,
                          X509_verify_cert_error_string(v));
-                rc = RSQ_ERR_AUTH; /* the server's identity is not proven: do not retry */
+                rc = RSQ_ERR_TLS; /* the server's identity is not proven: do not retry */
             } else {
                 char why[160];
                 if (e) ERR_error_string_n(e, why, sizeof why);

@@ -349,7 +349,7 @@ static void test_producer_priorities_share_a_tag(void) {
     producer(&p, &c, "pub:prio", 3);
     memset(&m, 0, sizeof m);
     for (lvl = 0; lvl < 3; lvl++) {
-        char body[8];
+        char body[16];
         snprintf(body, sizeof body, "L%d", lvl);
         m.payload = body;
         m.payload_len = 2;
