@@ -661,6 +661,7 @@ typedef struct rsq_producer {
     uint64_t since_trim;
     uint32_t rr;
     uint64_t published, resent;
+    size_t inflight;
 } rsq_producer;
 
 /* Zeroes *cfg. */
@@ -684,6 +685,22 @@ RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id
    connection the unconfirmed tail is resent (see rsq_publish). Returns RSQ_OK when all
    succeeded, else the first failure. Allocation-free once the client is warm. */
 RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results);
+
+/* Event loops (poll, epoll, a firmware superloop): publishing without waiting.
+   rsq_publish_async validates the messages, queues their XADDs and writes what the
+   socket takes now; wait on rsq_client_fd() for rsq_client_wants() and collect the
+   confirmations with rsq_publish_poll, which never waits. Connecting, when needed,
+   still blocks. One asynchronous user per client: do not mix with blocking calls on
+   the same client while confirmations are outstanding. */
+RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, size_t n);
+/* Confirmations that have arrived, oldest first: up to cap into ids/results (either
+   may be NULL); *got receives how many. RSQ_OK (possibly with *got = 0). On a link
+   error (RSQ_ERR_IO, RSQ_ERR_TIMEOUT...) the confirmations still outstanding are lost
+   with the connection: rsq_publish_inflight() told how many before the call; publish
+   those messages again (at-least-once). */
+RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *results, size_t cap, size_t *got);
+/* Confirmations outstanding from rsq_publish_async. */
+RSQDEF size_t rsq_publish_inflight(const rsq_producer *p);
 
 /* ------------------------------------------------------------------------------------ */
 // >>admin
@@ -882,6 +899,8 @@ struct rsq_consumer {
     size_t argv_cap;
     volatile int stop;
     int said_nogroup, retry_delay_next;
+    int ack_replies, xr_inflight, xr_history; /* replies owed for a sent read      */
+    size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
     rsq_consumer_stats stats;
 };
@@ -906,6 +925,15 @@ RSQDEF void rsq_consumer_free(rsq_consumer *cons);
    Returns RSQ_OK with *m set, RSQ_EMPTY on timeout, RSQ_STOPPED after
    rsq_consumer_stop, or an error that retries could not cure. Blocks. */
 RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **m, int timeout_ms);
+
+/* Event loops: like rsq_consumer_next but never waits for messages. RSQ_OK with *m
+   set; RSQ_AGAIN when a read is in flight (wait on rsq_client_fd() for
+   rsq_client_wants(), then call again); RSQ_STOPPED; or an error (after a link error
+   the next call reconnects and resumes). Housekeeping that is due (creating the group
+   on first use, re-reading own pending entries after a reconnect, a reclaim pass,
+   higher priority levels, dead letters) runs inside the call as short request/reply
+   exchanges; waiting for new entries never does. Connecting, when needed, blocks. */
+RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **m);
 
 /* Acknowledges m. Queued and sent in one XACK per stream with the next read (or
    rsq_consumer_flush): no round trip per message. */
@@ -2999,6 +3027,47 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
     return first;
 }
 
+RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
+    size_t i;
+    rsq_result rc;
+    if (!p || !p->c) return RSQ_ERR_ARG;
+    if (n && !msgs) return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
+    for (i = 0; i < n; i++)
+        if ((rc = rsq__check_outgoing(p, &msgs[i], i)) != RSQ_OK) return rc;
+    for (i = 0; i < n; i++) {
+        if ((rc = rsq__append_xadd(p, &msgs[i])) != RSQ_OK) return rc;
+        p->inflight++;
+    }
+    rc = rsq_flush(p->c, RSQ_TIMEOUT_NONBLOCK);
+    return rc == RSQ_AGAIN ? RSQ_OK : rc;
+}
+
+RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *results, size_t cap, size_t *got) {
+    size_t n = 0;
+    rsq_result rc = RSQ_OK;
+    if (got) *got = 0;
+    if (!p || !p->c) return RSQ_ERR_ARG;
+    while (n < cap && p->inflight > 0) {
+        const rsq_reply *r;
+        rsq_id id;
+        rc = rsq_read_reply(p->c, &r, RSQ_TIMEOUT_NONBLOCK);
+        if (rc == RSQ_AGAIN) { rc = RSQ_OK; break; }
+        if (rsq__link_error(rc) || rc == RSQ_ERR_STATE) { p->inflight = 0; break; }
+        p->inflight--;
+        id.ms = id.seq = 0;
+        if (rc == RSQ_OK && !rsq__reply_id(r, &id)) rc = rsq__set_err(p->c, RSQ_ERR_REPLY, "XADD returned no entry ID");
+        if (rc == RSQ_OK) p->published++;
+        if (ids) ids[n] = id;
+        if (results) results[n] = rc;
+        n++;
+        rc = RSQ_OK;
+    }
+    if (got) *got = n;
+    return rc;
+}
+
+RSQDEF size_t rsq_publish_inflight(const rsq_producer *p) { return p ? p->inflight : 0; }
+
 RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out) {
     rsq_result res = RSQ_OK;
     rsq_id id;
@@ -3602,6 +3671,7 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
     size_t i, j;
     rsq_result rc = RSQ_OK;
     *ncmd = 0;
+    cons->acks_sent = 0;
     if (cons->nack == 0) return RSQ_OK;
     if ((rc = rsq__cons_argv(cons, 3 + cons->nack)) != RSQ_OK) return rc;
     if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, cons->nack * RSQ_ID_STRLEN))
@@ -3623,18 +3693,28 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
     }
     for (j = 0; j < cons->nack; j++)
         if (cons->ack_stream[j] < 0) cons->ack_stream[j] = -1 - cons->ack_stream[j];
+    if (rc == RSQ_OK) cons->acks_sent = cons->nack;
     return rc;
 }
 
-/* Reads the XACK replies. Acks stay queued after a lost link (XACK is idempotent). */
-RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int ncmd) {
-    int k;
-    for (k = 0; k < ncmd; k++) {
+/* Reads the XACK replies still owed (cons->ack_replies), waiting or not. Once all are
+   in, the acks that were sent leave the queue (acks queued meanwhile stay). After a
+   lost link they all stay queued and go again (XACK is idempotent). */
+RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
+    while (cons->ack_replies > 0) {
         const rsq_reply *r;
-        rsq_result rc = rsq_read_reply(cons->c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+        rsq_result rc = rsq_read_reply(cons->c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_AGAIN) return rc;
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->ack_replies = 0; cons->acks_sent = 0; return rc; }
+        cons->ack_replies--;
     }
-    cons->nack = 0;
+    if (cons->acks_sent) {
+        size_t left = cons->nack - cons->acks_sent;
+        memmove(cons->ack, cons->ack + cons->acks_sent, left * sizeof *cons->ack);
+        memmove(cons->ack_stream, cons->ack_stream + cons->acks_sent, left * sizeof *cons->ack_stream);
+        cons->nack = left;
+        cons->acks_sent = 0;
+    }
     return RSQ_OK;
 }
 
@@ -3645,7 +3725,8 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
     if (cons->nack == 0) return RSQ_OK;
     if (cons->c->node.pending) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     rc = rsq__append_acks(cons, &ncmd);
-    if (rc == RSQ_OK) rc = rsq__read_acks(cons, ncmd);
+    cons->ack_replies = ncmd;
+    if (rc == RSQ_OK) rc = rsq__read_acks(cons, 0);
     return rc;
 }
 
@@ -3673,15 +3754,15 @@ RSQ__INTERN int rsq__find_stream(const rsq_consumer *cons, const rsq_reply *k) {
 /* XREADGROUP over streams [first, first+n) for new entries, or, with `history`, over
    stream `first` alone from its resume cursor. block_ms < 0: no BLOCK. Queued acks go
    in the same write. Entries are copied into the batch. */
-RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int history, int block_ms) {
+RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int history, int block_ms) {
     rsq_client *c = cons->c;
     char cnt[24], blk[24], cur[RSQ_ID_STRLEN];
     int argc = 0, i, acks = 0;
-    size_t k;
-    const rsq_reply *r, *list;
     rsq_result rc;
     if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
     if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rc;
+    cons->ack_replies = acks;
+    cons->xr_history = history;
     cons->argv[argc++] = "XREADGROUP";
     cons->argv[argc++] = "GROUP";
     cons->argv[argc++] = cons->group;
@@ -3699,10 +3780,22 @@ RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int hist
     if (history) rsq_id_format(cons->st[first].cursor, cur);
     for (i = 0; i < n; i++) cons->argv[argc++] = history ? cur : ">";
     rc = rsq_append_argv(c, argc, cons->argv, NULL);
-    if (rc != RSQ_OK) return rc;
-    if ((rc = rsq__read_acks(cons, acks)) != RSQ_OK) return rc;
-    if (block_ms >= 0) c->intr = &cons->stop;
-    rc = rsq_read_reply(c, &r, block_ms >= 0 ? block_ms + c->block_margin_ms : RSQ_TIMEOUT_DEFAULT);
+    if (rc != RSQ_OK) cons->ack_replies = 0;
+    return rc;
+}
+
+/* Receives what rsq__xread_send asked for: the XACK replies, then the XREADGROUP
+   reply, whose entries go into the batch. timeout_ms may be RSQ_TIMEOUT_NONBLOCK
+   (RSQ_AGAIN until the replies are in; progress is kept). */
+RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
+    rsq_client *c = cons->c;
+    int history = cons->xr_history;
+    size_t k;
+    const rsq_reply *r, *list;
+    rsq_result rc;
+    if ((rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK)) != RSQ_OK) return rc;
+    if (timeout_ms > 0) c->intr = &cons->stop;
+    rc = rsq_read_reply(c, &r, timeout_ms);
     c->intr = NULL;
     if (rc != RSQ_OK) return rc;
     if (r->type == RSQ_REPLY_NIL) return RSQ_OK;
@@ -3729,6 +3822,13 @@ RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int hist
             if ((rc = rsq__batch_add(cons, sidx, &ents->element[j], history ? -1 : 1)) != RSQ_OK) return rc;
     }
     return RSQ_OK;
+}
+
+/* XREADGROUP, waiting for the reply (BLOCK time plus the client's margin). */
+RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int history, int block_ms) {
+    rsq_result rc = rsq__xread_send(cons, first, n, history, block_ms);
+    if (rc != RSQ_OK) return rc;
+    return rsq__xread_recv(cons, block_ms >= 0 ? block_ms + cons->c->block_margin_ms : RSQ_TIMEOUT_DEFAULT);
 }
 
 /* Delivery counts of batch messages [from, nmsg) that came from pending lists (own
@@ -3918,22 +4018,26 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
     return RSQ_OK;
 }
 
-/* One step of fetching: resume, reclaim, or new entries (blocking at most until the
-   deadline or the next reclaim). The batch is empty on entry. */
-RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
+/* Everything before waiting for new entries: the group (first use), own pending
+   entries after a start or reconnect (resume), reclaim when due, and higher priority
+   levels without waiting. Fills the batch if any of them finds something. */
+RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
     rsq_client *c = cons->c;
     uint64_t now;
-    int i, block;
+    int i;
     rsq_result rc;
+    if (!cons->ready && (rc = rsq__cons_setup(cons)) != RSQ_OK) return rc;
     if (cons->epoch != c->epoch) { /* reconnected: what was in flight is in our pending list */
         for (i = 0; i < cons->nstreams; i++) { cons->st[i].resuming = 1; cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0; }
         cons->epoch = c->epoch;
     }
     for (i = 0; i < cons->nstreams; i++)
-        if (cons->st[i].resuming) {
+        while (cons->st[i].resuming) {
             if ((rc = rsq__xread(cons, i, 1, 1, -1)) != RSQ_OK) return rc;
-            cons->stats.resumed += cons->nmsg;
-            return rsq__batch_finish(cons, 0, 0);
+            if (cons->nmsg) {
+                cons->stats.resumed += cons->nmsg;
+                return rsq__batch_finish(cons, 0, 0);
+            }
         }
     now = rsq__now(c);
     if (cons->reclaim != RSQ_RECLAIM_OFF && now >= cons->next_reclaim) {
@@ -3945,6 +4049,17 @@ RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
         if ((rc = rsq__xread(cons, i * cons->shards, cons->shards, 0, -1)) != RSQ_OK) return rc;
         if (cons->nmsg) return rsq__batch_finish(cons, 0, 1);
     }
+    return RSQ_OK;
+}
+
+/* One round of fetching: housekeeping, else new entries, waiting at most until the
+   deadline or the next reclaim. The batch is empty on entry. */
+RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
+    rsq_client *c = cons->c;
+    uint64_t now;
+    int block;
+    rsq_result rc = rsq__housekeeping(cons);
+    if (rc != RSQ_OK || cons->nmsg) return rc;
     now = rsq__now(c);
     block = cons->block_ms;
     if (deadline != UINT64_MAX) block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
@@ -3977,6 +4092,71 @@ RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
     return rc;
 }
 
+/* The next message of the batch (requeued ones first), if any: 1 and *out set. */
+RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out) {
+    while (cons->nrequeue) {
+        rsq_message *m = &cons->msg[cons->requeue[--cons->nrequeue]];
+        rsq_result rc = rsq__dead_letter_if_over(cons, m);
+        if (rc != RSQ_OK) return rc;
+        if (m->skip) continue;
+        *out = m;
+        cons->stats.delivered++;
+        return RSQ_OK;
+    }
+    while (cons->bpos < cons->nmsg) {
+        const rsq_message *m = &cons->msg[cons->bpos++];
+        if (m->skip) continue;
+        *out = m;
+        cons->stats.delivered++;
+        return RSQ_OK;
+    }
+    return RSQ_EMPTY;
+}
+
+RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out) {
+    rsq_client *c;
+    rsq_result rc;
+    if (out) *out = NULL;
+    if (!cons || !cons->c || !out) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL") : RSQ_ERR_ARG;
+    c = cons->c;
+    if (cons->stop) {
+        if (cons->xr_inflight) { rsq_disconnect(c); cons->xr_inflight = 0; } /* the reply is still owed */
+        rsq_consumer_release(cons);
+        return RSQ_STOPPED;
+    }
+    if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
+    if (cons->xr_inflight) {
+        rc = rsq__xread_recv(cons, RSQ_TIMEOUT_NONBLOCK);
+        if (rc == RSQ_AGAIN) return RSQ_AGAIN;
+        cons->xr_inflight = 0;
+        if (rc == RSQ_ERR_NOGROUP) cons->ready = 0;
+        if (rc == RSQ_OK) rc = rsq__batch_finish(cons, 0, 1);
+        if (rc != RSQ_OK) return rc;
+        rc = rsq__hand_out(cons, out);
+        return rc == RSQ_EMPTY ? RSQ_AGAIN : rc;
+    }
+    rsq__batch_reset(cons);
+    rc = rsq__housekeeping(cons);
+    if (rc == RSQ_ERR_NOGROUP) cons->ready = 0;
+    if (rc != RSQ_OK) return rc;
+    if (cons->nmsg) {
+        rc = rsq__hand_out(cons, out);
+        if (rc != RSQ_EMPTY) return rc;
+    }
+    /* nothing at hand: ask for new entries and return; the reply completes a later call */
+    {
+        uint64_t now = rsq__now(c);
+        int block = cons->block_ms;
+        if (cons->reclaim != RSQ_RECLAIM_OFF)
+            block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 1);
+        rc = rsq__xread_send(cons, 0, cons->nstreams, 0, block > 0 ? block : 1);
+    }
+    if (rc != RSQ_OK) return rc;
+    cons->xr_inflight = 1;
+    rc = rsq_flush(c, RSQ_TIMEOUT_NONBLOCK);
+    return rc == RSQ_OK || rc == RSQ_AGAIN ? RSQ_AGAIN : rc;
+}
+
 RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
     rsq_client *c;
     uint64_t deadline;
@@ -3992,25 +4172,10 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
             rsq_consumer_release(cons);
             return RSQ_STOPPED;
         }
-        if (cons->nrequeue) {
-            rsq_message *m = &cons->msg[cons->requeue[--cons->nrequeue]];
-            rc = rsq__dead_letter_if_over(cons, m);
-            if (rc != RSQ_OK) return rc;
-            if (m->skip) continue;
-            *out = m;
-            cons->stats.delivered++;
-            return RSQ_OK;
-        }
-        while (cons->bpos < cons->nmsg) {
-            const rsq_message *m = &cons->msg[cons->bpos++];
-            if (m->skip) continue;
-            *out = m;
-            cons->stats.delivered++;
-            return RSQ_OK;
-        }
+        if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
+        rc = RSQ_OK;
         rsq__batch_reset(cons);
-        if (!cons->ready) rc = rsq__cons_setup(cons);
-        if (rc == RSQ_OK) rc = rsq__fill(cons, deadline);
+        rc = rsq__fill(cons, deadline);
         if (rc == RSQ_OK || rc == RSQ_STOPPED) {
             if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline) return RSQ_EMPTY;
             attempt = 0;

@@ -1,0 +1,115 @@
+/* test_step.c - event-loop use: a producer (rsq_publish_async/poll) and a consumer
+   (rsq_consumer_step) in one thread, driven by poll() on their descriptors. */
+#define _DEFAULT_SOURCE 1
+#include "t.h"
+#include "server.h"
+#include "../rsq.h"
+#include <poll.h>
+#include <time.h>
+#include <unistd.h>
+
+static long long ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_step_producer_and_consumer_in_one_poll_loop(void) {
+    srv s;
+    rsq_client pc, cc;
+    rsq_client_config cfg;
+    rsq_producer p;
+    rsq_producer_config pcfg;
+    rsq_consumer k;
+    rsq_consumer_config kcfg;
+    int sent = 0, confirmed = 0, received = 0, order_ok = 1, again = 0, longest = 0;
+    long long t0, start;
+    enum { N = 2000 };
+    REQUIRE(srv_start(&s, NULL) == 0);
+    rsq_client_config_init(&cfg);
+    cfg.url = s.url;
+    rsq_client_init(&pc, &cfg);
+    rsq_client_init(&cc, &cfg);
+    rsq_producer_config_init(&pcfg);
+    pcfg.queue = "step:q";
+    REQUIRE(rsq_producer_init(&p, &pc, &pcfg) == RSQ_OK);
+    rsq_consumer_config_init(&kcfg);
+    kcfg.queue = "step:q"; kcfg.group = "g"; kcfg.start = RSQ_START_ALL; kcfg.block_ms = 1000;
+    REQUIRE(rsq_consumer_init(&k, &cc, &kcfg) == RSQ_OK);
+    start = ms();
+    while (received < N && ms() - start < 20000) {
+        struct pollfd fds[2];
+        int nf = 0;
+        const rsq_message *m;
+        rsq_result rc;
+        /* produce in bursts of 50, at most 200 unconfirmed */
+        if (sent < N && rsq_publish_inflight(&p) < 200) {
+            rsq_outgoing out[50];
+            char body[50][16];
+            int i, n = N - sent < 50 ? N - sent : 50;
+            memset(out, 0, sizeof out);
+            for (i = 0; i < n; i++) {
+                snprintf(body[i], sizeof body[i], "%d", sent + i);
+                out[i].payload = body[i];
+                out[i].payload_len = strlen(body[i]);
+            }
+            CHECK_RC(rsq_publish_async(&p, out, (size_t)n), RSQ_OK);
+            sent += n;
+        }
+        {
+            rsq_result res[64];
+            size_t got = 0, i;
+            CHECK_RC(rsq_publish_poll(&p, NULL, res, 64, &got), RSQ_OK);
+            for (i = 0; i < got; i++) confirmed += res[i] == RSQ_OK;
+        }
+        /* consume: never waits inside the call */
+        t0 = ms();
+        while ((rc = rsq_consumer_step(&k, &m)) == RSQ_OK) {
+            order_ok &= atoi(m->payload) == received;
+            received++;
+            rsq_ack(&k, m);
+        }
+        if (ms() - t0 > longest) longest = (int)(ms() - t0);
+        CHECK(rc == RSQ_AGAIN);
+        if (rc != RSQ_AGAIN) break;
+        again++;
+        fds[nf].fd = rsq_client_fd(&cc);
+        fds[nf].events = (short)(((rsq_client_wants(&cc) & RSQ_WANT_READ) ? POLLIN : 0) | ((rsq_client_wants(&cc) & RSQ_WANT_WRITE) ? POLLOUT : 0));
+        nf++;
+        if (rsq_client_wants(&pc)) {
+            fds[nf].fd = rsq_client_fd(&pc);
+            fds[nf].events = (short)(((rsq_client_wants(&pc) & RSQ_WANT_READ) ? POLLIN : 0) | ((rsq_client_wants(&pc) & RSQ_WANT_WRITE) ? POLLOUT : 0));
+            nf++;
+        }
+        poll(fds, (nfds_t)nf, 100);
+    }
+    CHECK_EQ_INT(received, N);
+    CHECK_EQ_INT(confirmed, N);
+    CHECK(order_ok);
+    CHECK(again > 0);
+    CHECK(longest < 500); /* a step is request/reply work at most, never the 1 s BLOCK */
+    /* with nothing to read, a step returns at once and the read stays in flight */
+    {
+        const rsq_message *m;
+        t0 = ms();
+        CHECK_RC(rsq_consumer_step(&k, &m), RSQ_AGAIN);
+        CHECK_RC(rsq_consumer_step(&k, &m), RSQ_AGAIN);
+        CHECK(ms() - t0 < 200);
+        CHECK(rsq_client_wants(&cc) & RSQ_WANT_READ);
+        rsq_consumer_stop(&k);
+        CHECK_RC(rsq_consumer_step(&k, &m), RSQ_STOPPED);
+    }
+    {
+        const rsq_reply *r;
+        CHECK_RC(rsq_command(&pc, &r, "XPENDING", "step:q", "g", (char *)0), RSQ_OK);
+        CHECK_EQ_INT(r->element[0].integer, 0);
+    }
+    rsq_consumer_free(&k);
+    rsq_client_free(&pc);
+    rsq_client_free(&cc);
+    srv_stop(&s, 0);
+}
+
+void suite_step(void) {
+    RUN(test_step_producer_and_consumer_in_one_poll_loop);
+}
