@@ -7,7 +7,7 @@ BUILD   := build
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 
-.PHONY: all test check-compile demo clean deps-test sanitize valgrind
+.PHONY: all test check-compile demo clean deps-test sanitize valgrind chaos
 
 # Optional parts add their own rules and may append make targets to TEST_EXTRA
 # (run by `make test` before the main runner, whose summary line comes last).
@@ -69,8 +69,21 @@ $(BUILD)/rsq_test_vg: $(TEST_SRC) tests/*.h rsq.h
 
 valgrind: deps-test rsq $(BUILD)/rsq_test_vg
 	@tools/deps.sh valgrind
-	RSQ_TEST_SLOW=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  --error-exitcode=9 $(BUILD)/rsq_test_vg
+
+# Chaos: producers and consumers through a connection-cutting proxy while consumers
+# are SIGKILLed and redis-server restarts; fails on any lost message. `make test` runs
+# a reduced version (tests/test_chaos.c); this is the full scale.
+$(BUILD)/chaos: tests/chaos.c tests/server.c tests/server.h rsq.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tests/chaos.c tests/server.c
+
+TEST_EXTRA += $(BUILD)/chaos
+
+chaos: deps-test $(BUILD)/chaos $(BUILD)/proxy
+	$(BUILD)/chaos --messages 100000 --producers 4 --consumers 3 --restarts 4 --kills 12 --kill-ms 1000 \
+	  --restart-ms 3000 --cut-every-bytes 300000 --timeout-s 1800
 
 demo: $(BUILD)/demo
 	@tools/deps.sh demo

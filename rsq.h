@@ -2215,7 +2215,7 @@ RSQ__INTERN void rsq__node_close(rsq_client *c, rsq__node *n) {
 RSQ__INTERN rsq_result rsq__drop(rsq_client *c, rsq__node *n, rsq_result rc) {
     int was = n->connected;
     rsq__node_close(c, n);
-    if (was) rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_DISCONNECTED, "connection dropped: %s", c->err);
+    if (was) rsq__log(c, rc == RSQ_STOPPED ? RSQ_LOG_INFO : RSQ_LOG_WARN, RSQ_LOGI_DISCONNECTED, "connection closed: %s", c->err);
     return rc;
 }
 
@@ -3974,6 +3974,8 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
     rsq_result rc;
     size_t before = cons->nmsg;
     int mode = cons->reclaim;
+    /* acks first: entries handled but not yet acked look idle and would be taken back */
+    if ((rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
     if (mode == RSQ_RECLAIM_AUTO) {
         long v = 0;
         rc = rsq_server_version(cons->c, &v);

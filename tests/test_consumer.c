@@ -641,6 +641,40 @@ static void test_consumer_config_validation(void) {
     rsq_client_free(&c);
 }
 
+/* A batch that takes longer than the visibility timeout: the consumer's own reclaim
+   pass must not take back entries it has handled (their acks go out first). */
+static rsq_action slow_ack(void *user, rsq_consumer *k, const rsq_message *m) {
+    int *seen = (int *)user;
+    usleep(25000);
+    seen[atoi(m->payload)]++;
+    if (++seen[100] >= 32) rsq_consumer_stop(k);
+    return RSQ_ACTION_ACK;
+}
+
+static void test_consumer_slow_batch_is_not_reclaimed_by_itself(void) {
+    rsq_client c;
+    rsq_consumer k;
+    rsq_consumer_config cc;
+    rsq_consumer_stats st;
+    int seen[101], i, once = 1;
+    REQUIRE(have_server);
+    publish_n("c:slow", 32, 1, 0);
+    cl(&c);
+    rsq_consumer_config_init(&cc);
+    cc.queue = "c:slow"; cc.group = "g"; cc.name = "w"; cc.start = RSQ_START_ALL;
+    cc.visibility_ms = 200; cc.reclaim_interval_ms = 100; /* a batch of 16 takes 400 ms */
+    REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    memset(seen, 0, sizeof seen);
+    CHECK_RC(rsq_consumer_run(&k, slow_ack, seen), RSQ_STOPPED);
+    for (i = 0; i < 32; i++) once &= seen[i] == 1;
+    CHECK(once);
+    rsq_consumer_get_stats(&k, &st);
+    CHECK_EQ_INT(st.reclaimed, 0);
+    CHECK_EQ_INT(pending_count(&c, "c:slow", "g"), 0);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
 void suite_consumer(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_consumer_config_validation);
@@ -658,5 +692,6 @@ void suite_consumer(void) {
     RUN(test_consumer_acks_are_batched);
     RUN(test_consumer_nack_with_delay);
     RUN(test_consumer_lease_extension);
+    RUN(test_consumer_slow_batch_is_not_reclaimed_by_itself);
     if (have_server) srv_stop(&S, 0);
 }
