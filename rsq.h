@@ -132,6 +132,7 @@ extern "C" {
     X(RSQ_ERR_IO,         -22, "connection lost") \
     X(RSQ_ERR_RESOLVE,    -23, "could not resolve host name") \
     X(RSQ_ERR_TLS,        -24, "TLS handshake or certificate verification failed") \
+    X(RSQ_ERR_REPLICAS,   -25, "fewer replicas acknowledged the writes than asked (WAIT)") \
     X(RSQ_ERR_PROTOCOL,   -30, "protocol error in the server's reply") \
     X(RSQ_ERR_LIMIT,      -31, "server reply exceeds a configured limit") \
     X(RSQ_ERR_REPLY,      -32, "reply of an unexpected type or shape") \
@@ -451,11 +452,12 @@ typedef struct rsq_client_stats {
 /* One connection to a server (private). */
 typedef struct rsq__node {
     void *handle;
-    int connected;
+    int connected, written, port;
     rsq_reader rd;
     char *wbuf;
     size_t wlen, wcap, wsent;
-    size_t pending; /* replies owed by the server */
+    size_t pending;            /* replies owed by the server */
+    char host[RSQ_HOST_MAX];   /* cluster nodes; the first connection uses the URL */
 } rsq__node;
 
 /* A client: one logical connection with reconnect. Private fields. */
@@ -468,7 +470,14 @@ typedef struct rsq_client {
     rsq_allocator alloc;
     rsq_logger log;
     rsq_transport tp;
-    rsq__node node;
+    rsq__node node;          /* the connection, or in a cluster the first contact */
+    /* Redis Cluster, entered when the server redirects (MOVED/ASK/CROSSSLOT) */
+    int cluster, cluster_seen, map_stale, nnodes;
+    rsq__node *nodes;        /* one connection per master */
+    size_t nodes_cap;
+    uint16_t *slots;         /* slot -> index into nodes + 1; 0 unknown */
+    uint16_t *order;         /* the node of each reply owed, oldest first (a ring) */
+    size_t order_head, order_len, order_cap;
     int initialized, ever_connected;
     uint32_t epoch;          /* bumps on every lost connection */
     long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
@@ -553,6 +562,21 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
 
 /* Copies the client's counters. */
 RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out);
+
+/* Redis Cluster. The client needs no setting for it: the first MOVED, ASK or
+   CROSSSLOT reply switches it to cluster mode, where it loads the slot map (CLUSTER
+   SLOTS), keeps one connection per master, sends each command to the master of its
+   key's slot (pipelines may span masters; replies still come back in order), follows
+   MOVED (updating the map) and ASK (ASKING, then the command), backs off on
+   TRYAGAIN/CLUSTERDOWN, and reloads the map after a lost connection (failover).
+   Commands without a key go to any master. Multi-key commands must stay within one
+   slot: the keys of one queue share a hash tag (see rsq_queue_key). The event-loop
+   calls (rsq_client_fd, rsq_consumer_step, rsq_publish_async) serve one connection
+   and are for standalone servers. */
+/* 1 once the client runs in cluster mode, else 0. */
+RSQDEF int rsq_client_is_cluster(const rsq_client *c);
+/* The cluster hash slot (0..16383) of a key: CRC16 of the key or of its {hash tag}. */
+RSQDEF int rsq_key_slot(const char *key, size_t len);
 
 
 /* ------------------------------------------------------------------------------------ */
@@ -647,6 +671,11 @@ typedef struct rsq_producer_config {
                                  many publishes; default 0 (never)                        */
     int no_resend;            /* 1: after a lost connection, report unconfirmed publishes
                                  as RSQ_ERR_IO instead of resending them (default 0)      */
+    int wait_replicas;        /* after each publish call, WAIT until this many replicas
+                                 have the writes (each master written to); fewer within
+                                 wait_timeout_ms gives RSQ_ERR_REPLICAS (the messages are
+                                 published, but a failover now could lose them). 0: off */
+    int wait_timeout_ms;      /* default 1000                                           */
 } rsq_producer_config;
 
 /* Producer state (private fields). Uses the client; one producer per client at a time
@@ -657,7 +686,7 @@ typedef struct rsq_producer {
     int levels, shards;
     size_t max_payload;
     rsq_trim cap;
-    int safe_trim_every, resend;
+    int safe_trim_every, resend, wait_replicas, wait_timeout_ms;
     uint64_t since_trim;
     uint32_t rr;
     uint64_t published, resent;
@@ -900,6 +929,7 @@ struct rsq_consumer {
     volatile int stop;
     int said_nogroup, retry_delay_next;
     int ack_replies, xr_inflight, xr_history; /* replies owed for a sent read      */
+    int xr_cmds, poll_ms;                     /* XREADGROUPs sent; cluster polling  */
     size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
     rsq_consumer_stats stats;
@@ -1562,6 +1592,7 @@ RSQ__INTERN double rsq__parse_double(const char *s, size_t n) {
         i++;
         if (i < n && (s[i] == '-' || s[i] == '+')) eneg = (s[i++] == '-');
         for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) if (ex < 100000) ex = ex * 10 + (s[i] - '0');
+        if (ex > 400) return v == 0.0 ? 0.0 : eneg ? (neg ? -0.0 : 0.0) : (neg ? -HUGE_VAL : HUGE_VAL);
         while (ex-- > 0) v = eneg ? v / 10.0 : v * 10.0;
     }
     return neg ? -v : v;
@@ -2117,8 +2148,17 @@ RSQ__INTERN int rsq__backoff_ms(rsq_client *c, int attempt) {
     return (int)(d / 2 + rsq__rand(c) % (d / 2 + 1));
 }
 
+/* A stop request of the consumer using this client (see rsq_consumer_stop). */
+RSQ__INTERN int rsq__stopped(const rsq_client *c) { return c->intr && *c->intr; }
+
+/* Backoff pause; in slices while a stop request may come. */
 RSQ__INTERN void rsq__sleep(rsq_client *c, int ms) {
-    if (c->tp.sleep_ms) c->tp.sleep_ms(c->tp.user, ms);
+    if (!c->tp.sleep_ms) return;
+    while (ms > 0 && !rsq__stopped(c)) {
+        int slice = c->intr && ms > 100 ? 100 : ms;
+        c->tp.sleep_ms(c->tp.user, slice);
+        ms -= slice;
+    }
 }
 
 RSQ__INTERN int rsq__retry_allowed(const rsq_client *c, int attempt) {
@@ -2132,7 +2172,7 @@ RSQ__INTERN rsq_result rsq__classify(const char *s, size_t n) {
         { "WRONGTYPE", RSQ_ERR_WRONGTYPE }, { "NOGROUP", RSQ_ERR_NOGROUP }, { "LOADING", RSQ_ERR_RETRY },
         { "BUSY", RSQ_ERR_RETRY }, { "TRYAGAIN", RSQ_ERR_RETRY }, { "MASTERDOWN", RSQ_ERR_RETRY },
         { "READONLY", RSQ_ERR_RETRY }, { "CLUSTERDOWN", RSQ_ERR_RETRY }, { "MOVED", RSQ_ERR_MOVED },
-        { "ASK", RSQ_ERR_MOVED }
+        { "ASK", RSQ_ERR_MOVED }, { "CROSSSLOT", RSQ_ERR_MOVED }
     };
     size_t w = 0, i;
     while (w < n && s[w] != ' ') w++;
@@ -2219,23 +2259,50 @@ RSQ__INTERN rsq_result rsq__drop(rsq_client *c, rsq__node *n, rsq_result rc) {
     return rc;
 }
 
-RSQDEF void rsq_client_free(rsq_client *c) {
-    if (!c || !c->initialized) return;
+/* Closes every connection (a lost link in a cluster pipeline: the replies owed by all
+   nodes are given up together, so no connection is left out of step). */
+RSQ__INTERN void rsq__close_all(rsq_client *c) {
+    int i;
     rsq__node_close(c, &c->node);
+    for (i = 0; i < c->nnodes; i++) rsq__node_close(c, &c->nodes[i]);
+    c->order_head = c->order_len = 0;
+    if (c->cluster) c->map_stale = 1;
+}
+
+RSQDEF void rsq_client_free(rsq_client *c) {
+    int i;
+    if (!c || !c->initialized) return;
+    rsq__close_all(c);
     rsq_reader_free(&c->node.rd);
     rsq__free(&c->alloc, c->node.wbuf);
+    for (i = 0; i < c->nnodes; i++) {
+        rsq_reader_free(&c->nodes[i].rd);
+        rsq__free(&c->alloc, c->nodes[i].wbuf);
+    }
+    rsq__free(&c->alloc, c->nodes);
+    rsq__free(&c->alloc, c->slots);
+    rsq__free(&c->alloc, c->order);
+    c->nodes = NULL;
+    c->slots = c->order = NULL;
     c->node.wbuf = NULL;
     c->node.wcap = 0;
     c->initialized = 0;
 }
 
 RSQDEF void rsq_disconnect(rsq_client *c) {
-    if (c && c->initialized) rsq__node_close(c, &c->node);
+    if (c && c->initialized) rsq__close_all(c);
 }
 
-RSQDEF int rsq_is_connected(const rsq_client *c) { return c && c->node.connected; }
+RSQDEF int rsq_is_connected(const rsq_client *c) {
+    int i;
+    if (!c) return 0;
+    if (c->node.connected) return 1;
+    for (i = 0; i < c->nnodes; i++) if (c->nodes[i].connected) return 1;
+    return 0;
+}
 RSQDEF const char *rsq_errstr(const rsq_client *c) { return c ? c->err : "client is NULL"; }
-RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return c ? c->node.pending : 0; }
+RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return !c ? 0 : c->cluster ? c->order_len : c->node.pending; }
+RSQDEF int rsq_client_is_cluster(const rsq_client *c) { return c && c->cluster; }
 RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out) { *out = c->stats; }
 
 RSQDEF int rsq_client_fd(const rsq_client *c) {
@@ -2345,14 +2412,23 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
         if (rc == RSQ_OK) {
             if (r->type == RSQ_REPLY_PUSH) {
                 rsq__log(c, RSQ_LOG_DEBUG, RSQ_LOGI_PUSH_IGNORED, "push message ignored");
+                if (!nonblock && rsq__left(c, deadline) == 0) { /* an endless flood is no reply */
+                    rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply (only push messages came)");
+                    return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
+                }
                 continue;
             }
             n->pending--;
             c->stats.replies++;
             *out = r;
             if (r->type == RSQ_REPLY_ERROR) {
+                rsq_result e = rsq__classify(r->str, r->len);
                 rsq__copy(c->err, sizeof c->err, r->str, r->len);
-                return rsq__classify(r->str, r->len);
+                if (e == RSQ_ERR_MOVED) {
+                    c->cluster_seen = 1; /* a cluster: switch at the next command */
+                    if (c->cluster && r->len >= 9 && !memcmp(r->str, "CROSSSLOT", 9)) e = RSQ_ERR_SERVER; /* the caller's keys */
+                }
+                return e;
             }
             return RSQ_OK;
         }
@@ -2410,9 +2486,9 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
     }
 }
 
-/* One connect attempt plus handshake, pipelined in one round trip. */
-RSQ__INTERN rsq_result rsq__connect_once(rsq_client *c) {
-    rsq__node *n = &c->node;
+/* One connect attempt plus handshake, pipelined in one round trip. host NULL: the URL's
+   endpoint; else a cluster node (no SELECT there: a cluster has only db 0). */
+RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char *host, int port) {
     rsq_endpoint ep;
     char why[200];
     rsq_result rc;
@@ -2421,7 +2497,8 @@ RSQ__INTERN rsq_result rsq__connect_once(rsq_client *c) {
     uint64_t deadline;
     memset(&ep, 0, sizeof ep);
     ep.tls = c->url.tls;
-    if (c->url.is_unix) ep.path = c->url.path;
+    if (host) { ep.host = host; ep.port = port; }
+    else if (c->url.is_unix) ep.path = c->url.path;
     else { ep.host = c->url.host; ep.port = c->url.port; }
     why[0] = '\0';
     rc = c->tp.open(c->tp.user, &ep, c->connect_timeout_ms, &n->handle, why, sizeof why);
@@ -2463,7 +2540,7 @@ RSQ__INTERN rsq_result rsq__connect_once(rsq_client *c) {
             what[steps++] = "CLIENT SETNAME";
         }
     }
-    if (rc == RSQ_OK && c->url.db) {
+    if (rc == RSQ_OK && c->url.db && !host) {
         char db[24];
         const char *argv[2];
         rsq__u64_to_dec(db, (uint64_t)c->url.db);
@@ -2496,8 +2573,8 @@ RSQ__INTERN rsq_result rsq__connect_once(rsq_client *c) {
     c->stats.connects++;
     if (c->ever_connected) c->stats.reconnects++;
     c->ever_connected = 1;
-    if (c->url.is_unix) rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s", c->url.path);
-    else rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s:%d", c->url.host, c->url.port);
+    if (ep.path) rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s", ep.path);
+    else rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s:%d", ep.host, ep.port);
     return RSQ_OK;
 }
 
@@ -2512,8 +2589,10 @@ RSQDEF rsq_result rsq_connect(rsq_client *c) {
     if (!c || !c->initialized) return RSQ_ERR_ARG;
     if (c->node.connected) return RSQ_OK;
     for (attempt = 0;; attempt++) {
-        rsq_result rc = rsq__connect_once(c);
+        rsq_result rc;
         int ms;
+        if (rsq__stopped(c)) return rsq__set_err(c, RSQ_STOPPED, "stopped while reconnecting");
+        rc = rsq__node_connect(c, &c->node, NULL, 0);
         if (rc == RSQ_OK) return RSQ_OK;
         if (!rsq__connect_retryable(rc) || !rsq__retry_allowed(c, attempt)) return rc;
         ms = rsq__backoff_ms(c, attempt);
@@ -2523,6 +2602,249 @@ RSQDEF rsq_result rsq_connect(rsq_client *c) {
     }
 }
 
+/* ------------------------------------------------------------------------------------ */
+// >>cluster: slot map, routing, redirects
+#define RSQ__SLOTS 16384
+
+RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *close);
+
+/* CRC16-CCITT (XMODEM), the hash of Redis Cluster; bitwise, to stay small. */
+RSQ__INTERN unsigned rsq__crc16(const char *s, size_t n) {
+    unsigned crc = 0;
+    size_t i;
+    int b;
+    for (i = 0; i < n; i++) {
+        crc ^= (unsigned)(unsigned char)s[i] << 8;
+        for (b = 0; b < 8; b++) crc = (crc & 0x8000u) ? ((crc << 1) ^ 0x1021u) & 0xffffu : (crc << 1) & 0xffffu;
+    }
+    return crc;
+}
+
+RSQDEF int rsq_key_slot(const char *key, size_t len) {
+    size_t o, cl;
+    if (!key) return 0;
+    if (rsq__hash_tag(key, len, &o, &cl)) { key += o + 1; len = cl - o - 1; }
+    return (int)(rsq__crc16(key, len) & (RSQ__SLOTS - 1));
+}
+
+RSQ__INTERN int rsq__ieq(const char *a, size_t an, const char *b) {
+    size_t i, bn = strlen(b);
+    if (an != bn) return 0;
+    for (i = 0; i < an; i++) {
+        char x = a[i], y = b[i];
+        if (x >= 'a' && x <= 'z') x = (char)(x - 32);
+        if (x != y) return 0;
+    }
+    return 1;
+}
+
+/* Which argument is the command's (first) key, or -1 for none. */
+RSQ__INTERN int rsq__key_arg(int argc, const char *const *argv, const size_t *lens) {
+    static const char *const keyless[] = {
+        "PING", "INFO", "TIME", "CLIENT", "HELLO", "AUTH", "SELECT", "SCRIPT", "CLUSTER", "ACL", "ECHO",
+        "COMMAND", "CONFIG", "DBSIZE", "WAIT", "ASKING", "READONLY", "READWRITE", "MULTI", "EXEC", "DISCARD",
+        "FLUSHALL", "FLUSHDB", "ROLE", "MEMORY", "SLOWLOG", "LATENCY", "RESET", "FUNCTION", "RANDOMKEY",
+        "KEYS", "SCAN", "LASTSAVE", "SAVE", "BGSAVE", "BGREWRITEAOF", "DEBUG", "QUIT"
+    };
+    size_t n = lens ? lens[0] : strlen(argv[0]), i;
+    int k;
+    if (rsq__ieq(argv[0], n, "XREADGROUP") || rsq__ieq(argv[0], n, "XREAD")) {
+        for (k = 1; k + 1 < argc; k++)
+            if (rsq__ieq(argv[k], lens ? lens[k] : strlen(argv[k]), "STREAMS")) return k + 1;
+        return -1;
+    }
+    if (rsq__ieq(argv[0], n, "XGROUP") || rsq__ieq(argv[0], n, "XINFO") || rsq__ieq(argv[0], n, "OBJECT"))
+        return argc > 2 ? 2 : -1;
+    if (rsq__ieq(argv[0], n, "EVAL") || rsq__ieq(argv[0], n, "EVALSHA") || rsq__ieq(argv[0], n, "EVAL_RO") ||
+        rsq__ieq(argv[0], n, "EVALSHA_RO") || rsq__ieq(argv[0], n, "FCALL") || rsq__ieq(argv[0], n, "FCALL_RO")) {
+        long long nk = 0;
+        if (argc < 3 || !rsq__parse_ll(argv[2], lens ? lens[2] : strlen(argv[2]), &nk) || nk < 1 || argc < 4) return -1;
+        return 3;
+    }
+    for (i = 0; i < RSQ__COUNTOF(keyless); i++)
+        if (rsq__ieq(argv[0], n, keyless[i])) return -1;
+    return argc > 1 ? 1 : -1;
+}
+
+/* The index of the node at host:port, added if new; -1 when out of memory. */
+RSQ__INTERN int rsq__cluster_node(rsq_client *c, const char *host, size_t hlen, int port) {
+    int i;
+    rsq__node *n;
+    if (hlen >= RSQ_HOST_MAX) hlen = RSQ_HOST_MAX - 1;
+    for (i = 0; i < c->nnodes; i++)
+        if (c->nodes[i].port == port && strlen(c->nodes[i].host) == hlen && !memcmp(c->nodes[i].host, host, hlen)) return i;
+    if (c->nnodes >= 4096) return -1;
+    if ((size_t)c->nnodes == c->nodes_cap) {
+        void *p = rsq__grow(&c->alloc, c->nodes, &c->nodes_cap, (size_t)c->nnodes + 1, sizeof(rsq__node), 4);
+        if (!p) return -1;
+        c->nodes = (rsq__node *)p;
+    }
+    n = &c->nodes[c->nnodes];
+    memset(n, 0, sizeof *n);
+    rsq__copy(n->host, sizeof n->host, host, hlen);
+    n->port = port;
+    rsq_reader_init(&n->rd, &c->limits, &c->alloc);
+    return c->nnodes++;
+}
+
+/* Loads the slot map from a CLUSTER SLOTS reply given by a node at `from` (used for
+   masters announced with an empty host). */
+RSQ__INTERN rsq_result rsq__cluster_apply(rsq_client *c, const rsq_reply *r, const char *from) {
+    size_t i;
+    if (r->type != RSQ_REPLY_ARRAY || r->len == 0) return rsq__set_err(c, RSQ_ERR_REPLY, "CLUSTER SLOTS: no slots");
+    memset(c->slots, 0, sizeof(uint16_t) * RSQ__SLOTS);
+    for (i = 0; i < r->len; i++) {
+        const rsq_reply *e = &r->element[i], *m;
+        long long lo, hi, port;
+        const char *host;
+        size_t hlen;
+        int idx;
+        if (e->type != RSQ_REPLY_ARRAY || e->len < 3) continue;
+        m = &e->element[2];
+        if (!rsq_reply_int(&e->element[0], &lo) || !rsq_reply_int(&e->element[1], &hi) || m->type != RSQ_REPLY_ARRAY ||
+            m->len < 2 || !m->element[0].str || !rsq_reply_int(&m->element[1], &port) || lo < 0 || hi >= RSQ__SLOTS || lo > hi)
+            continue;
+        host = m->element[0].str;
+        hlen = m->element[0].len;
+        if (hlen == 0 || (hlen == 1 && host[0] == '?')) { host = from; hlen = strlen(from); }
+        idx = rsq__cluster_node(c, host, hlen, (int)port);
+        if (idx < 0) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for cluster nodes");
+        for (; lo <= hi; lo++) c->slots[lo] = (uint16_t)(idx + 1);
+    }
+    c->map_stale = 0;
+    return RSQ_OK;
+}
+
+/* CLUSTER SLOTS on one connection that owes no replies. */
+RSQ__INTERN rsq_result rsq__cluster_ask_map(rsq_client *c, rsq__node *n, const char *from) {
+    const rsq_reply *r;
+    const char *argv[2] = { "CLUSTER", "SLOTS" };
+    rsq_result rc = rsq__node_append(c, n, 2, argv, NULL);
+    if (rc == RSQ_OK) rc = rsq__node_read(c, n, &r, rsq__deadline(c, RSQ_TIMEOUT_DEFAULT), 0);
+    if (rc == RSQ_OK) rc = rsq__cluster_apply(c, r, from);
+    return rc;
+}
+
+/* Reloads the slot map from any node that answers: connected ones first, then the
+   others, then the address of the URL. Only when no replies are owed. */
+RSQ__INTERN rsq_result rsq__cluster_refresh(rsq_client *c) {
+    rsq_result rc = RSQ_ERR_CONNECT;
+    int pass, i;
+    for (pass = 0; pass < 2; pass++)
+        for (i = 0; i < c->nnodes; i++) {
+            rsq__node *n = &c->nodes[i];
+            char host[RSQ_HOST_MAX];
+            if (n->connected != (pass == 0)) continue;
+            if (!n->connected && rsq__node_connect(c, n, n->host, n->port) != RSQ_OK) continue;
+            memcpy(host, n->host, sizeof host); /* the nodes array may move while loading */
+            if ((rc = rsq__cluster_ask_map(c, &c->nodes[i], host)) == RSQ_OK) return RSQ_OK;
+        }
+    if (!c->node.connected && rsq__node_connect(c, &c->node, NULL, 0) != RSQ_OK) return c->nnodes ? rc : RSQ_ERR_CONNECT;
+    rc = rsq__cluster_ask_map(c, &c->node, c->url.is_unix ? "127.0.0.1" : c->url.host);
+    rsq__node_close(c, &c->node);
+    return rc;
+}
+
+/* Switches to cluster mode (after a redirect, with nothing owed). */
+RSQ__INTERN rsq_result rsq__cluster_enter(rsq_client *c) {
+    rsq_result rc;
+    if (!c->slots) {
+        c->slots = (uint16_t *)rsq__realloc(&c->alloc, NULL, sizeof(uint16_t) * RSQ__SLOTS);
+        if (!c->slots) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for the cluster slot map");
+    }
+    c->cluster = 1;
+    c->map_stale = 1;
+    rc = rsq__cluster_refresh(c);
+    if (rc != RSQ_OK) return rc;
+    rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "Redis Cluster: %d masters", c->nnodes);
+    return RSQ_OK;
+}
+
+/* MOVED <slot> <host:port> / ASK <slot> <host:port> in c->err. */
+RSQ__INTERN int rsq__redirect(rsq_client *c, int *slot, int *node, int *ask) {
+    const char *e = c->err, *sp, *colon;
+    long long sl, port;
+    *ask = !strncmp(e, "ASK ", 4);
+    if (!*ask && strncmp(e, "MOVED ", 6)) return 0;
+    e += *ask ? 4 : 6;
+    sp = strchr(e, ' ');
+    if (!sp || !rsq__parse_ll(e, (size_t)(sp - e), &sl) || sl < 0 || sl >= RSQ__SLOTS) return 0;
+    colon = strrchr(sp + 1, ':');
+    if (!colon || !rsq__parse_ll(colon + 1, strlen(colon + 1), &port)) return 0;
+    *slot = (int)sl;
+    *node = rsq__cluster_node(c, sp + 1, (size_t)(colon - sp - 1), (int)port);
+    return *node >= 0;
+}
+
+RSQ__INTERN rsq_result rsq__order_push(rsq_client *c, int idx) {
+    if (c->order_len == c->order_cap) { /* grow the ring, oldest first again */
+        size_t ncap = c->order_cap ? c->order_cap * 2 : 64, i;
+        uint16_t *p = (uint16_t *)rsq__realloc(&c->alloc, NULL, ncap * sizeof(uint16_t));
+        if (!p) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for the reply order");
+        for (i = 0; i < c->order_len; i++) p[i] = c->order[(c->order_head + i) % c->order_cap];
+        rsq__free(&c->alloc, c->order);
+        c->order = p;
+        c->order_cap = ncap;
+        c->order_head = 0;
+    }
+    c->order[(c->order_head + c->order_len) % c->order_cap] = (uint16_t)idx;
+    c->order_len++;
+    return RSQ_OK;
+}
+
+/* The connected node for a command's key (any node for keyless commands). */
+RSQ__INTERN rsq_result rsq__route(rsq_client *c, int argc, const char *const *argv, const size_t *lens, int *idx) {
+    int k = rsq__key_arg(argc, argv, lens), slot = -1, attempt, i;
+    if (k >= 0) slot = rsq_key_slot(argv[k], lens ? lens[k] : strlen(argv[k]));
+    for (attempt = 0;; attempt++) {
+        rsq_result rc = RSQ_OK;
+        if ((c->map_stale || !c->nnodes) && c->order_len == 0) rc = rsq__cluster_refresh(c);
+        if (rc == RSQ_OK) {
+            i = slot >= 0 ? (int)c->slots[slot] - 1 : -1;
+            if (slot < 0) { for (i = 0; i < c->nnodes && !c->nodes[i].connected; i++) {} if (i == c->nnodes) i = c->nnodes ? 0 : -1; }
+            if (i < 0) rc = rsq__set_err(c, RSQ_ERR_RETRY, "CLUSTERDOWN slot %d is not served", slot);
+            else if (c->nodes[i].connected) { *idx = i; return RSQ_OK; }
+            else if ((rc = rsq__node_connect(c, &c->nodes[i], c->nodes[i].host, c->nodes[i].port)) == RSQ_OK) { *idx = i; return RSQ_OK; }
+        }
+        if ((!rsq__connect_retryable(rc) && rc != RSQ_ERR_MOVED) || !rsq__retry_allowed(c, attempt) || c->order_len) return rc;
+        if (rsq__stopped(c)) return rsq__set_err(c, RSQ_STOPPED, "stopped while reconnecting");
+        c->map_stale = 1; /* a failover may have moved the slot: ask again */
+        rsq__sleep(c, rsq__backoff_ms(c, attempt));
+    }
+}
+
+/* Appends to node idx (or, idx < 0, to the node of the command's key). */
+RSQ__INTERN rsq_result rsq__cluster_append(rsq_client *c, int idx, int argc, const char *const *argv, const size_t *lens) {
+    rsq__node *n;
+    rsq_result rc;
+    if (idx < 0 && (rc = rsq__route(c, argc, argv, lens, &idx)) != RSQ_OK) return rc;
+    if (!c->nodes[idx].connected && (rc = rsq__node_connect(c, &c->nodes[idx], c->nodes[idx].host, c->nodes[idx].port)) != RSQ_OK)
+        return rc;
+    if ((rc = rsq__order_push(c, idx)) != RSQ_OK) return rc;
+    n = &c->nodes[idx];
+    if ((rc = rsq__node_append(c, n, argc, argv, lens)) != RSQ_OK) { c->order_len--; return rc; }
+    n->written = 1;
+    if (n->wlen - n->wsent >= (size_t)RSQ_FLUSH_AT &&
+        (rc = rsq__node_flush(c, n, rsq__deadline(c, RSQ_TIMEOUT_DEFAULT), 0)) != RSQ_OK)
+        rsq__close_all(c);
+    return rc;
+}
+
+/* The next reply owed in cluster mode, from whichever node owes it. */
+RSQ__INTERN rsq_result rsq__cluster_read(rsq_client *c, const rsq_reply **reply, uint64_t deadline, int nonblock) {
+    int idx, slot, node, ask;
+    rsq_result rc;
+    if (c->order_len == 0) return rsq__set_err(c, RSQ_ERR_STATE, "no reply pending");
+    idx = c->order[c->order_head];
+    rc = rsq__node_read(c, &c->nodes[idx], reply, deadline, nonblock);
+    if (rc == RSQ_AGAIN) return rc;
+    if (!rsq_result_is_server_error(rc) && rc != RSQ_OK) { rsq__close_all(c); return rc; }
+    c->order_head = (c->order_head + 1) % c->order_cap;
+    c->order_len--;
+    if (rc == RSQ_ERR_MOVED && rsq__redirect(c, &slot, &node, &ask) && !ask) c->slots[slot] = (uint16_t)(node + 1);
+    return rc;
+}
+
 RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *argv, const size_t *lens) {
     rsq_result rc;
     int i;
@@ -2530,12 +2852,14 @@ RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *ar
     if (argc < 1 || !argv) return rsq__set_err(c, RSQ_ERR_ARG, "a command needs at least one argument");
     for (i = 0; i < argc; i++)
         if (!argv[i]) return rsq__set_err(c, RSQ_ERR_ARG, "argument %d is NULL", i);
+    if (!c->cluster && c->cluster_seen && c->node.pending == 0 && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
+    if (c->cluster) return rsq__cluster_append(c, -1, argc, argv, lens);
     if (!c->node.connected) {
-        if (c->node.pending) return rsq__set_err(c, RSQ_ERR_STATE, "replies pending on a lost connection");
         rc = rsq_connect(c);
         if (rc != RSQ_OK) return rc;
     }
     rc = rsq__node_append(c, &c->node, argc, argv, lens);
+    c->node.written = 1;
     if (rc == RSQ_OK && c->node.wlen - c->node.wsent >= (size_t)RSQ_FLUSH_AT)
         rc = rsq__node_flush(c, &c->node, rsq__deadline(c, RSQ_TIMEOUT_DEFAULT), 0);
     return rc;
@@ -2565,7 +2889,19 @@ RSQDEF rsq_result rsq_append(rsq_client *c, const char *arg0, ...) {
 }
 
 RSQDEF rsq_result rsq_flush(rsq_client *c, int timeout_ms) {
+    int i;
+    rsq_result rc = RSQ_OK, one;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (c->cluster) {
+        uint64_t deadline = rsq__deadline(c, timeout_ms);
+        for (i = 0; i < c->nnodes; i++) {
+            if (!c->nodes[i].connected || c->nodes[i].wsent == c->nodes[i].wlen) continue;
+            one = rsq__node_flush(c, &c->nodes[i], deadline, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+            if (one == RSQ_AGAIN) rc = one;
+            else if (one != RSQ_OK) { rsq__close_all(c); return one; }
+        }
+        return rc;
+    }
     if (!c->node.connected) return c->node.wlen ? rsq__set_err(c, RSQ_ERR_IO, "not connected") : RSQ_OK;
     return rsq__node_flush(c, &c->node, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
@@ -2575,6 +2911,7 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
     if (!reply) reply = &dummy;
     *reply = NULL;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (c->cluster) return rsq__cluster_read(c, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
     return rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
@@ -2582,16 +2919,34 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
    `idempotent`, a connection lost after writing is also retried after reconnecting. */
 RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv,
                                        const size_t *lens, int timeout_ms, int idempotent) {
-    int attempt;
+    int attempt, redirects = 0;
     const rsq_reply *dummy;
     if (!reply) reply = &dummy;
     *reply = NULL;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
-    if (c->node.pending) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
     for (attempt = 0;; attempt++) {
         rsq_result rc = rsq_append_argv(c, argc, argv, lens);
-        if (rc == RSQ_OK) rc = rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), 0);
+        if (rc == RSQ_OK) rc = rsq_read_reply(c, reply, timeout_ms);
         if (rc == RSQ_OK) return RSQ_OK;
+        if (rc == RSQ_ERR_MOVED && redirects < 16) {
+            int slot, node, ask;
+            redirects++;
+            attempt--;
+            if (c->cluster && rsq__redirect(c, &slot, &node, &ask) && ask) {
+                /* the slot is migrating: ask the target once, with ASKING before */
+                const char *asking[1] = { "ASKING" };
+                rc = rsq__cluster_append(c, node, 1, asking, NULL);
+                if (rc == RSQ_OK) rc = rsq__cluster_append(c, node, argc, argv, lens);
+                if (rc == RSQ_OK && (rc = rsq_read_reply(c, reply, timeout_ms)) == RSQ_OK)
+                    rc = rsq_read_reply(c, reply, timeout_ms);
+                if (rc == RSQ_OK) return RSQ_OK;
+                if (rc != RSQ_ERR_MOVED && rc != RSQ_ERR_RETRY) return rc;
+            }
+            if (c->cluster && !strncmp(c->err, "CROSSSLOT", 9)) return rc;
+            continue; /* MOVED: the map is updated (or the client switches to cluster mode) */
+        }
+        if (rsq__stopped(c) && rc != RSQ_ERR_MOVED) return rc;
         if (rc == RSQ_ERR_RETRY && rsq__retry_allowed(c, attempt)) {
             int ms = rsq__backoff_ms(c, attempt);
             c->stats.server_retries++;
@@ -2640,7 +2995,7 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
     rsq_result rc;
     const char *p, *e;
     if (!c || !version) return RSQ_ERR_ARG;
-    if (c->server_version && c->node.connected) { *version = c->server_version; return RSQ_OK; }
+    if (c->server_version && rsq_is_connected(c)) { *version = c->server_version; return RSQ_OK; }
     {
         const char *argv[2] = { "INFO", "server" };
         rc = rsq__command_ex(c, &r, 2, argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
@@ -2826,6 +3181,9 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
     p->cap = cfg->cap;
     p->safe_trim_every = cfg->safe_trim_every;
     p->resend = !cfg->no_resend;
+    if (cfg->wait_replicas < 0 || cfg->wait_timeout_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "wait settings must not be negative");
+    p->wait_replicas = cfg->wait_replicas;
+    p->wait_timeout_ms = RSQ__DEF(cfg->wait_timeout_ms, 1000);
     if (!rsq_queue_key(probe, sizeof probe, p->queue, p->shards - 1, p->levels - 1, RSQ_KEY_DELAYED))
         return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys");
     return RSQ_OK;
@@ -2941,6 +3299,36 @@ RSQ__INTERN rsq_result rsq__safe_trim_queue(rsq_producer *p) {
     return rc;
 }
 
+/* WAIT on every connection written to since the last call: the fewest replicas that
+   acknowledged go to *acked. */
+RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeout_ms, long long *acked) {
+    char rep_s[24], tmo[24];
+    const char *argv[3];
+    const rsq_reply *r;
+    rsq_result rc = RSQ_OK;
+    int i, sent = 0;
+    rsq__u64_to_dec(rep_s, (uint64_t)replicas);
+    rsq__u64_to_dec(tmo, (uint64_t)timeout_ms);
+    argv[0] = "WAIT"; argv[1] = rep_s; argv[2] = tmo;
+    *acked = LLONG_MAX;
+    if (!c->cluster) {
+        if (!c->node.written) return RSQ_OK;
+        c->node.written = 0;
+        rc = rsq__node_append(c, &c->node, 3, argv, NULL);
+        if (rc == RSQ_OK) rc = rsq_read_reply(c, &r, timeout_ms + c->io_timeout_ms);
+        if (rc == RSQ_OK) *acked = r->integer;
+        return rc;
+    }
+    for (i = 0; i < c->nnodes && rc == RSQ_OK; i++) {
+        if (!c->nodes[i].written || !c->nodes[i].connected) continue;
+        c->nodes[i].written = 0;
+        if ((rc = rsq__cluster_append(c, i, 3, argv, NULL)) == RSQ_OK) sent++;
+    }
+    while (sent-- > 0 && rc == RSQ_OK)
+        if ((rc = rsq_read_reply(c, &r, timeout_ms + c->io_timeout_ms)) == RSQ_OK && r->integer < *acked) *acked = r->integer;
+    return rc;
+}
+
 RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
     rsq_client *c;
     size_t done = 0, i;
@@ -2950,7 +3338,7 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
     c = p->c;
     if (n == 0) return RSQ_OK;
     if (!msgs) return rsq__set_err(c, RSQ_ERR_ARG, "messages is NULL");
-    if (c->node.pending) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
     for (i = 0; i < n; i++) {
         rc = rsq__check_outgoing(p, &msgs[i], i);
         if (rc != RSQ_OK) {
@@ -2975,7 +3363,7 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
                 } else if (rsq__link_error(rc)) {
                     break;
                 }
-                if (rc == RSQ_ERR_RETRY) retry_pass = 1;
+                if (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED) retry_pass = 1;
                 if (results) results[i] = rc;
                 if (rc != RSQ_OK && first == RSQ_OK) first = rc;
                 done = i + 1;
@@ -3001,10 +3389,10 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
     if (retry_pass && results) {
         for (i = 0; i < n; i++) {
             int a;
-            if (results[i] != RSQ_ERR_RETRY) continue;
-            for (a = 0; results[i] == RSQ_ERR_RETRY && rsq__retry_allowed(c, a); a++) {
+            if (results[i] != RSQ_ERR_RETRY && results[i] != RSQ_ERR_MOVED) continue;
+            for (a = 0; (results[i] == RSQ_ERR_RETRY || results[i] == RSQ_ERR_MOVED) && rsq__retry_allowed(c, a); a++) {
                 rsq_id id;
-                rsq__sleep(c, rsq__backoff_ms(c, a));
+                if (results[i] == RSQ_ERR_RETRY || a > 0) rsq__sleep(c, rsq__backoff_ms(c, a)); /* MOVED: at once */
                 c->stats.server_retries++;
                 results[i] = rsq_publish_batch(p, &msgs[i], 1, &id, NULL);
                 if (results[i] == RSQ_OK && ids) ids[i] = id;
@@ -3016,6 +3404,13 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
         first = RSQ_ERR_RETRY;
     }
     for (i = 0; i < n; i++) if (!results || results[i] == RSQ_OK) p->published++;
+    if (p->wait_replicas > 0 && first == RSQ_OK) {
+        long long acked = 0;
+        rc = rsq__wait_written(c, p->wait_replicas, p->wait_timeout_ms, &acked);
+        if (rc == RSQ_OK && acked < p->wait_replicas)
+            rc = rsq__set_err(c, RSQ_ERR_REPLICAS, "WAIT: %lld of %d replicas acknowledged within %d ms", acked, p->wait_replicas, p->wait_timeout_ms);
+        if (rc != RSQ_OK) first = rc;
+    }
     if (p->safe_trim_every) {
         p->since_trim += n;
         if (p->since_trim >= (uint64_t)p->safe_trim_every) {
@@ -3701,13 +4096,16 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
    in, the acks that were sent leave the queue (acks queued meanwhile stay). After a
    lost link they all stay queued and go again (XACK is idempotent). */
 RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
+    rsq_result keep = RSQ_OK;
     while (cons->ack_replies > 0) {
         const rsq_reply *r;
         rsq_result rc = rsq_read_reply(cons->c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
         if (rc == RSQ_AGAIN) return rc;
         if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->ack_replies = 0; cons->acks_sent = 0; return rc; }
+        if (rc == RSQ_ERR_MOVED || rc == RSQ_ERR_RETRY) keep = rc; /* not applied: send them again */
         cons->ack_replies--;
     }
+    if (keep != RSQ_OK) { cons->acks_sent = 0; return keep; }
     if (cons->acks_sent) {
         size_t left = cons->nack - cons->acks_sent;
         memmove(cons->ack, cons->ack + cons->acks_sent, left * sizeof *cons->ack);
@@ -3723,7 +4121,7 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
     rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
     if (cons->nack == 0) return RSQ_OK;
-    if (cons->c->node.pending) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     rc = rsq__append_acks(cons, &ncmd);
     cons->ack_replies = ncmd;
     if (rc == RSQ_OK) rc = rsq__read_acks(cons, 0);
@@ -3751,6 +4149,11 @@ RSQ__INTERN int rsq__find_stream(const rsq_consumer *cons, const rsq_reply *k) {
     return -1;
 }
 
+/* In a cluster, a sharded queue's streams live in several slots. */
+RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
+    return cons->shards > 1 && (cons->c->cluster || cons->c->cluster_seen);
+}
+
 /* XREADGROUP over streams [first, first+n) for new entries, or, with `history`, over
    stream `first` alone from its resume cursor. block_ms < 0: no BLOCK. Queued acks go
    in the same write. Entries are copied into the batch. */
@@ -3776,6 +4179,23 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
         cons->argv[argc++] = blk;
     }
     cons->argv[argc++] = "STREAMS";
+    cons->xr_cmds = 1;
+    if (rsq__cons_sharded_cluster(cons) && n > 1) {
+        /* a cluster refuses keys of several slots in one command: one read per shard,
+           each with that shard's levels, highest first */
+        int base = argc - (block_ms >= 0 ? 3 : 1), s, k, m;
+        if (block_ms >= 0) { base = argc - 3; cons->argv[base] = "STREAMS"; argc = base + 1; }
+        cons->xr_cmds = 0;
+        for (s = 0; s < cons->shards && rc == RSQ_OK; s++) {
+            for (m = 0, k = 0; k < n; k++) if (cons->st[first + k].shard == s) cons->argv[argc + m++] = RSQ__KEY(cons, first + k);
+            if (!m) continue;
+            for (k = 0; k < m; k++) cons->argv[argc + m + k] = ">";
+            rc = rsq_append_argv(c, argc + 2 * m, cons->argv, NULL);
+            cons->xr_cmds++;
+        }
+        if (rc != RSQ_OK) cons->ack_replies = 0;
+        return rc;
+    }
     for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
     if (history) rsq_id_format(cons->st[first].cursor, cur);
     for (i = 0; i < n; i++) cons->argv[argc++] = history ? cur : ">";
@@ -3794,11 +4214,15 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
     const rsq_reply *r, *list;
     rsq_result rc;
     if ((rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK)) != RSQ_OK) return rc;
-    if (timeout_ms > 0) c->intr = &cons->stop;
+  next_reply:
     rc = rsq_read_reply(c, &r, timeout_ms);
-    c->intr = NULL;
-    if (rc != RSQ_OK) return rc;
-    if (r->type == RSQ_REPLY_NIL) return RSQ_OK;
+    if (rc != RSQ_OK) {
+        /* later replies of a per-shard read are still owed: take them before reporting */
+        while (--cons->xr_cmds > 0 && rsq_result_is_server_error(rc)) rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        cons->xr_cmds = 0;
+        return rc;
+    }
+    if (r->type == RSQ_REPLY_NIL) { if (--cons->xr_cmds > 0) goto next_reply; return RSQ_OK; }
     if (r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
     list = r;
     for (k = 0; k < list->len; k += (list->type == RSQ_REPLY_MAP ? 2 : 1)) {
@@ -3821,6 +4245,7 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
         for (j = 0; j < ents->len; j++)
             if ((rc = rsq__batch_add(cons, sidx, &ents->element[j], history ? -1 : 1)) != RSQ_OK) return rc;
     }
+    if (--cons->xr_cmds > 0) goto next_reply;
     return RSQ_OK;
 }
 
@@ -4067,6 +4492,15 @@ RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
     if (deadline != UINT64_MAX) block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
     if (cons->reclaim != RSQ_RECLAIM_OFF)
         block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
+    if (rsq__cons_sharded_cluster(cons)) {
+        /* no single command can wait on several slots: read every shard without
+           waiting, then pause 5..100 ms (growing while idle) */
+        if ((rc = rsq__xread(cons, 0, cons->nstreams, 0, -1)) != RSQ_OK) return rc;
+        if (cons->nmsg) { cons->poll_ms = 0; return rsq__batch_finish(cons, 0, 1); }
+        cons->poll_ms = cons->poll_ms ? RSQ__MIN(cons->poll_ms * 2, 100) : 5;
+        rsq__cons_sleep(cons, RSQ__MIN(cons->poll_ms, block));
+        return RSQ_OK;
+    }
     rc = rsq__xread(cons, 0, cons->nstreams, 0, block > 0 ? block : -1);
     if (rc != RSQ_OK) return rc;
     return rsq__batch_finish(cons, 0, 1);
@@ -4115,7 +4549,42 @@ RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out
     return RSQ_EMPTY;
 }
 
+/* While a consumer call runs, the client sees its stop flag: waits, reconnects and
+   backoffs then give up at once. The final release gets a few bounded attempts. */
+RSQ__INTERN rsq_result rsq__stop_now(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    int attempts = c->retry_attempts;
+    c->intr = NULL;
+    if (attempts == RSQ_RETRY_FOREVER || attempts > 3) c->retry_attempts = 3;
+    rsq_consumer_release(cons);
+    c->retry_attempts = attempts;
+    return RSQ_STOPPED;
+}
+
+RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message **out);
+RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms);
+
 RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out) {
+    rsq_result rc;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    cons->c->intr = &cons->stop;
+    rc = rsq__consumer_step(cons, out);
+    cons->c->intr = NULL;
+    if (cons->stop && rc != RSQ_OK && rc != RSQ_AGAIN) rc = rsq__stop_now(cons);
+    return rc;
+}
+
+RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
+    rsq_result rc;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    cons->c->intr = &cons->stop;
+    rc = rsq__consumer_next(cons, out, timeout_ms);
+    cons->c->intr = NULL;
+    if (cons->stop && rc != RSQ_OK) rc = rsq__stop_now(cons);
+    return rc;
+}
+
+RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message **out) {
     rsq_client *c;
     rsq_result rc;
     if (out) *out = NULL;
@@ -4123,7 +4592,6 @@ RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out)
     c = cons->c;
     if (cons->stop) {
         if (cons->xr_inflight) { rsq_disconnect(c); cons->xr_inflight = 0; } /* the reply is still owed */
-        rsq_consumer_release(cons);
         return RSQ_STOPPED;
     }
     if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
@@ -4159,7 +4627,7 @@ RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out)
     return rc == RSQ_OK || rc == RSQ_AGAIN ? RSQ_AGAIN : rc;
 }
 
-RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
+RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
     rsq_client *c;
     uint64_t deadline;
     int attempt = 0;
@@ -4170,10 +4638,7 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
     deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
     for (;;) {
         rsq_result rc = RSQ_OK;
-        if (cons->stop) {
-            rsq_consumer_release(cons);
-            return RSQ_STOPPED;
-        }
+        if (cons->stop) return RSQ_STOPPED;
         if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
         rc = RSQ_OK;
         rsq__batch_reset(cons);
@@ -4195,7 +4660,7 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
             attempt++;
             continue;
         }
-        if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY) && rc != RSQ_ERR_CONNECT &&
+        if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) && rc != RSQ_ERR_CONNECT &&
             rc != RSQ_ERR_RESOLVE && rsq__retry_allowed(c, attempt)) {
             rsq__cons_sleep(cons, rsq__backoff_ms(c, attempt));
             attempt++;
@@ -4390,7 +4855,7 @@ RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void
         default: rc = rsq__set_err(cons->c, RSQ_ERR_ARG, "handler returned an unknown action");
         }
         /* a lost link leaves the message pending: it comes back (resume or reclaim) */
-        if (rc != RSQ_OK && !rsq__link_error(rc) && rc != RSQ_ERR_RETRY && rc != RSQ_ERR_NOGROUP) return rc;
+        if (rc != RSQ_OK && !rsq__link_error(rc) && rc != RSQ_ERR_RETRY && rc != RSQ_ERR_NOGROUP && rc != RSQ_ERR_MOVED) return rc;
     }
 }
 

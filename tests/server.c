@@ -119,7 +119,30 @@ static int srv_spawn(srv *s) {
     return -1;
 }
 
-int srv_start(srv *s, const char *extra) {
+static int srv_port_free(int port) {
+    struct sockaddr_in a;
+    int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons((unsigned short)port);
+    ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+int srv_free_cluster_port(void) {
+    int i;
+    for (i = 0; i < 200; i++) {
+        int p = 20000 + (int)((unsigned)rand() % 25000u);
+        if (srv_port_free(p) && srv_port_free(p + 10000)) return p;
+    }
+    return 0;
+}
+
+int srv_start(srv *s, const char *extra) { return srv_start_at(s, 0, extra); }
+
+int srv_start_at(srv *s, int port, const char *extra) {
     char tmpl[] = "/tmp/rsq-test-XXXXXX";
     char conf[400];
     FILE *f;
@@ -131,7 +154,7 @@ int srv_start(srv *s, const char *extra) {
     snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
     if (extra) snprintf(s->extra, sizeof s->extra, "%s", extra);
     for (attempt = 0; attempt < 5; attempt++) {
-        s->port = srv_free_port();
+        s->port = port ? port : srv_free_port();
         snprintf(conf, sizeof conf, "%s/redis.conf", s->dir);
         f = fopen(conf, "w");
         if (!f) return -1;

@@ -16,6 +16,10 @@ typedef struct srv {
 
 /* Starts redis-server with `extra` config lines appended (may be NULL). 0 on success. */
 int srv_start(srv *s, const char *extra);
+/* The same on a given port (0: any free one). */
+int srv_start_at(srv *s, int port, const char *extra);
+/* A free port P whose cluster bus port P + 10000 is free as well. */
+int srv_free_cluster_port(void);
 /* Stops it with SIGTERM (SIGKILL after 5 s) and waits; `keep_dir` keeps the data. */
 void srv_stop(srv *s, int keep_dir);
 /* SIGKILLs the server (a crash), waits for it. */

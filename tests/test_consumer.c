@@ -675,6 +675,41 @@ static void test_consumer_slow_batch_is_not_reclaimed_by_itself(void) {
     rsq_client_free(&c);
 }
 
+/* A consumer retrying forever against a server that is gone still stops on request. */
+static rsq_consumer *g_stop_me;
+static void on_alarm(int sig) { (void)sig; rsq_consumer_stop(g_stop_me); }
+
+static void test_consumer_stop_while_server_is_gone(void) {
+    srv s2;
+    rsq_client c;
+    rsq_client_config cfg;
+    rsq_consumer k;
+    const rsq_message *m;
+    struct sigaction sa;
+    long long t0;
+    REQUIRE(srv_start(&s2, NULL) == 0);
+    rsq_client_config_init(&cfg);
+    cfg.url = s2.url;
+    cfg.retry_attempts = RSQ_RETRY_FOREVER;
+    cfg.retry_base_ms = 50;
+    cfg.retry_max_ms = 2000;
+    rsq_client_init(&c, &cfg);
+    REQUIRE(cons_init(&k, &c, "c:gone", "g", "w", 30000) == RSQ_OK);
+    CHECK_RC(rsq_consumer_next(&k, &m, 100), RSQ_EMPTY);
+    srv_stop(&s2, 0);
+    g_stop_me = &k;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    alarm(1);
+    t0 = ms_now();
+    CHECK_RC(rsq_consumer_next(&k, &m, RSQ_TIMEOUT_FOREVER), RSQ_STOPPED);
+    CHECK(ms_now() - t0 < 2500);
+    signal(SIGALRM, SIG_DFL);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
 void suite_consumer(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_consumer_config_validation);
@@ -693,5 +728,6 @@ void suite_consumer(void) {
     RUN(test_consumer_nack_with_delay);
     RUN(test_consumer_lease_extension);
     RUN(test_consumer_slow_batch_is_not_reclaimed_by_itself);
+    RUN(test_consumer_stop_while_server_is_gone);
     if (have_server) srv_stop(&S, 0);
 }
