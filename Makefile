@@ -60,16 +60,16 @@ $(BUILD)/rsq_test_san: $(TEST_SRC) tests/*.h rsq.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 $(SAN_FLAGS) $(CWARN) -o $@ $(TEST_SRC) -lm
 
-sanitize: deps-test rsq $(BUILD)/rsq_test_san
+sanitize: deps-test all $(TEST_EXTRA) $(BUILD)/rsq_test_san
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 $(BUILD)/rsq_test_san
 
 $(BUILD)/rsq_test_vg: $(TEST_SRC) tests/*.h rsq.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 -O1 -g $(CWARN) -o $@ $(TEST_SRC) -lm
 
-valgrind: deps-test rsq $(BUILD)/rsq_test_vg
+valgrind: deps-test all $(TEST_EXTRA) $(BUILD)/rsq_test_vg
 	@tools/deps.sh valgrind
-	valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
+	RSQ_TEST_SLOW=1 valgrind -q --leak-check=full --errors-for-leak-kinds=definite,indirect \
 	  --error-exitcode=9 $(BUILD)/rsq_test_vg
 
 # Chaos: producers and consumers through a connection-cutting proxy while consumers
@@ -80,6 +80,18 @@ $(BUILD)/chaos: tests/chaos.c tests/server.c tests/server.h rsq.h
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tests/chaos.c tests/server.c
 
 TEST_EXTRA += $(BUILD)/chaos
+
+# The fault-injecting proxy of the chaos and hostile tests; they find it through
+# RSQ_PROXY_BIN or at build/proxy.
+$(BUILD)/proxy: tests/proxy.c
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tests/proxy.c
+
+TEST_EXTRA += $(BUILD)/proxy
+export RSQ_PROXY_BIN ?= $(abspath $(BUILD)/proxy)
+
+# tests/test_hostile.c includes tests/fake_server.c: rebuild the runners when it changes.
+$(BUILD)/rsq_test $(BUILD)/rsq_test_san $(BUILD)/rsq_test_vg: tests/fake_server.c tests/fake_server.h
 
 chaos: deps-test $(BUILD)/chaos $(BUILD)/proxy
 	$(BUILD)/chaos --messages 100000 --producers 4 --consumers 3 --restarts 4 --kills 12 --kill-ms 1000 \

@@ -13,29 +13,57 @@
    Strict modes (-std=c99) hide POSIX names: include rsq.h before any system header
    in the implementation file, or compile with -D_DEFAULT_SOURCE.
 
-       rsq_client_config cfg;
-       rsq_client c;
-       const rsq_reply *r;
-       rsq_client_config_init(&cfg);
-       cfg.url = "redis://127.0.0.1:6379";
-       if (rsq_client_init(&c, &cfg) != RSQ_OK) { puts(rsq_errstr(&c)); ... }
-       if (rsq_command(&c, &r, "XADD", "jobs", "*", "payload", "hello", (char *)0) == RSQ_OK)
-           printf("id %s\n", r->str);
-       rsq_client_free(&c);
+   Publish (a queue is a stream; the body goes in the field "payload"):
 
-   CONTENTS
+       rsq_client c; rsq_producer p; rsq_producer_config pc; rsq_id id;
+       rsq_client_init(&c, NULL);                       // redis://127.0.0.1:6379
+       rsq_producer_config_init(&pc); pc.queue = "jobs";
+       rsq_producer_init(&p, &c, &pc);
+       if (rsq_publish(&p, "hello", 5, &id) != RSQ_OK) puts(rsq_errstr(&c));
+
+   Consume in a group (at-least-once; handled messages are acked in batches):
+
+       static rsq_action handle(void *user, rsq_consumer *k, const rsq_message *m) {
+           printf("%.*s\n", (int)m->payload_len, m->payload);
+           return RSQ_ACTION_ACK;                   // or RETRY, RETRY_LATER, DEAD_LETTER
+       }
+       rsq_consumer k; rsq_consumer_config cc;
+       rsq_consumer_config_init(&cc); cc.queue = "jobs"; cc.group = "workers";
+       rsq_consumer_init(&k, &c, &cc);
+       rsq_consumer_run(&k, handle, NULL);          // until rsq_consumer_stop()
+
+   Any other command: rsq_command(&c, &reply, "XLEN", "jobs", (char *)0).
+
+   CONTENTS (search for the anchors)
    ========
-     Overview and conventions ........ below
-     Configuration macros ............ below
-     Results (rsq_result) ............ search "// >>results"
-     Memory (rsq_allocator) .......... search "// >>memory"
-     Logging (rsq_logger) ............ search "// >>logging"
-     RESP codec (rsq_reader) ......... search "// >>codec"
-     Transport interface ............. search "// >>transport"
-     URLs ............................ search "// >>url"
-     Client, commands, pipelines ..... search "// >>client"
-     Implementation .................. search "// >>impl" (same sections, in layer order)
-     Revision history, licence ....... end of file
+     // >>results      rsq_result, rsq_result_str
+     // >>memory       rsq_allocator, rsq_arena (no-malloc mode)
+     // >>logging      rsq_logger, log items
+     // >>codec        rsq_reader (RESP2/RESP3, limits), rsq_encode_argv, reply helpers
+     // >>transport    rsq_transport (the contract for firmware and TLS), sockets
+     // >>url          rsq_url_parse
+     // >>client       rsq_client: connect, commands, pipelines, event loops, cluster
+     // >>ids          rsq_id
+     // >>keys         rsq_queue_key: a queue's streams, dead letters, shards
+     // >>producer     rsq_publish, batches, async publishing, trimming options, WAIT
+     // >>admin        safe trimming, groups, streams
+     // >>metrics      rsq_stream_stats, consumers, "falling behind"
+     // >>consumer     rsq_consumer: next/step/run, ack, nack, leases, dead letters
+     // >>impl         the implementation, in layer order: platform, results, memory,
+                       codec, sockets, url, client, cluster, ids, keys, producer,
+                       admin, metrics, consumer
+     Revision history and licence: at the end.
+
+   DELIVERY, IN SHORT
+   ==================
+   At-least-once: an entry leaves the group's pending list only when acked. After a
+   crash or a lost connection, messages handled but not yet acked come again (acks
+   are batched: up to one prefetch), and a publish whose confirmation was lost is
+   sent again. Consumers re-read their own pending entries after a (re)start, reclaim
+   entries idle longer than visibility_ms on other consumers, and move entries
+   delivered more than max_deliveries times to a dead-letter stream. On Redis
+   Cluster, a failover can lose writes not yet replicated (replication is
+   asynchronous); rsq_producer_config.wait_replicas makes publishing wait for them.
 
    OVERVIEW AND CONVENTIONS
    ========================
@@ -297,7 +325,10 @@ RSQDEF rsq_result rsq_reader_init(rsq_reader *r, const rsq_limits *limits, const
 RSQDEF void rsq_reader_free(rsq_reader *r);
 /* Drops buffered bytes and any sticky error; keeps the memory for reuse. */
 RSQDEF void rsq_reader_reset(rsq_reader *r);
-/* Copies `len` bytes into the reader. RSQ_OK, RSQ_ERR_NOMEM, or the sticky error. */
+/* Copies `len` bytes into the reader. RSQ_OK, RSQ_ERR_NOMEM, or the sticky error.
+   The reader holds at most max_reply + 2 * RSQ_READ_CHUNK bytes that were not yet
+   returned as replies: feed large inputs in pieces and drain with rsq_reader_next in
+   between (more at once is RSQ_ERR_LIMIT, as a reply that large would be). */
 RSQDEF rsq_result rsq_reader_feed(rsq_reader *r, const void *data, size_t len);
 /* Zero-copy input: *buf receives at least `want` writable bytes (*avail says how many);
    write received bytes there, then call rsq_reader_commit(r, n). */
@@ -1577,24 +1608,49 @@ RSQ__INTERN int rsq__scan(rsq_reader *r) {
     }
 }
 
+/* 10^e by repeated squaring: a few multiplications for any e >= 0. */
+RSQ__INTERN double rsq__pow10(long e) {
+    double r = 1.0, b = 10.0;
+    while (e > 0) {
+        if (e & 1) r *= b;
+        b *= b;
+        e >>= 1;
+    }
+    return r;
+}
+
+/* Decimal text to double without the C library (and its locale): up to 19 significant
+   digits, the rest only counted, then one scaling by a power of ten, split in two
+   steps near the limits so that no intermediate overflows or vanishes. */
 RSQ__INTERN double rsq__parse_double(const char *s, size_t n) {
-    double v = 0.0, scale = 1.0;
-    int neg = 0, eneg = 0;
-    long ex = 0;
+    uint64_t m = 0;
+    int neg = 0, eneg = 0, digits = 0;
+    long ex = 0, adj = 0;
     size_t i = 0;
+    double v;
     if (n >= 3 && !memcmp(s + (s[0] == '-' || s[0] == '+'), "inf", 3)) return s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
     if (n == 3 && !memcmp(s, "nan", 3)) return NAN;
     if (i < n && (s[i] == '-' || s[i] == '+')) neg = (s[i++] == '-');
-    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) v = v * 10.0 + (s[i] - '0');
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+        if (digits < 19) { m = m * 10 + (uint64_t)(s[i] - '0'); if (m) digits++; }
+        else adj++;
+    }
     if (i < n && s[i] == '.')
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) { scale /= 10.0; v += (s[i] - '0') * scale; }
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            if (digits < 19) { m = m * 10 + (uint64_t)(s[i] - '0'); if (m) digits++; adj--; }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < n && (s[i] == '-' || s[i] == '+')) eneg = (s[i++] == '-');
         for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) if (ex < 100000) ex = ex * 10 + (s[i] - '0');
-        if (ex > 400) return v == 0.0 ? 0.0 : eneg ? (neg ? -0.0 : 0.0) : (neg ? -HUGE_VAL : HUGE_VAL);
-        while (ex-- > 0) v = eneg ? v / 10.0 : v * 10.0;
+        if (eneg) ex = -ex;
     }
+    ex += adj;
+    v = (double)m;
+    if (m == 0 || ex == 0) return neg ? -v : v;
+    if (ex > 400) v = HUGE_VAL;
+    else if (ex < -400) v = 0.0;
+    else if (ex > 0) v = ex > 300 ? v * rsq__pow10(300) * rsq__pow10(ex - 300) : v * rsq__pow10(ex);
+    else v = -ex > 300 ? v / rsq__pow10(300) / rsq__pow10(-ex - 300) : v / rsq__pow10(-ex);
     return neg ? -v : v;
 }
 
@@ -1947,7 +2003,7 @@ RSQ__INTERN int rsq__pct_decode(char *dst, size_t cap, const char *s, size_t n) 
             if (i + 2 >= n) return 0;
             hi = rsq__hexval(s[i + 1]);
             lo = rsq__hexval(s[i + 2]);
-            if (hi < 0 || lo < 0) return 0;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0)) return 0; /* no NUL in credentials */
             ch = (char)(hi * 16 + lo);
             i += 2;
         }
@@ -2368,6 +2424,31 @@ RSQ__INTERN rsq_result rsq__node_append(rsq_client *c, rsq__node *n, int argc, c
     return RSQ_OK;
 }
 
+/* Waits until n is ready for `events` or the deadline passes; a stop request
+   (c->intr) ends the wait. RSQ_OK: try again. Otherwise the connection is dropped (a
+   reply may still be owed: it could not be reused) and the error returned. */
+RSQ__INTERN rsq_result rsq__node_wait(rsq_client *c, rsq__node *n, int events, uint64_t deadline, const char *doing) {
+    int left = rsq__left(c, deadline);
+    rsq_result w;
+    if (left == 0) {
+        rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out %s", doing);
+        return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
+    }
+    if (c->intr) {
+        if (*c->intr) {
+            rsq__set_err(c, RSQ_STOPPED, "stopped while %s", doing);
+            return rsq__drop(c, n, RSQ_STOPPED);
+        }
+        if (left > 100) left = 100;
+    }
+    w = c->tp.wait ? c->tp.wait(c->tp.user, n->handle, events, left) : RSQ_OK;
+    if (w != RSQ_OK && w != RSQ_ERR_TIMEOUT) {
+        rsq__set_err(c, RSQ_ERR_IO, "connection lost while %s", doing);
+        return rsq__drop(c, n, RSQ_ERR_IO);
+    }
+    return RSQ_OK;
+}
+
 /* Writes the node's buffer until empty or the deadline (0 = non-blocking). */
 RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t deadline, int nonblock) {
     while (n->wsent < n->wlen) {
@@ -2383,17 +2464,8 @@ RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t dea
         }
         if (nonblock) return RSQ_AGAIN;
         {
-            int left = rsq__left(c, deadline);
-            rsq_result w;
-            if (left == 0) {
-                rsq__set_err(c, RSQ_ERR_TIMEOUT, "write timed out");
-                return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
-            }
-            w = c->tp.wait ? c->tp.wait(c->tp.user, n->handle, RSQ_WANT_WRITE, left) : RSQ_OK;
-            if (w != RSQ_OK && w != RSQ_ERR_TIMEOUT) {
-                rsq__set_err(c, RSQ_ERR_IO, "wait for write failed");
-                return rsq__drop(c, n, RSQ_ERR_IO);
-            }
+            rsq_result w = rsq__node_wait(c, n, RSQ_WANT_WRITE, deadline, "writing a command");
+            if (w != RSQ_OK) return w;
         }
     }
     n->wsent = n->wlen = 0;
@@ -2403,6 +2475,7 @@ RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t dea
 /* Reads the next reply from the node, with deadline or non-blocking. Server error
    replies are classified and their line copied into c->err. */
 RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_reply **out, uint64_t deadline, int nonblock) {
+    int pushes = 0;
     *out = NULL;
     if (!n->connected) return rsq__set_err(c, RSQ_ERR_IO, "not connected");
     if (n->pending == 0) return rsq__set_err(c, RSQ_ERR_STATE, "no reply pending");
@@ -2412,6 +2485,7 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
         if (rc == RSQ_OK) {
             if (r->type == RSQ_REPLY_PUSH) {
                 rsq__log(c, RSQ_LOG_DEBUG, RSQ_LOGI_PUSH_IGNORED, "push message ignored");
+                if (nonblock && ++pushes >= 256) return RSQ_AGAIN; /* bounded work per call */
                 if (!nonblock && rsq__left(c, deadline) == 0) { /* an endless flood is no reply */
                     rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply (only push messages came)");
                     return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
@@ -2463,25 +2537,8 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
         }
         if (nonblock) return RSQ_AGAIN;
         {
-            int left = rsq__left(c, deadline);
-            rsq_result w;
-            if (left == 0) {
-                rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply");
-                return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
-            }
-            if (c->intr) {
-                if (*c->intr) {
-                    /* the reply is still owed: the connection cannot be reused */
-                    rsq__set_err(c, RSQ_STOPPED, "stopped while waiting for a reply");
-                    return rsq__drop(c, n, RSQ_STOPPED);
-                }
-                if (left > 100) left = 100;
-            }
-            w = c->tp.wait ? c->tp.wait(c->tp.user, n->handle, RSQ_WANT_READ, left) : RSQ_OK;
-            if (w != RSQ_OK && w != RSQ_ERR_TIMEOUT) {
-                rsq__set_err(c, RSQ_ERR_IO, "wait for read failed");
-                return rsq__drop(c, n, RSQ_ERR_IO);
-            }
+            rsq_result w = rsq__node_wait(c, n, RSQ_WANT_READ, deadline, "waiting for a reply");
+            if (w != RSQ_OK) return w;
         }
     }
 }

@@ -53,7 +53,19 @@ cross-m32:
 	  done; \
 	fi
 
-cross: cross-arm cross-m32
+# RISC-V (rv32imac, picolibc), the other common firmware target, when Debian's
+# toolchain can be had: the core only (RSQ_NO_SOCKETS), warnings as errors.
+RV_CC ?= riscv64-unknown-elf-gcc
+cross-riscv:
+	@mkdir -p $(CROSS_DIR)
+	@if command -v $(RV_CC) >/dev/null 2>&1; then \
+	  echo "  cross $(RV_CC) -march=rv32imac -mabi=ilp32 -Os -DRSQ_NO_SOCKETS -c rsq.h"; \
+	  $(RV_CC) --specs=picolibc.specs -march=rv32imac -mabi=ilp32 -Os -std=c99 -Wall -Wextra -Wpedantic \
+	    -Wshadow -Wstrict-prototypes -Werror -ffunction-sections -fdata-sections -DRSQ_NO_SOCKETS \
+	    -DRSQ_IMPLEMENTATION -x c -c rsq.h -o $(CROSS_DIR)/rsq-rv32.o; \
+	else echo "cross: skipping RISC-V ($(RV_CC) not installed)"; fi
+
+cross: cross-arm cross-m32 cross-riscv
 	@echo "cross: ok"
 
 size: cross-arm
@@ -67,4 +79,4 @@ test-examples:
 	@tools/deps.sh test
 	@tests/examples_test.sh
 
-.PHONY: cross-arm cross-m32
+.PHONY: cross-arm cross-m32 cross-riscv

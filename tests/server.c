@@ -89,7 +89,7 @@ static int srv_ping(const srv *s) {
     memcpy(a.sun_path, s->sock, strlen(s->sock) + 1);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) == 0 && write(fd, "PING\r\n", 6) == 6) {
         n = read(fd, buf, sizeof buf - 1);
-        ok = n > 0 && !strncmp(buf, "+PONG", 5);
+        ok = n > 0 && (!strncmp(buf, "+PONG", 5) || !strncmp(buf, "-NOAUTH", 7)); /* up, needs a password */
     }
     close(fd);
     return ok;

@@ -227,7 +227,8 @@ static void test_cluster_routing_moved_and_ask(void) {
 }
 
 /* ---- the sharded queue under migration and failover ---- */
-#define MSGS 100000
+#define MSGS_FULL 100000
+static long MSGS = MSGS_FULL; /* 10000 when RSQ_TEST_SLOW is set (valgrind) */
 static rsq_consumer *g_cons;
 static int g_log = -1;
 static void on_term(int sig) { (void)sig; if (g_cons) rsq_consumer_stop(g_cons); }
@@ -274,7 +275,7 @@ static pid_t producer_proc(void) {
         rsq_producer p;
         rsq_producer_config pc;
         static rsq_outgoing m[500];
-        static char body[500][16];
+        static char body[500][24];
         rsq_result res[500];
         long next = 0;
         cfg_for(&cfg, seed_url, 1);
@@ -329,7 +330,7 @@ static void test_cluster_sharded_queue_migration_and_failover(void) {
     int i, st, victim = -1, src, dst = -1, slot, done = 0, failed_over = 0;
     long long t0, unique = 0, lines = 0;
     char k1[RSQ_KEY_MAX], k3[RSQ_KEY_MAX];
-    static unsigned char seen[MSGS];
+    static unsigned char seen[MSGS_FULL];
     REQUIRE(have_cluster);
     cfg_for(&cfg, seed_url, 1);
     rsq_client_init(&admin, &cfg);
@@ -385,7 +386,7 @@ static void test_cluster_sharded_queue_migration_and_failover(void) {
         }
         if (f) fclose(f);
     }
-    fprintf(stderr, "    cluster: messages=%d shards=6 workers=3 slot-migrated=1 master-killed=1 lost=%lld duplicates=%lld %.1fs\n",
+    fprintf(stderr, "    cluster: messages=%ld shards=6 workers=3 slot-migrated=1 master-killed=1 lost=%lld duplicates=%lld %.1fs\n",
             MSGS, MSGS - unique, lines - unique, (double)(now_ms() - t0) / 1000.0);
     CHECK_EQ_INT(unique, MSGS);
     rsq_client_free(&admin);
@@ -451,6 +452,7 @@ static void test_cluster_overhead_figures(void) {
 }
 
 void suite_cluster(void) {
+    if (getenv("RSQ_TEST_SLOW")) MSGS = 10000;
     RUN(test_cluster_slots_and_keys);
     have_cluster = cluster_start();
     if (!have_cluster) fprintf(stderr, "    could not start a local cluster\n");

@@ -411,6 +411,44 @@ static void test_codec_mutations_never_crash(void) {
     CHECK(errors > 1000);
 }
 
+/* Doubles: exact enough for long mantissas and huge exponents, never slow. */
+static void test_codec_double_edges(void) {
+    static const struct { const char *text; double want; } cases[] = {
+        { ",1e-301\r\n", 1e-301 }, { ",1e308\r\n", 1e308 }, { ",2.5e-3\r\n", 2.5e-3 }, { ",-0.125\r\n", -0.125 },
+        { ",123456789012345678901234567890\r\n", 1.2345678901234568e29 }, { ",1e99999\r\n", HUGE_VAL },
+        { ",1e-99999\r\n", 0.0 }, { ",0.000000000000000000000000000001\r\n", 1e-30 },
+    };
+    char longm[200];
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        rsq_reader rd;
+        const rsq_reply *r;
+        rsq_reader_init(&rd, NULL, NULL);
+        rsq_reader_feed(&rd, cases[i].text, strlen(cases[i].text));
+        CHECK_RC(rsq_reader_next(&rd, &r), RSQ_OK);
+        if (r) {
+            double d = r->dbl, w = cases[i].want;
+            int ok = (w == 0.0 || isinf(w)) ? d == w : fabs(d - w) <= fabs(w) * 1e-15;
+            if (!ok) { fprintf(stderr, "    %s parsed as %.17g\n", cases[i].text, d); CHECK(0); }
+        }
+        rsq_reader_free(&rd);
+    }
+    /* "1" followed by 100 zeros, times 1e-401: 1e-301 */
+    memset(longm, 0, sizeof longm);
+    longm[0] = ','; longm[1] = '1';
+    memset(longm + 2, '0', 100);
+    strcat(longm, "e-401\r\n");
+    {
+        rsq_reader rd;
+        const rsq_reply *r;
+        rsq_reader_init(&rd, NULL, NULL);
+        rsq_reader_feed(&rd, longm, strlen(longm));
+        CHECK_RC(rsq_reader_next(&rd, &r), RSQ_OK);
+        CHECK(r && fabs(r->dbl - 1e-301) <= 1e-315);
+        rsq_reader_free(&rd);
+    }
+}
+
 static void test_codec_result_table(void) {
     CHECK_STR(rsq_result_str(RSQ_OK), "ok");
     CHECK_STR(rsq_result_name(RSQ_ERR_IO), "RSQ_ERR_IO");
@@ -435,5 +473,6 @@ void suite_codec(void) {
     RUN(test_codec_encoder_binary_safe);
     RUN(test_codec_reply_helpers);
     RUN(test_codec_mutations_never_crash);
+    RUN(test_codec_double_edges);
     RUN(test_codec_result_table);
 }

@@ -31,7 +31,7 @@ static void test_url_errors(void) {
         "", "localhost", "http://h", "redis://", "redis://:6379", "redis://h:0", "redis://h:65536", "redis://h:12x",
         "redis://h:-1", "redis://h/x", "redis://h/-1", "redis://h?db=1", "redis://user@h", "redis://[::1",
         "redis://[]:1", "redis://[::1]x", "redis://h o", "unix://", "unix://relative/path", "unix:///p?db=x",
-        "unix:///p?color=red", "unix:///p?db", "redis://a:%zz@h", "redis://a:%4@h",
+        "unix:///p?color=red", "unix:///p?db", "redis://a:%zz@h", "redis://a:%4@h", "redis://u:%00abc@h",
     };
     size_t i;
     rsq_url u;

@@ -8,11 +8,13 @@ case "${1:-test}" in
   demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
   test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have openssl || want+=(openssl)
         [ -f /usr/include/openssl/ssl.h ] || want+=(libssl-dev); have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+        have riscv64-unknown-elf-gcc || want+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
         have gcc || want+=(gcc); have g++ || want+=(g++); have clang || want+=(clang) ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
          [ -f /usr/include/hiredis/hiredis.h ] || want+=(libhiredis-dev) ;;
   fuzz) have clang || want+=(clang); ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || want+=(libclang-rt-14-dev) ;;
-  cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi) ;;
+  cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+         have riscv64-unknown-elf-gcc || want+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf) ;;
   valgrind) have valgrind || want+=(valgrind) ;;
 esac
 [ ${#want[@]} -eq 0 ] && exit 0

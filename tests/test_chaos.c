@@ -1,0 +1,34 @@
+/* test_chaos.c - the reduced chaos run inside `make test`: build/chaos with a few
+   thousand messages, two server restarts, consumer kills and proxy cuts. `make chaos`
+   runs the full scale. */
+#define _DEFAULT_SOURCE 1
+#include "t.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static void test_chaos_reduced_loses_nothing(void) {
+    char line[512], last[512] = "";
+    FILE *p;
+    int st;
+    if (access("build/chaos", X_OK) != 0) { t_skip("build/chaos not built (make build/chaos)"); return; }
+    /* the chaos binary runs natively even under valgrind; keep it smaller there */
+    p = popen(getenv("RSQ_TEST_SLOW") ?
+              "build/chaos --messages 3000 --producers 2 --consumers 2 --restarts 2 --kills 2 --kill-ms 500 "
+              "--restart-ms 1000 --cut-every-bytes 120000 --timeout-s 300 2>&1" :
+              "build/chaos --messages 8000 --producers 3 --consumers 3 --restarts 2 --kills 4 --kill-ms 500 "
+              "--restart-ms 1000 --cut-every-bytes 120000 --timeout-s 300 2>&1", "r");
+    REQUIRE(p != NULL);
+    while (fgets(line, sizeof line, p)) {
+        fprintf(stderr, "    %s", line);
+        if (!strncmp(line, "lost=", 5)) snprintf(last, sizeof last, "%s", line);
+    }
+    st = pclose(p);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(strncmp(last, "lost=0 ", 7) == 0);
+}
+
+void suite_chaos(void) {
+    RUN(test_chaos_reduced_loses_nothing);
+}
