@@ -710,6 +710,48 @@ static void test_consumer_stop_while_server_is_gone(void) {
     rsq_client_free(&c);
 }
 
+/* The same paths over RESP3 (HELLO 3): XREADGROUP answers with a map, XINFO too. */
+static void test_consumer_over_resp3(void) {
+    rsq_client c;
+    rsq_client_config cfg;
+    rsq_consumer k;
+    rsq_consumer_config cc;
+    const rsq_message *m;
+    const rsq_reply *r;
+    rsq_stream_info si;
+    rsq_group_info g[2];
+    size_t n = 0;
+    int got = 0, fields_ok = 1;
+    rsq_consumer_stats st;
+    REQUIRE(have_server);
+    rsq_client_config_init(&cfg);
+    cfg.url = S.url;
+    cfg.protocol = 3;
+    rsq_client_init(&c, &cfg);
+    rsq_command(&c, &r, "XADD", "c:r3", "*", "payload", "a", "h", "1", (char *)0);
+    rsq_command(&c, &r, "XADD", "c:r3", "*", "payload", "b", (char *)0);
+    rsq_command(&c, &r, "XGROUP", "CREATE", "c:r3", "g", "0", (char *)0);
+    rsq_command(&c, &r, "XREADGROUP", "GROUP", "g", "gone", "COUNT", "1", "STREAMS", "c:r3", ">", (char *)0);
+    usleep(150000);
+    rsq_consumer_config_init(&cc);
+    cc.queue = "c:r3"; cc.group = "g"; cc.name = "w"; cc.visibility_ms = 100; cc.block_ms = 100;
+    REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    while (rsq_consumer_next(&k, &m, 300) == RSQ_OK) {
+        fields_ok &= m->payload != NULL && (m->field_count == 2 || m->field_count == 1);
+        got++;
+        rsq_ack(&k, m);
+    }
+    CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    CHECK_EQ_INT(got, 2);
+    CHECK(fields_ok);
+    rsq_consumer_get_stats(&k, &st);
+    CHECK_EQ_INT(st.reclaimed, 1);
+    CHECK_RC(rsq_stream_stats(&c, "c:r3", &si, g, 2, &n), RSQ_OK);
+    CHECK(si.length == 2 && n == 1 && g[0].pending == 0 && g[0].lag == 0);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
 void suite_consumer(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_consumer_config_validation);
@@ -729,5 +771,6 @@ void suite_consumer(void) {
     RUN(test_consumer_lease_extension);
     RUN(test_consumer_slow_batch_is_not_reclaimed_by_itself);
     RUN(test_consumer_stop_while_server_is_gone);
+    RUN(test_consumer_over_resp3);
     if (have_server) srv_stop(&S, 0);
 }

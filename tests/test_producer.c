@@ -508,6 +508,50 @@ static void test_producer_resend_after_cut(void) {
     rsq_client_free(&admin);
 }
 
+/* Shards: round robin without a key; with a shard key, equal keys share one shard in
+   publish order. */
+static void test_producer_shards_and_shard_keys(void) {
+    rsq_client c;
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_outgoing m;
+    const rsq_reply *r;
+    int i, s, holding = 0, in_order = 1;
+    REQUIRE(have_server);
+    client(&c);
+    rsq_producer_config_init(&pc);
+    pc.queue = "pub:shard";
+    pc.shards = 4;
+    CHECK_RC(rsq_producer_init(&p, &c, &pc), RSQ_OK);
+    for (i = 0; i < 40; i++) CHECK_RC(rsq_publish(&p, "rr", 2, NULL), RSQ_OK);
+    for (s = 0; s < 4; s++) {
+        char k[RSQ_KEY_MAX];
+        rsq_queue_key(k, sizeof k, "pub:shard", s, 0, RSQ_KEY_STREAM);
+        CHECK_EQ_INT(xlen(&c, k), 10);
+    }
+    memset(&m, 0, sizeof m);
+    m.shard_key = "customer-42";
+    for (i = 0; i < 20; i++) {
+        char body[8];
+        snprintf(body, sizeof body, "%d", i);
+        m.payload = body;
+        m.payload_len = strlen(body);
+        CHECK_RC(rsq_publish_msg(&p, &m, NULL), RSQ_OK);
+    }
+    for (s = 0; s < 4; s++) {
+        char k[RSQ_KEY_MAX];
+        size_t j;
+        rsq_queue_key(k, sizeof k, "pub:shard", s, 0, RSQ_KEY_STREAM);
+        if (xlen(&c, k) != 30) continue;
+        holding++;
+        CHECK_RC(rsq_command(&c, &r, "XRANGE", k, "-", "+", (char *)0), RSQ_OK);
+        for (j = 10; j < r->len; j++) in_order &= atoi(r->element[j].element[1].element[1].str) == (int)j - 10;
+    }
+    CHECK_EQ_INT(holding, 1);
+    CHECK(in_order);
+    rsq_client_free(&c);
+}
+
 void suite_producer(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_producer_keys);
@@ -523,5 +567,6 @@ void suite_producer(void) {
     RUN(test_producer_admin);
     RUN(test_producer_metrics);
     RUN(test_producer_resend_after_cut);
+    RUN(test_producer_shards_and_shard_keys);
     if (have_server) srv_stop(&S, 0);
 }
