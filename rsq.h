@@ -514,7 +514,8 @@ typedef struct rsq_client {
     long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
     uint64_t rng;
     rsq_client_stats stats;
-    volatile int *intr;      /* while set and non-zero, a blocking read gives up */
+    volatile int *intr;      /* a consumer's stop flag: reconnects and backoffs give up */
+    int intr_wait;           /* ... and so does the current wait (a BLOCK read)       */
     char err[RSQ_ERR_MAX];
 } rsq_client;
 
@@ -2434,7 +2435,7 @@ RSQ__INTERN rsq_result rsq__node_wait(rsq_client *c, rsq__node *n, int events, u
         rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out %s", doing);
         return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
     }
-    if (c->intr) {
+    if (c->intr && c->intr_wait) {
         if (*c->intr) {
             rsq__set_err(c, RSQ_STOPPED, "stopped while %s", doing);
             return rsq__drop(c, n, RSQ_STOPPED);
@@ -4272,7 +4273,9 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
     rsq_result rc;
     if ((rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK)) != RSQ_OK) return rc;
   next_reply:
+    c->intr_wait = timeout_ms > 0; /* only a BLOCK read may be cut short by a stop */
     rc = rsq_read_reply(c, &r, timeout_ms);
+    c->intr_wait = 0;
     if (rc != RSQ_OK) {
         /* later replies of a per-shard read are still owed: take them before reporting */
         while (--cons->xr_cmds > 0 && rsq_result_is_server_error(rc)) rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
