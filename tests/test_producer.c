@@ -532,7 +532,7 @@ static void test_producer_shards_and_shard_keys(void) {
     memset(&m, 0, sizeof m);
     m.shard_key = "customer-42";
     for (i = 0; i < 20; i++) {
-        char body[8];
+        char body[16];
         snprintf(body, sizeof body, "%d", i);
         m.payload = body;
         m.payload_len = strlen(body);
