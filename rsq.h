@@ -955,6 +955,8 @@ struct rsq_consumer {
     /* argument scratch */
     char *idtxt;
     size_t idtxt_cap;
+    char *acktxt;                        /* text of each queued ack, RSQ_ID_STRLEN apart */
+    size_t acktxt_cap;
     const char **argv;
     size_t *lens;
     size_t argv_cap;
@@ -1137,14 +1139,25 @@ RSQ__INTERN void rsq__copy(char *dst, size_t cap, const char *src, size_t n) {
 
 /* Decimal text of v into out (at least 21 bytes); returns the length. */
 RSQ__INTERN size_t rsq__u64_to_dec(char *out, uint64_t v) {
-    char tmp[24];
-    size_t n = 0, i;
-    do {
-        tmp[n++] = (char)('0' + (v % 10));
-        v /= 10;
-    } while (v);
-    for (i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    static const char pairs[] =
+        "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+        "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+        "8081828384858687888990919293949596979899";
+    size_t n = 1, pos;
+    uint64_t t = v;
+    if (v < 10) { out[0] = (char)('0' + v); out[1] = '\0'; return 1; }
+    while (t >= 100) { t /= 100; n += 2; }
+    if (t >= 10) n++;
+    pos = n;
     out[n] = '\0';
+    while (v >= 100) {
+        unsigned i = (unsigned)(v % 100) * 2;
+        v /= 100;
+        out[--pos] = pairs[i + 1];
+        out[--pos] = pairs[i];
+    }
+    if (v >= 10) { out[1] = pairs[v * 2 + 1]; out[0] = pairs[v * 2]; }
+    else out[0] = (char)('0' + v);
     return n;
 }
 
@@ -1487,6 +1500,30 @@ RSQ__INTERN int rsq__parse_hdr(const rsq_limits *lim, const char *p, size_t avai
     size_t search = RSQ__MIN(avail, (size_t)RSQ_MAX_LINE);
     h->size = 0;
     if (avail < 1) return RSQ__HDR_MORE;
+    /* fast path: a bulk or aggregate header with a short non-negative length */
+    if ((p[0] == '$' || p[0] == '*' || p[0] == '%') && avail >= 4 && (unsigned)(p[1] - '0') <= 9) {
+        size_t i = 1, end = RSQ__MIN(avail, (size_t)16);
+        uint64_t v = 0;
+        while (i < end && (unsigned)(p[i] - '0') <= 9) v = v * 10 + (uint64_t)(p[i++] - '0');
+        if (i + 1 < avail && p[i] == '\r' && p[i + 1] == '\n' && (i == 2 || p[1] != '0')) {
+            h->type = p[0];
+            h->line = p + 1;
+            h->linelen = i - 1;
+            h->size = i + 2;
+            h->num = (long long)v;
+            h->elems = 0;
+            if (p[0] == '$') {
+                if (v > (uint64_t)lim->max_bulk) { *why = "bulk length exceeds max_bulk"; return RSQ__HDR_LIMIT; }
+                h->size += (size_t)v + 2;
+                if (avail < h->size) return RSQ__HDR_MORE;
+                if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n') { *why = "bulk not terminated by CRLF"; return RSQ__HDR_BAD; }
+            } else {
+                if (v > (uint64_t)lim->max_elements) { *why = "aggregate exceeds max_elements"; return RSQ__HDR_LIMIT; }
+                h->elems = (size_t)v * (p[0] == '%' ? 2u : 1u);
+            }
+            return RSQ__HDR_OK;
+        }
+    }
     cr = (const char *)memchr(p, '\r', search);
     if (!cr) {
         if (avail >= (size_t)RSQ_MAX_LINE) { *why = "protocol line too long"; return RSQ__HDR_BAD; }
@@ -1655,6 +1692,37 @@ RSQ__INTERN double rsq__parse_double(const char *s, size_t n) {
     return neg ? -v : v;
 }
 
+/* Header of a value that rsq__scan has already validated: no limit or syntax checks,
+   no memchr for the numeric types. Fills the same fields as rsq__parse_hdr. */
+RSQ__INTERN void rsq__hdr_trusted(const char *p, size_t avail, rsq__hdr *h) {
+    const char *q = p + 1;
+    h->type = p[0];
+    h->line = q;
+    h->num = 0;
+    h->elems = 0;
+    switch (h->type) {
+    case '$': case '!': case '=': case '*': case '~': case '%': case '>': case '|': case ':': {
+        int neg = 0;
+        uint64_t v = 0;
+        if (*q == '-' || *q == '+') { neg = *q == '-'; q++; }
+        while (*q != '\r') v = v * 10 + (uint64_t)(*q++ - '0');
+        h->num = !neg ? (long long)v : v == (uint64_t)LLONG_MAX + 1u ? LLONG_MIN : -(long long)v;
+        h->linelen = (size_t)(q - h->line);
+        h->size = h->linelen + 3;
+        if (h->type == ':') break;
+        if (h->type == '$' || h->type == '!' || h->type == '=') {
+            if (h->num >= 0) h->size += (size_t)h->num + 2;
+        } else if (h->num > 0) {
+            h->elems = (size_t)h->num * ((h->type == '%' || h->type == '|') ? 2u : 1u);
+        }
+        break;
+    }
+    default:
+        h->linelen = (size_t)((const char *)memchr(q, '\r', avail - 1) - q);
+        h->size = h->linelen + 3;
+    }
+}
+
 /* Builds the node tree of the complete reply at [r->pos, r->scan). Children of each
    aggregate are contiguous. Strings are NUL-terminated in place. */
 RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
@@ -1669,13 +1737,10 @@ RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
     }
     while (off < r->scan) {
         rsq__hdr h;
-        const char *why;
         rsq_reply *n;
         char *p = r->buf + off;
         int skip = depth > 0 && stk[depth - 1].skip;
-        int rc = rsq__parse_hdr(&r->lim, p, r->scan - off, &h, &why);
-        RSQ_ASSERT(rc == RSQ__HDR_OK);
-        (void)rc;
+        rsq__hdr_trusted(p, r->scan - off, &h);
         off += h.size;
         if (h.type == '|') {
             if (h.elems) { stk[depth].next = &root_skip; stk[depth].rem = h.elems; stk[depth].skip = 1; depth++; }
@@ -2392,7 +2457,6 @@ RSQ__INTERN uint64_t rsq__deadline(rsq_client *c, int timeout_ms) {
 RSQ__INTERN rsq_result rsq__node_append(rsq_client *c, rsq__node *n, int argc, const char *const *argv, const size_t *lens) {
     size_t need = 0, i;
     char *w;
-    char num[24];
     size_t k;
     need = 1 + 20 + 2;
     for (i = 0; i < (size_t)argc; i++) {
@@ -2413,8 +2477,9 @@ RSQ__INTERN rsq_result rsq__node_append(rsq_client *c, rsq__node *n, int argc, c
     for (i = 0; i < (size_t)argc; i++) {
         size_t len = lens ? lens[i] : strlen(argv[i]);
         *w++ = '$';
-        k = rsq__u64_to_dec(num, (uint64_t)len);
-        memcpy(w, num, k); w += k;
+        if (len < 10) *w++ = (char)('0' + len);
+        else if (len < 100) { w[0] = (char)('0' + len / 10); w[1] = (char)('0' + len % 10); w += 2; }
+        else { k = rsq__u64_to_dec(w, (uint64_t)len); w += k; }
         *w++ = '\r'; *w++ = '\n';
         if (len) { memcpy(w, argv[i], len); w += len; }
         *w++ = '\r'; *w++ = '\n';
@@ -2473,6 +2538,22 @@ RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t dea
     return RSQ_OK;
 }
 
+/* A reply was taken from node n: count it; for an error reply, copy the server's line
+   into c->err and return its class (a redirect marks the client for cluster mode). */
+RSQ__INTERN rsq_result rsq__took_reply(rsq_client *c, rsq__node *n, const rsq_reply *r) {
+    rsq_result e;
+    n->pending--;
+    c->stats.replies++;
+    if (r->type != RSQ_REPLY_ERROR) return RSQ_OK;
+    e = rsq__classify(r->str, r->len);
+    rsq__copy(c->err, sizeof c->err, r->str, r->len);
+    if (e == RSQ_ERR_MOVED) {
+        c->cluster_seen = 1; /* a cluster: switch at the next command */
+        if (c->cluster && r->len >= 9 && !memcmp(r->str, "CROSSSLOT", 9)) e = RSQ_ERR_SERVER; /* the caller's keys */
+    }
+    return e;
+}
+
 /* Reads the next reply from the node, with deadline or non-blocking. Server error
    replies are classified and their line copied into c->err. */
 RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_reply **out, uint64_t deadline, int nonblock) {
@@ -2493,19 +2574,8 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
                 }
                 continue;
             }
-            n->pending--;
-            c->stats.replies++;
             *out = r;
-            if (r->type == RSQ_REPLY_ERROR) {
-                rsq_result e = rsq__classify(r->str, r->len);
-                rsq__copy(c->err, sizeof c->err, r->str, r->len);
-                if (e == RSQ_ERR_MOVED) {
-                    c->cluster_seen = 1; /* a cluster: switch at the next command */
-                    if (c->cluster && r->len >= 9 && !memcmp(r->str, "CROSSSLOT", 9)) e = RSQ_ERR_SERVER; /* the caller's keys */
-                }
-                return e;
-            }
-            return RSQ_OK;
+            return rsq__took_reply(c, n, r);
         }
         if (rc != RSQ_EMPTY) {
             rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
@@ -2970,6 +3040,20 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
     *reply = NULL;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
     if (c->cluster) return rsq__cluster_read(c, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+    {
+        /* fast path: a complete reply is already buffered and nothing waits to be
+           written: no clock read (a deadline is needed only to wait) */
+        rsq__node *n = &c->node;
+        const rsq_reply *r;
+        if (n->connected && n->pending && n->wsent >= n->wlen && n->rd.len > n->rd.scan &&
+            rsq_reader_next(&n->rd, &r) == RSQ_OK) {
+            if (r->type != RSQ_REPLY_PUSH) {
+                *reply = r;
+                return rsq__took_reply(c, n, r);
+            }
+            rsq__log(c, RSQ_LOG_DEBUG, RSQ_LOGI_PUSH_IGNORED, "push message ignored");
+        }
+    }
     return rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
@@ -3073,20 +3157,27 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
 /* ------------------------------------------------------------------------------------ */
 // >>ids (implementation)
 RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out) {
-    size_t i = 0;
-    uint64_t part[2] = { 0, 0 };
-    int k = 0, digits = 0;
+    const char *p = s, *e;
+    uint64_t v[2] = { 0, 0 };
+    int k;
     if (!s || !out || n == 0) return 0;
-    for (i = 0; i < n; i++) {
-        unsigned d = (unsigned)(unsigned char)s[i] - (unsigned)'0';
-        if (s[i] == '-' && k == 0 && digits) { k = 1; digits = 0; continue; }
-        if (d > 9 || part[k] > (UINT64_MAX - d) / 10) return 0;
-        part[k] = part[k] * 10 + d;
-        digits++;
+    e = s + n;
+    for (k = 0; k < 2; k++) {
+        const char *first = p;
+        uint64_t x = 0;
+        while (p < e && (unsigned)(*p - '0') <= 9) {
+            unsigned d = (unsigned)(*p++ - '0');
+            if (x >= 1844674407370955161ULL && (x > 1844674407370955161ULL || d > 5)) return 0;
+            x = x * 10 + d;
+        }
+        if (p == first) return 0;
+        v[k] = x;
+        if (p == e) break;
+        if (k == 1 || *p != '-') return 0;
+        p++;
     }
-    if (!digits) return 0;
-    out->ms = part[0];
-    out->seq = part[1];
+    out->ms = v[0];
+    out->seq = v[1];
     return 1;
 }
 
@@ -3305,8 +3396,13 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) 
         }
     }
     lens[argc] = 4; argv[argc++] = "XADD";
-    lens[argc] = rsq_queue_key(key, sizeof key, p->queue, shard, m->priority, RSQ_KEY_STREAM);
-    argv[argc++] = key;
+    if (shard == 0 && m->priority == 0) {
+        lens[argc] = strlen(p->queue);
+        argv[argc++] = p->queue;
+    } else {
+        lens[argc] = rsq_queue_key(key, sizeof key, p->queue, shard, m->priority, RSQ_KEY_STREAM);
+        argv[argc++] = key;
+    }
     if (p->cap.mode != RSQ_TRIM_NONE) {
         if (p->cap.mode == RSQ_TRIM_MAXLEN) {
             lens[argc] = 6; argv[argc++] = "MAXLEN";
@@ -3994,6 +4090,7 @@ RSQDEF void rsq_consumer_free(rsq_consumer *cons) {
     rsq__free(a, cons->foff); rsq__free(a, cons->arena); rsq__free(a, cons->requeue); rsq__free(a, cons->ack);
     rsq__free(a, cons->ack_stream); rsq__free(a, (void *)cons->argv); rsq__free(a, cons->lens);
     rsq__free(a, cons->idtxt);
+    rsq__free(a, cons->acktxt);
     memset(cons, 0, sizeof *cons);
 }
 
@@ -4028,8 +4125,14 @@ RSQ__INTERN int rsq__arena_put(rsq_consumer *cons, const char *s, size_t n, size
     return 1;
 }
 
-RSQ__INTERN rsq_result rsq__ack_push(rsq_consumer *cons, int sidx, rsq_id id) {
+RSQ__INTERN rsq_result rsq__ack_push(rsq_consumer *cons, int sidx, rsq_id id, const char *txt, size_t tlen) {
     size_t cap2 = cons->ack_cap;
+    char *t;
+    if (!RSQ__ENSURE(cons, acktxt, acktxt_cap, (cons->nack + 1) * RSQ_ID_STRLEN))
+        return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for acks");
+    t = cons->acktxt + cons->nack * RSQ_ID_STRLEN;
+    if (txt && tlen < RSQ_ID_STRLEN) { memcpy(t, txt, tlen); t[tlen] = '\0'; }
+    else rsq_id_format(id, t);
     if (cons->nack == cons->ack_cap) {
         if (!rsq__ensure_cap(cons->c, (void *)&cons->ack, &cons->ack_cap, cons->nack + 1, sizeof(rsq_id)) ||
             !rsq__ensure_cap(cons->c, (void *)&cons->ack_stream, &cap2, cons->nack + 1, sizeof(int)))
@@ -4046,7 +4149,7 @@ RSQ__INTERN void rsq__note_deleted(rsq_consumer *cons, int sidx, rsq_id id) {
     char idb[RSQ_ID_STRLEN];
     rsq_id_format(id, idb);
     cons->stats.deleted++;
-    rsq__ack_push(cons, sidx, id);
+    rsq__ack_push(cons, sidx, id, NULL, 0);
     rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DELETED_ENTRY, "%s %s: pending entry %s was deleted from the stream; acked away",
              RSQ__KEY(cons, sidx), cons->group, idb);
 }
@@ -4072,7 +4175,8 @@ RSQ__INTERN rsq_result rsq__batch_add(rsq_consumer *cons, int sidx, const rsq_re
     m = &cons->msg[cons->nmsg];
     memset(m, 0, sizeof *m);
     m->id = id;
-    rsq_id_format(id, m->id_str);
+    if (e->element[0].len < RSQ_ID_STRLEN) memcpy(m->id_str, e->element[0].str, e->element[0].len + 1);
+    else rsq_id_format(id, m->id_str);
     m->sidx = sidx;
     m->stream = RSQ__KEY(cons, sidx);
     m->stream_len = strlen(m->stream);
@@ -4127,8 +4231,6 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
     cons->acks_sent = 0;
     if (cons->nack == 0) return RSQ_OK;
     if ((rc = rsq__cons_argv(cons, 3 + cons->nack)) != RSQ_OK) return rc;
-    if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, cons->nack * RSQ_ID_STRLEN))
-        return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for acks");
     for (i = 0; i < cons->nack && rc == RSQ_OK; i++) {
         int s = cons->ack_stream[i], argc = 3;
         if (s < 0) continue;
@@ -4137,8 +4239,9 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
         cons->argv[2] = cons->group; cons->lens[2] = strlen(cons->group);
         for (j = i; j < cons->nack; j++) {
             if (cons->ack_stream[j] != s) continue;
-            cons->argv[argc] = cons->idtxt + j * RSQ_ID_STRLEN;
-            cons->lens[argc++] = rsq_id_format(cons->ack[j], cons->idtxt + j * RSQ_ID_STRLEN);
+            cons->argv[argc] = cons->acktxt + j * RSQ_ID_STRLEN;
+            cons->lens[argc] = strlen(cons->argv[argc]);
+            argc++;
             cons->ack_stream[j] = -1 - s; /* emitted */
         }
         rc = rsq_append_argv(cons->c, argc, cons->argv, cons->lens);
@@ -4168,6 +4271,7 @@ RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
         size_t left = cons->nack - cons->acks_sent;
         memmove(cons->ack, cons->ack + cons->acks_sent, left * sizeof *cons->ack);
         memmove(cons->ack_stream, cons->ack_stream + cons->acks_sent, left * sizeof *cons->ack_stream);
+        memmove(cons->acktxt, cons->acktxt + cons->acks_sent * RSQ_ID_STRLEN, left * RSQ_ID_STRLEN);
         cons->nack = left;
         cons->acks_sent = 0;
     }
@@ -4189,7 +4293,7 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
 RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m) {
     rsq_result rc;
     if (!cons || !cons->c || !m || m->sidx < 0 || m->sidx >= cons->nstreams) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer") : RSQ_ERR_ARG;
-    rc = rsq__ack_push(cons, m->sidx, m->id);
+    rc = rsq__ack_push(cons, m->sidx, m->id, m->id_str, strlen(m->id_str));
     if (rc != RSQ_OK) return rc;
     cons->stats.acked++;
     if (cons->nack >= (size_t)cons->count * 4 + 64) return rsq_consumer_flush(cons);
@@ -4695,12 +4799,14 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
     if (!cons || !cons->c || !out) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL") : RSQ_ERR_ARG;
     c = cons->c;
     if (timeout_ms == RSQ_TIMEOUT_DEFAULT) timeout_ms = cons->block_ms;
-    deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    deadline = 0; /* computed when the batch runs dry: no clock read per message */
     for (;;) {
         rsq_result rc = RSQ_OK;
         if (cons->stop) return RSQ_STOPPED;
         if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
         rc = RSQ_OK;
+        if (!deadline)
+            deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
         rsq__batch_reset(cons);
         rc = rsq__fill(cons, deadline);
         if (rc == RSQ_OK || rc == RSQ_STOPPED) {

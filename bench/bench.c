@@ -113,8 +113,11 @@ static long scaled(long n, long min) {
     return v < min ? min : v;
 }
 
+static int g_forked; /* in a fork()ed producer: leave without the parent's atexit hooks */
+
 static void die(const char *what, const char *why) {
     fprintf(stderr, "bench: %s: %s\n", what, why);
+    if (g_forked) _exit(1); /* exit() would run server.c's hook and stop the server */
     exit(1);
 }
 
@@ -569,11 +572,11 @@ static void measure_consume(void) {
     for (run = 0; run < RUNS; run++) {
         for (k = 0; k < 3; k++) {
             static const char *keys[3] = { "bench:con:rsq", "bench:con:hr1", "bench:con:hrb" };
+            uint64_t c0;
             secs[k][run] = -1;
 #ifndef BENCH_HIREDIS
             if (k > 0) continue;
 #endif
-            uint64_t c0;
             fill(keys[k], n);
             group_at_0(keys[k], "g");
             c0 = cpu_ns();
@@ -615,6 +618,7 @@ static int latency_round(int who, long warm, long n, uint64_t *out) {
     if (pid == 0) {
         /* the producer: let the consumer block first, then one message per period */
         int ok = -1;
+        g_forked = 1;
         usleep(100000);
         if (who == 0) {
             rsq_pub_ctx *x = (rsq_pub_ctx *)calloc(1, sizeof *x);

@@ -110,6 +110,51 @@ static void test_step_producer_and_consumer_in_one_poll_loop(void) {
     srv_stop(&s, 0);
 }
 
+/* An ack queued while a step's read is in flight goes out with the next write, for
+   the right entry. */
+static void test_step_ack_while_read_in_flight(void) {
+    srv s;
+    rsq_client c;
+    rsq_client_config cfg;
+    rsq_consumer k;
+    rsq_consumer_config kc;
+    const rsq_message *m, *held;
+    const rsq_reply *r;
+    char held_id[RSQ_ID_STRLEN];
+    rsq_result rc;
+    long long t0;
+    int i;
+    REQUIRE(srv_start(&s, NULL) == 0);
+    rsq_client_config_init(&cfg);
+    cfg.url = s.url;
+    rsq_client_init(&c, &cfg);
+    for (i = 0; i < 3; i++) rsq_command(&c, &r, "XADD", "step:acks", "*", "payload", i == 0 ? "a" : i == 1 ? "b" : "c", (char *)0);
+    rsq_consumer_config_init(&kc);
+    kc.queue = "step:acks"; kc.group = "g"; kc.start = RSQ_START_ALL; kc.count = 2; kc.block_ms = 200;
+    REQUIRE(rsq_consumer_init(&k, &c, &kc) == RSQ_OK);
+    t0 = ms();
+    while ((rc = rsq_consumer_step(&k, &m)) == RSQ_AGAIN && ms() - t0 < 2000) usleep(1000);
+    REQUIRE(rc == RSQ_OK && !strcmp(m->payload, "a"));
+    CHECK_RC(rsq_ack(&k, m), RSQ_OK);
+    REQUIRE(rsq_consumer_step(&k, &held) == RSQ_OK && !strcmp(held->payload, "b"));
+    memcpy(held_id, held->id_str, sizeof held_id);
+    /* the batch is empty: this step sends the ack of "a" with a read, and returns */
+    CHECK_RC(rsq_consumer_step(&k, &m), RSQ_AGAIN);
+    CHECK_RC(rsq_ack(&k, held), RSQ_OK); /* queued while the read is in flight */
+    t0 = ms();
+    while ((rc = rsq_consumer_step(&k, &m)) == RSQ_AGAIN && ms() - t0 < 2000) usleep(1000);
+    REQUIRE(rc == RSQ_OK && !strcmp(m->payload, "c"));
+    CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    /* only "c" is still pending */
+    CHECK_RC(rsq_command(&c, &r, "XPENDING", "step:acks", "g", "-", "+", "10", (char *)0), RSQ_OK);
+    CHECK_EQ_INT(r->len, 1);
+    CHECK(r->len == 1 && strcmp(r->element[0].element[0].str, held_id) != 0);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+    srv_stop(&s, 0);
+}
+
 void suite_step(void) {
     RUN(test_step_producer_and_consumer_in_one_poll_loop);
+    RUN(test_step_ack_while_read_in_flight);
 }
