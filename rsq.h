@@ -56,14 +56,28 @@
 
    DELIVERY, IN SHORT
    ==================
-   At-least-once: an entry leaves the group's pending list only when acked. After a
-   crash or a lost connection, messages handled but not yet acked come again (acks
-   are batched: up to one prefetch), and a publish whose confirmation was lost is
-   sent again. Consumers re-read their own pending entries after a (re)start, reclaim
-   entries idle longer than visibility_ms on other consumers, and move entries
-   delivered more than max_deliveries times to a dead-letter stream. On Redis
-   Cluster, a failover can lose writes not yet replicated (replication is
-   asynchronous); rsq_producer_config.wait_replicas makes publishing wait for them.
+   At-least-once: an entry leaves the group's pending list only when acked. Duplicates
+   come from: a crash or lost connection after handling and before the ack went out
+   (acks are batched and sent at the latest ack_interval_ms, default 1 s, after
+   handling); a publish resent after its confirmation was lost; a handler that runs
+   longer than visibility_ms without rsq_extend (another consumer reclaims it); a
+   group lost and recreated (FLUSHALL, DEL, XGROUP DESTROY: it is made again at the
+   last entry this consumer read, so entries other consumers had read come again).
+   Consumers re-read their own pending entries after a (re)start or reconnect, one at
+   a time, reclaim entries idle longer than visibility_ms on other consumers (a pass
+   follows the pending list to its end, within a time budget), and keep the lease of
+   prefetched messages they have not handed out yet. A handler never sees a message
+   without its fields: an error in the middle of a read or reclaim drops the partial
+   batch (its entries stay pending and come again through resume). The delivery
+   count is the server's and counts deliveries to a handler: entries come back one at
+   a time, so a crash counts only the message in hand, plus at most once each for
+   messages prefetched but not handed out before the crash. An entry whose count has
+   reached max_deliveries goes to the dead-letter stream (with that count) instead of
+   a handler. Pending entries deleted from the stream are acked away and counted; an
+   entry too large for the client's reply limits is dead-lettered by ID (its fields
+   stay in the stream). On Redis Cluster, a failover can lose writes not yet
+   replicated (replication is asynchronous); rsq_producer_config.wait_replicas makes
+   publishing wait for them.
 
    OVERVIEW AND CONVENTIONS
    ========================
@@ -516,6 +530,7 @@ typedef struct rsq_client {
     rsq_client_stats stats;
     volatile int *intr;      /* a consumer's stop flag: reconnects and backoffs give up */
     int intr_wait;           /* ... and so does the current wait (a BLOCK read)       */
+    uint64_t call_deadline;  /* set by a call with a timeout: no wait goes past it; 0 none */
     char err[RSQ_ERR_MAX];
 } rsq_client;
 
@@ -777,11 +792,12 @@ RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long m
 RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed);
 
 /* Group start positions. */
-#define RSQ_START_NEW "$"   /* only entries added after the group is created (default) */
-#define RSQ_START_ALL "0"   /* the whole history                                       */
+#define RSQ_START_NEW "$"   /* only entries added after the group is created           */
+#define RSQ_START_ALL "0"   /* the whole history (default: nothing published before the
+                               first consumer is lost)                                   */
 
 /* Creates group on stream (and the stream, empty, if missing) starting at `start`
-   (RSQ_START_NEW, RSQ_START_ALL or an entry ID; NULL = RSQ_START_NEW). Idempotent: an
+   (RSQ_START_ALL, RSQ_START_NEW or an entry ID; NULL = RSQ_START_ALL). Idempotent: an
    existing group (BUSYGROUP) is success and keeps its position. */
 RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start);
 /* Destroys a group and its pending list. *existed (may be NULL) is 1 if it existed. */
@@ -860,7 +876,11 @@ typedef struct rsq_message {
     size_t field_count;
     const char *payload;         /* the "payload" field's value, or NULL if absent      */
     size_t payload_len;
-    long long deliveries;        /* times delivered to the group, this one included     */
+    long long deliveries;        /* times delivered to a handler, this one included: the
+                                    server's delivery count (XPENDING), the same number a
+                                    dead letter records. After a crash it may count once
+                                    more: an entry prefetched by a consumer that died
+                                    before handing it out (see DELIVERY, IN SHORT)       */
     /* private */
     int sidx, skip;
     size_t f0, payload_field;
@@ -902,9 +922,19 @@ typedef struct rsq_consumer_config {
                                     -1: never dead-letter                               */
     int retry_delay_ms;          /* delay of RSQ_ACTION_RETRY_LATER; default 1000; capped
                                     at visibility_ms (see rsq_nack)                      */
+    int ack_interval_ms;         /* acks of handled messages go out at the latest this
+                                    long after handling (with the next read, or on their
+                                    own); default 1000, at most visibility_ms / 4. Also:
+                                    prefetched messages not yet handed out have their
+                                    lease renewed once they wait visibility_ms / 2       */
     const char *dead_letter;     /* dead-letter stream; default {queue}:dlq (per shard)  */
-    const char *start;           /* where a new group starts: RSQ_START_NEW ("$",
-                                    default), RSQ_START_ALL ("0") or an entry ID         */
+    const char *start;           /* where a new group starts: RSQ_START_ALL ("0", the
+                                    default: nothing published before the first consumer
+                                    is lost), RSQ_START_NEW ("$") or an entry ID. A group
+                                    lost later (FLUSHALL, DEL, XGROUP DESTROY) is made
+                                    again at the last entry ID this consumer read from
+                                    that stream, or at "0" (nothing written after the
+                                    loss is skipped)                                     */
     int priority_levels;         /* default 1 (see rsq_producer_config)                 */
     int shards;                  /* default 1                                           */
     rsq_reclaim_mode reclaim;    /* default RSQ_RECLAIM_AUTO                            */
@@ -914,7 +944,9 @@ typedef struct rsq_consumer_stats {
     uint64_t delivered;          /* messages handed out                                  */
     uint64_t acked, nacked, dead_lettered;
     uint64_t reclaimed;          /* taken over from stalled consumers                    */
-    uint64_t resumed;            /* own pending entries re-read after a (re)start        */
+    uint64_t resumed;            /* entries handed out from this consumer's own pending
+                                    list: after a (re)start or reconnect, and every
+                                    reclaimed entry (reclaim moves them there first)    */
     uint64_t deleted;            /* pending entries found deleted from the stream        */
     uint64_t groups_recreated;
 } rsq_consumer_stats;
@@ -924,7 +956,8 @@ typedef struct rsq__cstream {
     size_t key_off, dlq_off;
     int level, shard, resuming;
     rsq_id cursor;               /* resume cursor (own pending entries)                  */
-    rsq_id claim;                /* XAUTOCLAIM cursor                                    */
+    rsq_id claim;                /* reclaim scan cursor (XAUTOCLAIM, or XPENDING pages)  */
+    rsq_id seen;                 /* last entry ID read as new (">") from this stream     */
 } rsq__cstream;
 
 /* Consumer state. Private fields. */
@@ -932,7 +965,9 @@ struct rsq_consumer {
     rsq_client *c;
     char group[RSQ_NAME_MAX], name[RSQ_NAME_MAX], start[RSQ_ID_STRLEN];
     int count, block_ms, visibility_ms, reclaim_interval_ms, max_deliveries, retry_delay_ms;
-    int levels, shards, nstreams, reclaim, ready;
+    int ack_interval_ms;
+    int levels, shards, nstreams, reclaim, ready, lost;
+    uint64_t batch_ms, ack_ms;           /* when the batch was read; when acks last went */
     uint32_t epoch;
     uint64_t next_reclaim;
     rsq__cstream *st;
@@ -981,13 +1016,21 @@ RSQDEF void rsq_consumer_free(rsq_consumer *cons);
 
 /* Next message, waiting up to timeout_ms (RSQ_TIMEOUT_FOREVER allowed;
    RSQ_TIMEOUT_DEFAULT = block_ms). Order of sources: messages requeued by
-   RSQ_ACTION_RETRY; this consumer's own pending entries after a start or reconnect
-   (resume); entries reclaimed from stalled consumers (every reclaim interval); new
-   entries, highest priority level first. Entries over max_deliveries go to the
-   dead-letter stream instead of being returned; entries deleted from the stream are
-   acked away and counted. Queued acks are sent with the next read, pipelined.
-   Returns RSQ_OK with *m set, RSQ_EMPTY on timeout, RSQ_STOPPED after
-   rsq_consumer_stop, or an error that retries could not cure. Blocks. */
+   RSQ_ACTION_RETRY; the batch already read; this consumer's own pending entries after
+   a start, reconnect or reclaim (resume, one entry per round trip); entries reclaimed
+   from stalled consumers (every reclaim_interval_ms: XAUTOCLAIM ... JUSTID on Redis
+   >= 6.2, else XPENDING + XCLAIM ... JUSTID); new entries, highest priority level
+   first (XREADGROUP ... >). Entries whose delivery count reached max_deliveries go to
+   the dead-letter stream instead of being returned; entries deleted from the stream
+   are acked away and counted. Queued acks are sent with the next read, pipelined, or
+   on their own once ack_interval_ms old.
+   Blocks: at most timeout_ms plus the client's block_margin_ms (default 2000) in
+   every case, a frozen or unreachable server included (each wait inside, reconnects
+   and backoffs too, ends by then); RSQ_TIMEOUT_FOREVER: until a message, a stop or an
+   error retries could not cure. Returns RSQ_OK with *m set, RSQ_EMPTY on timeout,
+   RSQ_STOPPED after rsq_consumer_stop, or an error (a link error when the server did
+   not answer in time: nothing is lost, the next call reconnects). NOPERM, WRONGTYPE,
+   NOAUTH and an ack the server refused are returned at once. */
 RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **m, int timeout_ms);
 
 /* Event loops: like rsq_consumer_next but never waits for messages. RSQ_OK with *m
@@ -1002,31 +1045,46 @@ RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **m);
 /* Acknowledges m. Queued and sent in one XACK per stream with the next read (or
    rsq_consumer_flush): no round trip per message. */
 RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
-/* Negative acknowledgement. delay_ms 0: redeliver now to this consumer (XCLAIM to
-   itself, which counts a delivery; the message comes back from the next
-   rsq_consumer_next). delay_ms > 0: the entry stays pending and is made to look idle
-   for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID), so any consumer's reclaim
-   pass takes it about delay_ms later; delays are capped at visibility_ms. One round
-   trip. `error` (may be NULL) is remembered for a later dead letter. */
+/* Negative acknowledgement. A message whose deliveries already reached
+   max_deliveries goes to the dead-letter stream instead (rsq_dead_letter). Else,
+   delay_ms 0: redeliver now to this consumer (XCLAIM to itself, which counts a
+   delivery; the message comes back from the next rsq_consumer_next). delay_ms > 0:
+   the entry stays pending, parked on the pseudo-consumer "rsq:delayed" and made to
+   look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
+   counted), so any consumer's reclaim pass takes it about delay_ms later (within one
+   reclaim interval); delays are capped at visibility_ms. One round trip. `error` (may
+   be NULL) is remembered for a later dead letter. */
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
 /* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
-   dlq-group, dlq-id, dlq-deliveries, dlq-error, and XACK, in one MULTI/EXEC. */
+   dlq-group, dlq-id, dlq-deliveries (the count handlers saw), dlq-error, and XACK, in
+   one MULTI/EXEC (no scripting needed). A command the server refuses (NOPERM for
+   either, a renamed command) discards both: nothing moves, and the error names the
+   step. One round trip; never resent after a lost link (the entry stays pending and
+   comes again). */
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error);
 /* Re-publishes up to `max` dead letters (oldest first; 0 = all) from dead_letter_stream
    to the stream each came from (its dlq-stream field), with its original fields (the
    dlq-* fields dropped), and deletes it from the dead-letter stream, atomically per
-   entry (a short script). *replayed (may be NULL) receives the count. */
+   entry (MULTI/EXEC: XADD and XDEL). Only into the queue's own streams: the
+   dead-letter stream must be one rsq_queue_key names (Q's {Q}:dlq replays into Q and
+   {Q}:p<k>; a shard's into that shard's streams); a dead letter naming any other
+   stream, one without fields (set aside by ID) or with more than RSQ_MAX_HEADERS + 1
+   fields stops the replay with an error and stays in place. *replayed (may be NULL)
+   receives the count. */
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dead_letter_stream, size_t max, size_t *replayed);
 /* Extends the lease on m: resets its idle time so that no one reclaims it while this
    consumer still works on it. Atomic check-and-claim in a short script (one round
    trip); RSQ_ERR_STATE when the entry is no longer this consumer's (it was reclaimed:
    the work may be done twice). Call it well within visibility_ms. */
 RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m);
-/* Sends queued acks now and waits for the confirmation. */
+/* Sends queued acks now (one XACK per stream, pipelined) and waits for the replies:
+   up to the client's io_timeout_ms. Every reply is checked: an ack the server refused
+   (NOPERM, say) stays queued and its error is returned, text in rsq_errstr. */
 RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons);
 
 /* Hands prefetched messages that were not yet returned back to the group at once
-   (XCLAIM ... IDLE visibility_ms JUSTID: any consumer's next reclaim pass takes them)
+   (XCLAIM ... IDLE visibility_ms RETRYCOUNT n JUSTID, pipelined: any consumer's next
+   reclaim pass takes them, and their delivery count goes back to what handlers saw)
    and sends queued acks. For a pull consumer that stops early; rsq_consumer_stop
    does this by itself. */
 RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons);
@@ -2276,6 +2334,10 @@ RSQ__INTERN int rsq__stopped(const rsq_client *c) { return c->intr && *c->intr; 
 /* Backoff pause; in slices while a stop request may come. */
 RSQ__INTERN void rsq__sleep(rsq_client *c, int ms) {
     if (!c->tp.sleep_ms) return;
+    if (c->call_deadline) {
+        uint64_t now = rsq__now(c);
+        ms = now >= c->call_deadline ? 0 : (int)RSQ__MIN((uint64_t)ms, c->call_deadline - now);
+    }
     while (ms > 0 && !rsq__stopped(c)) {
         int slice = c->intr && ms > 100 ? 100 : ms;
         c->tp.sleep_ms(c->tp.user, slice);
@@ -2283,7 +2345,8 @@ RSQ__INTERN void rsq__sleep(rsq_client *c, int ms) {
     }
 }
 
-RSQ__INTERN int rsq__retry_allowed(const rsq_client *c, int attempt) {
+RSQ__INTERN int rsq__retry_allowed(rsq_client *c, int attempt) {
+    if (c->call_deadline && rsq__now(c) >= c->call_deadline) return 0; /* the caller's time is up */
     return c->retry_attempts == RSQ_RETRY_FOREVER || attempt + 1 < c->retry_attempts;
 }
 
@@ -2448,9 +2511,10 @@ RSQ__INTERN int rsq__left(rsq_client *c, uint64_t deadline) {
 }
 
 RSQ__INTERN uint64_t rsq__deadline(rsq_client *c, int timeout_ms) {
+    uint64_t d;
     if (timeout_ms == RSQ_TIMEOUT_DEFAULT) timeout_ms = c->io_timeout_ms;
-    if (timeout_ms >= RSQ_TIMEOUT_FOREVER) return UINT64_MAX;
-    return rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    d = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    return c->call_deadline && c->call_deadline < d ? c->call_deadline : d;
 }
 
 /* Appends one encoded command to the node's write buffer. */
@@ -2629,7 +2693,11 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
     else if (c->url.is_unix) ep.path = c->url.path;
     else { ep.host = c->url.host; ep.port = c->url.port; }
     why[0] = '\0';
-    rc = c->tp.open(c->tp.user, &ep, c->connect_timeout_ms, &n->handle, why, sizeof why);
+    {
+        int ms = c->connect_timeout_ms;
+        if (c->call_deadline) ms = RSQ__MAX(RSQ__MIN(ms, rsq__left(c, c->call_deadline)), 1);
+        rc = c->tp.open(c->tp.user, &ep, ms, &n->handle, why, sizeof why);
+    }
     if (rc != RSQ_OK) {
         n->handle = NULL;
         return rsq__set_err(c, rc, "%s", why[0] ? why : rsq_result_str(rc));
@@ -3119,6 +3187,63 @@ RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char
     return rsq_command_argv(c, reply, n, argv, NULL);
 }
 
+/* A command of a transaction: its arguments and a name for error texts. */
+typedef struct rsq__txcmd {
+    int argc;
+    const char *const *argv;
+    const size_t *lens;
+    const char *what;
+} rsq__txcmd;
+
+/* Runs cmds[0..n) as one MULTI/EXEC transaction on the node of the first command's
+   key (the keys must share its slot). A command the server refuses when queueing it
+   (NOPERM, an unknown or renamed command, OOM) discards the whole transaction: its
+   error is returned and nothing ran. Once EXEC ran, an error of one command (say
+   WRONGTYPE) does not undo the others: that error is returned. Never resent (the
+   caller decides). *exec receives EXEC's reply, valid until the next call. */
+RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
+    static const char *const multi[1] = { "MULTI" }, *const exec_argv[1] = { "EXEC" };
+    const rsq_reply *r;
+    rsq_result rc = RSQ_OK, first = RSQ_OK;
+    char why[RSQ_ERR_MAX];
+    int i, idx = -1, sent = 0;
+    size_t j;
+    *exec = NULL;
+    if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if (!c->cluster && c->cluster_seen && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
+    if (c->cluster && (rc = rsq__route(c, cmds[0].argc, cmds[0].argv, cmds[0].lens, &idx)) != RSQ_OK) return rc;
+    for (i = -1; i <= n && rc == RSQ_OK; i++) {
+        int argc = i < 0 || i == n ? 1 : cmds[i].argc;
+        const char *const *argv = i < 0 ? multi : i == n ? exec_argv : cmds[i].argv;
+        const size_t *lens = i < 0 || i == n ? NULL : cmds[i].lens;
+        rc = c->cluster ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
+        sent += rc == RSQ_OK;
+    }
+    if (rc != RSQ_OK) {
+        if (sent) rsq_disconnect(c); /* a half-queued transaction must not stay open */
+        return rc;
+    }
+    for (i = -1; i < n; i++) { /* MULTI's +OK, then +QUEUED or a refusal per command */
+        rsq_result one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (one != RSQ_OK && !rsq_result_is_server_error(one)) return one; /* the link: outcome unknown */
+        if (one != RSQ_OK && first == RSQ_OK) {
+            first = one;
+            rsq__fmt(why, sizeof why, "%s refused: %s", i < 0 ? "MULTI" : cmds[i].what, c->err);
+        }
+    }
+    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+    if (first != RSQ_OK) return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", why);
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY || r->len != (size_t)n) return rsq__set_err(c, RSQ_ERR_REPLY, "EXEC: unexpected reply");
+    for (j = 0; j < r->len; j++)
+        if (r->element[j].type == RSQ_REPLY_ERROR)
+            return rsq__set_err(c, rsq__classify(r->element[j].str, r->element[j].len), "%s failed: %s", cmds[j].what,
+                                r->element[j].str);
+    *exec = r;
+    return RSQ_OK;
+}
+
 RSQ__INTERN long rsq__parse_version(const char *s, size_t n) {
     long part[3] = { 0, 0, 0 };
     size_t i;
@@ -3141,6 +3266,24 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
     {
         const char *argv[2] = { "INFO", "server" };
         rc = rsq__command_ex(c, &r, 2, argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
+    }
+    if (rsq_result_is_server_error(rc) && rc != RSQ_ERR_MOVED) {
+        /* INFO denied or renamed away: HELLO (Redis >= 6) also tells the version */
+        char why[RSQ_ERR_MAX];
+        const char *argv[2] = { "HELLO", NULL };
+        const rsq_reply *v;
+        rsq__copy(why, sizeof why, c->err, strlen(c->err));
+        argv[1] = c->protocol == 3 ? "3" : "2";
+        rc = rsq__command_ex(c, &r, 2, argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
+        v = rc == RSQ_OK ? rsq_reply_get(r, "version") : NULL;
+        if (!v || !v->str) {
+            if (rc == RSQ_OK || rsq_result_is_server_error(rc))
+                rc = rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "server version unknown: INFO refused (%s) and HELLO too", why);
+            return rc;
+        }
+        c->server_version = rsq__parse_version(v->str, v->len);
+        *version = c->server_version;
+        return RSQ_OK;
     }
     if (rc != RSQ_OK) return rc;
     if (!r->str) return rsq__set_err(c, RSQ_ERR_REPLY, "INFO returned no text");
@@ -3717,7 +3860,7 @@ RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char
         if (!rsq_id_parse(start, strlen(start), &tmp)) return rsq__set_err(c, RSQ_ERR_ARG, "group start must be $, 0 or an entry ID");
     }
     argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = group;
-    argv[4] = start ? start : RSQ_START_NEW; argv[5] = "MKSTREAM";
+    argv[4] = start ? start : RSQ_START_ALL; argv[5] = "MKSTREAM";
     rc = rsq__cmd(c, &r, 6, argv, 1);
     if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) return RSQ_OK;
     return rc;
@@ -4018,7 +4161,7 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
     if (cfg->name && (!cfg->name[0] || strlen(cfg->name) >= RSQ_NAME_MAX))
         return rsq__set_err(c, RSQ_ERR_ARG, "consumer name must be 1..%d bytes", RSQ_NAME_MAX - 1);
     if (cfg->count < 0 || cfg->block_ms < 0 || cfg->visibility_ms < 0 || cfg->reclaim_interval_ms < 0 ||
-        cfg->max_deliveries < -1 || cfg->retry_delay_ms < 0)
+        cfg->max_deliveries < -1 || cfg->retry_delay_ms < 0 || cfg->ack_interval_ms < 0)
         return rsq__set_err(c, RSQ_ERR_ARG, "negative consumer setting");
     if (cfg->priority_levels < 0 || cfg->priority_levels > RSQ_MAX_PRIORITIES)
         return rsq__set_err(c, RSQ_ERR_ARG, "priority_levels must be 1..%d", RSQ_MAX_PRIORITIES);
@@ -4045,17 +4188,30 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
         rsq__fmt(cons->name, sizeof cons->name, "rsq-%08lx", (unsigned long)(rsq__rand(c) & 0xffffffffUL));
 #endif
     }
-    rsq__copy(cons->start, sizeof cons->start, cfg->start ? cfg->start : "$", strlen(cfg->start ? cfg->start : "$"));
+    rsq__copy(cons->start, sizeof cons->start, cfg->start ? cfg->start : RSQ_START_ALL, strlen(cfg->start ? cfg->start : RSQ_START_ALL));
     cons->count = RSQ__DEF(cfg->count, 16);
     cons->block_ms = RSQ__DEF(cfg->block_ms, 5000);
     cons->visibility_ms = RSQ__DEF(cfg->visibility_ms, 30000);
     cons->reclaim_interval_ms = RSQ__MAX(RSQ__DEF(cfg->reclaim_interval_ms, cons->visibility_ms / 2), 100);
     cons->max_deliveries = RSQ__DEF(cfg->max_deliveries, 10);
     cons->retry_delay_ms = RSQ__DEF(cfg->retry_delay_ms, 1000);
+    cons->ack_interval_ms = RSQ__MAX(RSQ__MIN(RSQ__DEF(cfg->ack_interval_ms, 1000), cons->visibility_ms / 4), 1);
     cons->levels = RSQ__DEF(cfg->priority_levels, 1);
     cons->shards = RSQ__DEF(cfg->shards, 1);
     cons->reclaim = (int)cfg->reclaim;
     cons->nstreams = cons->levels * cons->shards;
+    {
+        /* a read of `count` entries of one field each, over every stream, must fit the
+           client's limits, or every read would fail */
+        uint64_t need = 1 + 3 * (uint64_t)cons->nstreams + 5 * (uint64_t)cons->count;
+        if (need > (uint64_t)c->node.rd.lim.max_elements) {
+            rsq__set_err(c, RSQ_ERR_ARG, "count %d: a read of that many entries needs at least %llu reply elements, over the "
+                         "client's limits.max_elements (%llu): lower count or raise max_elements", cons->count,
+                         (unsigned long long)need, (unsigned long long)c->node.rd.lim.max_elements);
+            memset(cons, 0, sizeof *cons);
+            return RSQ_ERR_ARG;
+        }
+    }
     /* key table: streams ordered by level, highest first, then shard */
     for (i = 0; i < 2; i++) {
         size_t off = 0;
@@ -4257,16 +4413,24 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
    in, the acks that were sent leave the queue (acks queued meanwhile stay). After a
    lost link they all stay queued and go again (XACK is idempotent). */
 RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
+    rsq_client *c = cons->c;
     rsq_result keep = RSQ_OK;
+    char why[RSQ_ERR_MAX];
     while (cons->ack_replies > 0) {
         const rsq_reply *r;
-        rsq_result rc = rsq_read_reply(cons->c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
+        rsq_result rc = rsq_read_reply(c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
         if (rc == RSQ_AGAIN) return rc;
         if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->ack_replies = 0; cons->acks_sent = 0; return rc; }
-        if (rc == RSQ_ERR_MOVED || rc == RSQ_ERR_RETRY) keep = rc; /* not applied: send them again */
+        if (rc != RSQ_OK && keep == RSQ_OK) { keep = rc; rsq__copy(why, sizeof why, c->err, strlen(c->err)); }
         cons->ack_replies--;
     }
-    if (keep != RSQ_OK) { cons->acks_sent = 0; return keep; }
+    if (keep != RSQ_OK && keep != RSQ_ERR_NOGROUP) {
+        /* not applied (a redirect, a retry class, or a final refusal such as NOPERM):
+           they stay queued; the caller hears of it */
+        cons->acks_sent = 0;
+        return rsq__set_err(c, keep, "acknowledging (XACK) failed: %s", why);
+    }
+    /* acked, or the group is gone (nothing is pending in a recreated group) */
     if (cons->acks_sent) {
         size_t left = cons->nack - cons->acks_sent;
         memmove(cons->ack, cons->ack + cons->acks_sent, left * sizeof *cons->ack);
@@ -4275,7 +4439,7 @@ RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
         cons->nack = left;
         cons->acks_sent = 0;
     }
-    return RSQ_OK;
+    return keep;
 }
 
 RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
@@ -4293,6 +4457,7 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
 RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m) {
     rsq_result rc;
     if (!cons || !cons->c || !m || m->sidx < 0 || m->sidx >= cons->nstreams) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer") : RSQ_ERR_ARG;
+    if (cons->nack == 0) cons->ack_ms = rsq__now(cons->c); /* the oldest queued ack */
     rc = rsq__ack_push(cons, m->sidx, m->id, m->id_str, strlen(m->id_str));
     if (rc != RSQ_OK) return rc;
     cons->stats.acked++;
@@ -4316,18 +4481,51 @@ RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
     return cons->shards > 1 && (cons->c->cluster || cons->c->cluster_seen);
 }
 
-/* XREADGROUP over streams [first, first+n) for new entries, or, with `history`, over
-   stream `first` alone from its resume cursor. block_ms < 0: no BLOCK. Queued acks go
-   in the same write. Entries are copied into the batch. */
-RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int history, int block_ms) {
+/* The ID right after id: the inclusive start of "entries after id" (the exclusive
+   form "(id" needs Redis 6.2). */
+RSQ__INTERN rsq_id rsq__id_next(rsq_id id) {
+    if (id.seq == UINT64_MAX) { id.ms++; id.seq = 0; } else id.seq++;
+    return id;
+}
+
+/* Drops a batch that an error interrupted (a lost link, NOGROUP on one stream, a
+   limit, a malformed entry): none of it is handed out. What it held is in this
+   consumer's pending list, so every stream is re-read from its start (resume). */
+RSQ__INTERN void rsq__batch_drop(rsq_consumer *cons) {
+    int i;
+    rsq__batch_reset(cons);
+    for (i = 0; i < cons->nstreams; i++) {
+        cons->st[i].resuming = 1;
+        cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0;
+    }
+}
+
+/* The entries of one stream in an XREADGROUP reply, as an array (RESP2 and RESP3).
+   *sidx: the stream's index. 0 when the element is malformed. */
+RSQ__INTERN int rsq__xr_stream(const rsq_consumer *cons, const rsq_reply *list, size_t k, int *sidx, const rsq_reply **ents) {
+    const rsq_reply *key;
+    if (list->type == RSQ_REPLY_MAP) {
+        key = &list->element[k];
+        *ents = &list->element[k + 1];
+    } else {
+        if (list->element[k].type != RSQ_REPLY_ARRAY || list->element[k].len != 2) return 0;
+        key = &list->element[k].element[0];
+        *ents = &list->element[k].element[1];
+    }
+    *sidx = rsq__find_stream(cons, key);
+    return *sidx >= 0 && ((*ents)->type == RSQ_REPLY_ARRAY || (*ents)->type == RSQ_REPLY_NIL);
+}
+
+/* XREADGROUP for new entries (">") over streams [first, first+n). block_ms < 0: no
+   BLOCK. Queued acks go in the same write. */
+RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int block_ms) {
     rsq_client *c = cons->c;
-    char cnt[24], blk[24], cur[RSQ_ID_STRLEN];
+    char cnt[24], blk[24];
     int argc = 0, i, acks = 0;
     rsq_result rc;
     if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
     if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rc;
     cons->ack_replies = acks;
-    cons->xr_history = history;
     cons->argv[argc++] = "XREADGROUP";
     cons->argv[argc++] = "GROUP";
     cons->argv[argc++] = cons->group;
@@ -4345,8 +4543,7 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
     if (rsq__cons_sharded_cluster(cons) && n > 1) {
         /* a cluster refuses keys of several slots in one command: one read per shard,
            each with that shard's levels, highest first */
-        int base = argc - (block_ms >= 0 ? 3 : 1), s, k, m;
-        if (block_ms >= 0) { base = argc - 3; cons->argv[base] = "STREAMS"; argc = base + 1; }
+        int s, k, m;
         cons->xr_cmds = 0;
         for (s = 0; s < cons->shards && rc == RSQ_OK; s++) {
             for (m = 0, k = 0; k < n; k++) if (cons->st[first + k].shard == s) cons->argv[argc + m++] = RSQ__KEY(cons, first + k);
@@ -4359,19 +4556,18 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
         return rc;
     }
     for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
-    if (history) rsq_id_format(cons->st[first].cursor, cur);
-    for (i = 0; i < n; i++) cons->argv[argc++] = history ? cur : ">";
+    for (i = 0; i < n; i++) cons->argv[argc++] = ">";
     rc = rsq_append_argv(c, argc, cons->argv, NULL);
     if (rc != RSQ_OK) cons->ack_replies = 0;
     return rc;
 }
 
 /* Receives what rsq__xread_send asked for: the XACK replies, then the XREADGROUP
-   reply, whose entries go into the batch. timeout_ms may be RSQ_TIMEOUT_NONBLOCK
-   (RSQ_AGAIN until the replies are in; progress is kept). */
+   reply, whose entries go into the batch (first deliveries: count 1). timeout_ms may
+   be RSQ_TIMEOUT_NONBLOCK (RSQ_AGAIN until the replies are in; progress is kept). On
+   an error the caller drops the partial batch. */
 RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
     rsq_client *c = cons->c;
-    int history = cons->xr_history;
     size_t k;
     const rsq_reply *r, *list;
     rsq_result rc;
@@ -4387,209 +4583,280 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
         return rc;
     }
     if (r->type == RSQ_REPLY_NIL) { if (--cons->xr_cmds > 0) goto next_reply; return RSQ_OK; }
-    if (r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
+    if (r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) rc = rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
     list = r;
-    for (k = 0; k < list->len; k += (list->type == RSQ_REPLY_MAP ? 2 : 1)) {
-        const rsq_reply *key, *ents;
+    for (k = 0; rc == RSQ_OK && k < list->len; k += (list->type == RSQ_REPLY_MAP ? 2 : 1)) {
+        const rsq_reply *ents;
         size_t j;
         int sidx;
-        if (list->type == RSQ_REPLY_MAP) { key = &list->element[k]; ents = &list->element[k + 1]; }
-        else {
-            if (list->element[k].type != RSQ_REPLY_ARRAY || list->element[k].len != 2) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed stream");
-            key = &list->element[k].element[0];
-            ents = &list->element[k].element[1];
+        if (!rsq__xr_stream(cons, list, k, &sidx, &ents) || ents->type != RSQ_REPLY_ARRAY) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed reply or unknown stream");
+            break;
         }
-        sidx = rsq__find_stream(cons, key);
-        if (sidx < 0 || ents->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unknown stream in reply");
-        if (history) {
-            if (ents->len == 0) cons->st[sidx].resuming = 0;
-            else if (!rsq__reply_id(&ents->element[ents->len - 1].element[0], &cons->st[sidx].cursor))
-                return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: bad entry ID");
-        }
-        for (j = 0; j < ents->len; j++)
-            if ((rc = rsq__batch_add(cons, sidx, &ents->element[j], history ? -1 : 1)) != RSQ_OK) return rc;
+        for (j = 0; j < ents->len && rc == RSQ_OK; j++) rc = rsq__batch_add(cons, sidx, &ents->element[j], 1);
+        if (rc == RSQ_OK && ents->len) rsq__reply_id(&ents->element[ents->len - 1].element[0], &cons->st[sidx].seen);
+    }
+    if (rc != RSQ_OK) {
+        while (--cons->xr_cmds > 0) if (rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT) != RSQ_OK && !rsq_pending_replies(c)) break;
+        cons->xr_cmds = 0;
+        return rc;
     }
     if (--cons->xr_cmds > 0) goto next_reply;
     return RSQ_OK;
 }
 
-/* XREADGROUP, waiting for the reply (BLOCK time plus the client's margin). */
-RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int history, int block_ms) {
-    rsq_result rc = rsq__xread_send(cons, first, n, history, block_ms);
+/* XREADGROUP for new entries, waiting for the reply (BLOCK time plus the client's
+   margin). */
+RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int block_ms) {
+    rsq_result rc = rsq__xread_send(cons, first, n, block_ms);
     if (rc != RSQ_OK) return rc;
     return rsq__xread_recv(cons, block_ms >= 0 ? block_ms + cons->c->block_margin_ms : RSQ_TIMEOUT_DEFAULT);
 }
 
-/* Delivery counts of batch messages [from, nmsg) that came from pending lists (own
-   history or reclaim), from one XPENDING per stream run, pipelined. */
-RSQ__INTERN rsq_result rsq__fetch_counts(rsq_consumer *cons, size_t from) {
+/* A pending entry that cannot be handed out is moved to the dead letters by ID,
+   without its fields (they could not be read): the entry stays in the stream. */
+RSQ__INTERN rsq_result rsq__dead_letter_id(rsq_consumer *cons, int sidx, rsq_id id, long long deliveries, const char *why) {
+    rsq_message m;
+    memset(&m, 0, sizeof m);
+    m.id = id;
+    rsq_id_format(id, m.id_str);
+    m.sidx = sidx;
+    m.stream = RSQ__KEY(cons, sidx);
+    m.stream_len = strlen(m.stream);
+    m.deliveries = deliveries;
+    m.payload_field = (size_t)-1;
+    return rsq_dead_letter(cons, &m, why);
+}
+
+/* Reads the XPENDING half of a resume exchange: the entry's ID and delivery count so
+   far. 0 when nothing is pending after the cursor (or the reply is unusable). */
+RSQ__INTERN int rsq__resume_pending(const rsq_reply *r, rsq_id *id, long long *count) {
+    const rsq_reply *e;
+    if (r->type != RSQ_REPLY_ARRAY || r->len < 1) return 0;
+    e = &r->element[0];
+    if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq__reply_id(&e->element[0], id)) return 0;
+    *count = e->element[3].integer;
+    return 1;
+}
+
+/* Re-delivers the next entry of this consumer's own pending list on stream sidx
+   (after the resume cursor), one at a time so that the server counts a delivery only
+   for an entry that reaches the caller: XPENDING (its count so far) and XREADGROUP
+   from the cursor with COUNT 1, pipelined. The entry joins the batch with deliveries
+   = count + 1; one already delivered max_deliveries times goes to the dead letters;
+   one deleted from the stream is acked away; one larger than the client's limits is
+   dead-lettered by ID (the link is lost with it: that is how the limit is enforced).
+   Clears `resuming` once nothing is left. */
+RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
     rsq_client *c = cons->c;
-    size_t i, j, pass;
-    rsq_result rc = RSQ_OK;
-    for (pass = 0; pass < 2; pass++) {
-        for (i = from; i < cons->nmsg; i = j) {
-            rsq_message *m = &cons->msg[i];
-            for (j = i; j < cons->nmsg && cons->msg[j].sidx == m->sidx; j++) {}
-            if (pass == 0) {
-                char cnt[24];
-                const char *argv[7];
-                argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group;
-                argv[3] = m->id_str; argv[4] = cons->msg[j - 1].id_str;
-                rsq__u64_to_dec(cnt, (uint64_t)(j - i));
-                argv[5] = cnt; argv[6] = cons->name;
-                if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
-            } else {
-                const rsq_reply *r;
-                size_t p, q = i;
-                rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-                if (rc != RSQ_OK) { if (rsq_result_is_server_error(rc)) continue; return rc; }
-                if (r->type != RSQ_REPLY_ARRAY) continue;
-                for (p = 0; p < r->len; p++) {
-                    const rsq_reply *e = &r->element[p];
-                    rsq_id id;
-                    if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq__reply_id(&e->element[0], &id)) continue;
-                    while (q < j && rsq_id_cmp(cons->msg[q].id, id) < 0) q++;
-                    if (q < j && rsq_id_cmp(cons->msg[q].id, id) == 0) cons->msg[q].deliveries = e->element[3].integer;
-                }
-            }
-        }
+    rsq__cstream *st = &cons->st[sidx];
+    char from[RSQ_ID_STRLEN], cur[RSQ_ID_STRLEN], why[RSQ_ERR_MAX + 64];
+    const char *argv[9];
+    const rsq_reply *r, *ents = NULL;
+    long long before = 0;
+    rsq_id pid, id;
+    int have, s2;
+    rsq_result rc, rc2;
+    rsq_id_format(rsq__id_next(st->cursor), from);
+    rsq_id_format(st->cursor, cur);
+    argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, sidx); argv[2] = cons->group;
+    argv[3] = from; argv[4] = "+"; argv[5] = "1"; argv[6] = cons->name;
+    if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
+    argv[0] = "XREADGROUP"; argv[1] = "GROUP"; argv[2] = cons->group; argv[3] = cons->name;
+    argv[4] = "COUNT"; argv[5] = "1"; argv[6] = "STREAMS"; argv[7] = RSQ__KEY(cons, sidx); argv[8] = cur;
+    if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rc;
+    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+    have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
+    rc2 = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc2 == RSQ_ERR_LIMIT && rc == RSQ_OK && have) {
+        /* the entry is too large for this client: set it aside by ID */
+        rsq__fmt(why, sizeof why, "entry larger than the consumer's reply limits (%s)", c->err);
+        if ((rc = rsq__dead_letter_id(cons, sidx, pid, before, why)) != RSQ_OK) return rc;
+        st->cursor = pid;
+        return RSQ_OK;
     }
-    for (i = from; i < cons->nmsg; i++) if (cons->msg[i].deliveries < 1) cons->msg[i].deliveries = 1;
-    return RSQ_OK;
-}
-
-/* A message delivered more than max_deliveries times goes to the dead letters
-   instead of the caller (marked skip). */
-RSQ__INTERN rsq_result rsq__dead_letter_if_over(rsq_consumer *cons, rsq_message *m) {
-    char why[96];
-    if (cons->max_deliveries < 0 || m->deliveries <= cons->max_deliveries || m->skip) return RSQ_OK;
-    rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
-    m->skip = 1;
-    return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
-}
-
-/* Finishes batch messages [from, nmsg): delivery counts, pointers, and dead letters
-   for those delivered too often. */
-RSQ__INTERN rsq_result rsq__batch_finish(rsq_consumer *cons, size_t from, int counted) {
-    size_t i;
-    rsq_result rc = RSQ_OK;
-    if (!counted && cons->nmsg > from && (rc = rsq__fetch_counts(cons, from)) != RSQ_OK) return rc;
+    if (rc != RSQ_OK) return rc;
+    if (rc2 != RSQ_OK) return rc2;
+    if (r->type == RSQ_REPLY_NIL) { st->resuming = 0; return RSQ_OK; }
+    if ((r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) || r->len < 1 || !rsq__xr_stream(cons, r, 0, &s2, &ents) || s2 != sidx)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
+    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) { st->resuming = 0; return RSQ_OK; }
+    if (ents->element[0].type != RSQ_REPLY_ARRAY || ents->element[0].len < 2 || !rsq__reply_id(&ents->element[0].element[0], &id))
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed entry");
+    st->cursor = id;
+    if (!have || rsq_id_cmp(id, pid) != 0) before = 0; /* changed in between: count unknown */
+    if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], before + 1)) != RSQ_OK) return rc;
+    if (cons->nmsg == 0) return RSQ_OK; /* deleted from the stream: acked away */
     rsq__batch_fix(cons);
-    for (i = from; i < cons->nmsg; i++)
-        if ((rc = rsq__dead_letter_if_over(cons, &cons->msg[i])) != RSQ_OK) return rc;
+    if (cons->max_deliveries >= 0 && before >= cons->max_deliveries) {
+        rsq_message *m = &cons->msg[cons->nmsg - 1];
+        m->skip = 1;
+        m->deliveries = before;
+        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", before, cons->max_deliveries);
+        return rsq_dead_letter(cons, m, why);
+    }
+    cons->stats.resumed++;
     return RSQ_OK;
 }
 
-/* ----- reclaim ----- */
-RSQ__INTERN rsq_result rsq__reclaim_autoclaim(rsq_consumer *cons) {
-    rsq_client *c = cons->c;
-    char vis[24], cnt[24], cur[RSQ_ID_STRLEN];
-    int i;
-    rsq_result rc = RSQ_OK;
-    rsq__u64_to_dec(vis, (uint64_t)cons->visibility_ms);
-    rsq__u64_to_dec(cnt, (uint64_t)cons->count);
-    for (i = 0; i < cons->nstreams; i++) {
-        const char *argv[9];
-        argv[0] = "XAUTOCLAIM"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = cons->name;
-        argv[4] = vis; rsq_id_format(cons->st[i].claim, cur); argv[5] = cur; argv[6] = "COUNT"; argv[7] = cnt;
-        if ((rc = rsq_append_argv(c, 8, argv, NULL)) != RSQ_OK) return rc;
-    }
-    for (i = 0; i < cons->nstreams; i++) {
-        const rsq_reply *r;
-        size_t j;
-        rsq_result one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (one != RSQ_OK) {
-            if (!rsq_result_is_server_error(one)) return one;
-            if (rc == RSQ_OK) rc = one; /* e.g. NOGROUP: reported after the other replies */
-            continue;
-        }
-        if (r->type != RSQ_REPLY_ARRAY || r->len < 2 || r->element[1].type != RSQ_REPLY_ARRAY)
-            return rsq__set_err(c, RSQ_ERR_REPLY, "XAUTOCLAIM: unexpected reply");
-        if (!rsq__reply_id(&r->element[0], &cons->st[i].claim)) cons->st[i].claim.ms = cons->st[i].claim.seq = 0;
-        if (r->element[1].len >= (size_t)cons->count) cons->next_reclaim = 0; /* more may wait */
-        for (j = 0; j < r->element[1].len; j++)
-            if ((one = rsq__batch_add(cons, i, &r->element[1].element[j], -1)) != RSQ_OK) return one;
-        if (r->len >= 3 && r->element[2].type == RSQ_REPLY_ARRAY)
-            for (j = 0; j < r->element[2].len; j++) {
-                rsq_id id;
-                if (rsq__reply_id(&r->element[2].element[j], &id)) rsq__note_deleted(cons, i, id);
-            }
-    }
-    return rc;
+/* ----- reclaim: entries idle on other consumers move to this one's pending list
+   (claimed by ID, which counts no delivery), then come out through resume ----- */
+RSQ__INTERN void rsq__claimed(rsq_consumer *cons, int sidx, size_t n, size_t *total) {
+    if (!n) return;
+    *total += n;
+    cons->st[sidx].resuming = 1;
+    cons->st[sidx].cursor.ms = cons->st[sidx].cursor.seq = 0;
 }
 
-/* Redis 5.0/6.0: XPENDING lists candidates, XCLAIM takes those still idle enough. */
-RSQ__INTERN rsq_result rsq__reclaim_pending(rsq_consumer *cons) {
+/* One XAUTOCLAIM ... JUSTID step on stream i from its cursor; Redis >= 7 also lists
+   pending entries deleted from the stream (removed from the pending list already). */
+RSQ__INTERN rsq_result rsq__autoclaim_step(rsq_consumer *cons, int i, const char *vis, const char *cnt, size_t *total) {
+    rsq_client *c = cons->c;
+    char cur[RSQ_ID_STRLEN];
+    const char *argv[9];
+    const rsq_reply *r;
+    size_t j, n = 0;
+    rsq_result rc;
+    argv[0] = "XAUTOCLAIM"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = cons->name; argv[4] = vis;
+    rsq_id_format(cons->st[i].claim, cur);
+    argv[5] = cur; argv[6] = "COUNT"; argv[7] = cnt; argv[8] = "JUSTID";
+    if ((rc = rsq__cmd(c, &r, 9, argv, 1)) != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY || r->len < 2 || r->element[1].type != RSQ_REPLY_ARRAY)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XAUTOCLAIM: unexpected reply");
+    if (!rsq__reply_id(&r->element[0], &cons->st[i].claim)) cons->st[i].claim.ms = cons->st[i].claim.seq = 0;
+    for (j = 0; j < r->element[1].len; j++) n += r->element[1].element[j].type != RSQ_REPLY_NIL;
+    if (r->len >= 3 && r->element[2].type == RSQ_REPLY_ARRAY)
+        for (j = 0; j < r->element[2].len; j++) {
+            rsq_id id;
+            if (rsq__reply_id(&r->element[2].element[j], &id)) rsq__note_deleted(cons, i, id);
+        }
+    rsq__claimed(cons, i, n, total);
+    return RSQ_OK;
+}
+
+/* One page of XPENDING from the scan cursor, then XCLAIM ... JUSTID of the entries
+   idle long enough (Redis 5.0/6.0). Deleted entries are claimed too and come out of
+   resume as deleted, to be acked away. */
+RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const char *vis, size_t want, size_t *total) {
+    rsq_client *c = cons->c;
+    char from[RSQ_ID_STRLEN], page[24];
+    const char *argv[6];
+    const rsq_reply *r;
+    size_t j, n = 0, per = RSQ__MAX((size_t)cons->count * 10, 100);
+    rsq_result rc;
+    if ((rc = rsq__cons_argv(cons, 7 + want)) != RSQ_OK) return rc;
+    if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, want * RSQ_ID_STRLEN)) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for reclaim");
+    rsq_id_format(cons->st[i].claim, from);
+    rsq__u64_to_dec(page, (uint64_t)per);
+    argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = from; argv[4] = "+"; argv[5] = page;
+    if ((rc = rsq__cmd(c, &r, 6, argv, 1)) != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
+    cons->st[i].claim.ms = cons->st[i].claim.seq = 0; /* the end: start over next time */
+    for (j = 0; j < r->len; j++) {
+        const rsq_reply *e = &r->element[j];
+        rsq_id id;
+        if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq__reply_id(&e->element[0], &id)) continue;
+        if (n == want) break;
+        if (r->len == per || j + 1 < r->len) cons->st[i].claim = rsq__id_next(id);
+        if (e->element[2].integer < cons->visibility_ms) continue;
+        rsq_id_format(id, cons->idtxt + n * RSQ_ID_STRLEN);
+        n++;
+    }
+    if (j == r->len && r->len < per) cons->st[i].claim.ms = cons->st[i].claim.seq = 0;
+    if (n == 0) return RSQ_OK;
+    cons->argv[0] = "XCLAIM"; cons->argv[1] = RSQ__KEY(cons, i); cons->argv[2] = cons->group;
+    cons->argv[3] = cons->name; cons->argv[4] = vis;
+    for (j = 0; j < n; j++) cons->argv[5 + j] = cons->idtxt + j * RSQ_ID_STRLEN;
+    cons->argv[5 + n] = "JUSTID";
+    if ((rc = rsq__command_ex(c, &r, (int)(6 + n), cons->argv, NULL, RSQ_TIMEOUT_DEFAULT, 1)) != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XCLAIM: unexpected reply");
+    for (j = n = 0; j < r->len; j++) n += r->element[j].type != RSQ_REPLY_NIL;
+    rsq__claimed(cons, i, n, total);
+    return RSQ_OK;
+}
+
+/* A reclaim pass: follows each stream's scan cursor to the end of the pending list
+   (or until `count` entries are claimed, or a time budget of visibility_ms / 4, at
+   most 2 s, is spent; the next pass then follows at once). */
+RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
     rsq_client *c = cons->c;
     char vis[24], cnt[24];
-    int i;
+    size_t total = 0;
+    uint64_t until;
+    int mode = cons->reclaim, i;
     rsq_result rc;
-    rsq__u64_to_dec(vis, (uint64_t)cons->visibility_ms);
-    rsq__u64_to_dec(cnt, (uint64_t)cons->count * 4);
-    if ((rc = rsq__cons_argv(cons, 6 + (size_t)cons->count)) != RSQ_OK) return rc;
-    if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, (size_t)cons->count * RSQ_ID_STRLEN))
-        return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for reclaim");
-    for (i = 0; i < cons->nstreams; i++) {
-        const rsq_reply *r;
-        const char *argv[6];
-        size_t j, n = 0;
-        argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = "-"; argv[4] = "+"; argv[5] = cnt;
-        rc = rsq__cmd(c, &r, 6, argv, 1);
-        if (rc != RSQ_OK) return rc;
-        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
-        for (j = 0; j < r->len && n < (size_t)cons->count; j++) {
-            const rsq_reply *e = &r->element[j];
-            if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || e->element[2].integer < cons->visibility_ms) continue;
-            rsq__copy(cons->idtxt + n * RSQ_ID_STRLEN, RSQ_ID_STRLEN, e->element[0].str, e->element[0].len);
-            n++;
-        }
-        if (n == 0) continue;
-        cons->argv[0] = "XCLAIM"; cons->argv[1] = RSQ__KEY(cons, i); cons->argv[2] = cons->group;
-        cons->argv[3] = cons->name; cons->argv[4] = vis;
-        for (j = 0; j < n; j++) cons->argv[5 + j] = cons->idtxt + j * RSQ_ID_STRLEN;
-        rc = rsq__command_ex(c, &r, (int)(5 + n), cons->argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
-        if (rc != RSQ_OK) return rc;
-        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XCLAIM: unexpected reply");
-        for (j = 0; j < r->len; j++) {
-            const rsq_reply *e = &r->element[j];
-            if (e->type == RSQ_REPLY_NIL) continue; /* claimed meanwhile by someone else */
-            if ((rc = rsq__batch_add(cons, i, e, -1)) != RSQ_OK) return rc;
-        }
-    }
-    return RSQ_OK;
-}
-
-RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
-    rsq_result rc;
-    size_t before = cons->nmsg;
-    int mode = cons->reclaim;
     /* acks first: entries handled but not yet acked look idle and would be taken back */
     if ((rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
     if (mode == RSQ_RECLAIM_AUTO) {
         long v = 0;
-        rc = rsq_server_version(cons->c, &v);
-        if (rc != RSQ_OK) return rc;
-        mode = v >= 60200 ? RSQ_RECLAIM_AUTOCLAIM : RSQ_RECLAIM_PENDING_CLAIM;
+        rc = rsq_server_version(c, &v);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc) && rc != RSQ_ERR_UNSUPPORTED) return rc;
+        /* version unknown (INFO and HELLO refused): try XAUTOCLAIM, fall back below */
+        mode = rc != RSQ_OK || v >= 60200 ? RSQ_RECLAIM_AUTOCLAIM : RSQ_RECLAIM_PENDING_CLAIM;
+        if (rc == RSQ_OK) cons->reclaim = mode;
     }
-    rc = mode == RSQ_RECLAIM_AUTOCLAIM ? rsq__reclaim_autoclaim(cons) : rsq__reclaim_pending(cons);
-    if (rc != RSQ_OK) return rc;
-    if (cons->nmsg > before) {
-        cons->stats.reclaimed += cons->nmsg - before;
-        rsq__log(cons->c, RSQ_LOG_INFO, RSQ_LOGI_RECLAIMED, "%s: reclaimed %zu entries idle over %d ms",
-                 cons->group, cons->nmsg - before, cons->visibility_ms);
+    rsq__u64_to_dec(vis, (uint64_t)cons->visibility_ms);
+    rsq__u64_to_dec(cnt, (uint64_t)cons->count);
+    until = rsq__now(c) + (uint64_t)RSQ__MAX(RSQ__MIN(cons->visibility_ms / 4, 2000), 50);
+    for (i = 0; i < cons->nstreams && total < (size_t)cons->count; i++) {
+        do {
+            rc = mode == RSQ_RECLAIM_AUTOCLAIM ? rsq__autoclaim_step(cons, i, vis, cnt, &total)
+                                               : rsq__pending_claim_step(cons, i, vis, (size_t)cons->count - total, &total);
+            if (rc == RSQ_ERR_SERVER && mode == RSQ_RECLAIM_AUTOCLAIM && cons->reclaim == RSQ_RECLAIM_AUTO &&
+                !strncmp(c->err, "ERR unknown command", 19)) {
+                cons->reclaim = mode = RSQ_RECLAIM_PENDING_CLAIM; /* before Redis 6.2 */
+                cons->next_reclaim = 0;
+                rc = RSQ_OK;
+                continue;
+            }
+            if (rc != RSQ_OK) return rc;
+        } while ((cons->st[i].claim.ms || cons->st[i].claim.seq) && total < (size_t)cons->count && rsq__now(c) < until);
+        if (cons->st[i].claim.ms || cons->st[i].claim.seq) cons->next_reclaim = 0; /* more to scan */
+    }
+    if (total) {
+        cons->stats.reclaimed += total;
+        rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_RECLAIMED, "%s: reclaimed %zu entries idle over %d ms", cons->group, total,
+                 cons->visibility_ms);
     }
     return RSQ_OK;
 }
 
 /* ----- group setup and the fetch loop ----- */
+/* NOGROUP (the stream or the group was deleted: FLUSHALL, DEL, XGROUP DESTROY) or
+   UNBLOCKED (the stream vanished under a blocking read): the group is made again
+   before the next read. 1 if rc is one of these. */
+RSQ__INTERN int rsq__group_lost(rsq_consumer *cons, rsq_result rc) {
+    rsq_client *c = cons->c;
+    if (rc != RSQ_ERR_NOGROUP && !(rc == RSQ_ERR_SERVER && !strncmp(c->err, "UNBLOCKED", 9))) return 0;
+    cons->ready = 0;
+    cons->lost = 1;
+    cons->stats.groups_recreated++;
+    if (!cons->said_nogroup) {
+        cons->said_nogroup = 1;
+        rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_GROUP_RECREATED, "group %s missing on %s; recreating it after the last entry read",
+                 cons->group, RSQ__KEY(cons, 0));
+    }
+    return 1;
+}
+
+/* Creates the group on every stream (MKSTREAM), at `start` the first time; after a
+   loss at the last entry ID read from that stream, or "0" (nothing written after
+   the loss is skipped; what this consumer did not read yet comes again). */
 RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
     rsq_client *c = cons->c;
     int i;
     rsq_result rc = RSQ_OK, first = RSQ_OK;
+    if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, (size_t)cons->nstreams * RSQ_ID_STRLEN))
+        return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for group setup");
     for (i = 0; i < cons->nstreams; i++) {
         const char *argv[6];
+        char *at = cons->idtxt + (size_t)i * RSQ_ID_STRLEN;
+        if (!cons->lost) rsq__copy(at, RSQ_ID_STRLEN, cons->start, strlen(cons->start));
+        else if (cons->st[i].seen.ms || cons->st[i].seen.seq) rsq_id_format(cons->st[i].seen, at);
+        else memcpy(at, "0", 2);
         argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = RSQ__KEY(cons, i); argv[3] = cons->group;
-        argv[4] = cons->start; argv[5] = "MKSTREAM";
+        argv[4] = at; argv[5] = "MKSTREAM";
         if ((rc = rsq_append_argv(c, 6, argv, NULL)) != RSQ_OK) return rc;
     }
     for (i = 0; i < cons->nstreams; i++) {
@@ -4600,18 +4867,16 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
         if (rc != RSQ_OK && first == RSQ_OK) first = rc;
     }
     if (first != RSQ_OK) return first;
-    for (i = 0; i < cons->nstreams; i++) {
-        cons->st[i].resuming = 1;
-        cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0;
-    }
+    c->err[0] = '\0';
+    rsq__batch_drop(cons); /* resume: own pending entries first */
     cons->epoch = c->epoch;
     cons->ready = 1;
     return RSQ_OK;
 }
 
-/* Everything before waiting for new entries: the group (first use), own pending
-   entries after a start or reconnect (resume), reclaim when due, and higher priority
-   levels without waiting. Fills the batch if any of them finds something. */
+/* Everything before waiting for new entries: the group (first use), reclaim when
+   due, own pending entries after a start, reconnect or reclaim (resume), and higher
+   priority levels without waiting. Fills the batch if any of them finds something. */
 RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
     rsq_client *c = cons->c;
     uint64_t now;
@@ -4619,38 +4884,35 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
     rsq_result rc;
     if (!cons->ready && (rc = rsq__cons_setup(cons)) != RSQ_OK) return rc;
     if (cons->epoch != c->epoch) { /* reconnected: what was in flight is in our pending list */
-        for (i = 0; i < cons->nstreams; i++) { cons->st[i].resuming = 1; cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0; }
+        rsq__batch_drop(cons);
         cons->epoch = c->epoch;
     }
-    for (i = 0; i < cons->nstreams; i++)
-        while (cons->st[i].resuming) {
-            if ((rc = rsq__xread(cons, i, 1, 1, -1)) != RSQ_OK) return rc;
-            if (cons->nmsg) {
-                cons->stats.resumed += cons->nmsg;
-                return rsq__batch_finish(cons, 0, 0);
-            }
-        }
     now = rsq__now(c);
     if (cons->reclaim != RSQ_RECLAIM_OFF && now >= cons->next_reclaim) {
         cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
         if ((rc = rsq__reclaim(cons)) != RSQ_OK) return rc;
-        if (cons->nmsg) return rsq__batch_finish(cons, 0, 0);
     }
+    for (i = 0; i < cons->nstreams; i++)
+        while (cons->st[i].resuming) {
+            if ((rc = rsq__resume_one(cons, i)) != RSQ_OK) return rc;
+            if (cons->nmsg) return RSQ_OK;
+        }
     for (i = 0; i + 1 < cons->levels; i++) { /* higher levels first, without waiting */
-        if ((rc = rsq__xread(cons, i * cons->shards, cons->shards, 0, -1)) != RSQ_OK) return rc;
-        if (cons->nmsg) return rsq__batch_finish(cons, 0, 1);
+        if ((rc = rsq__xread(cons, i * cons->shards, cons->shards, -1)) != RSQ_OK) return rc;
+        if (cons->nmsg) break;
     }
     return RSQ_OK;
 }
 
 /* One round of fetching: housekeeping, else new entries, waiting at most until the
-   deadline or the next reclaim. The batch is empty on entry. */
+   deadline or the next reclaim. The batch is empty on entry; on an error it is
+   dropped whole. */
 RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
     rsq_client *c = cons->c;
     uint64_t now;
     int block;
     rsq_result rc = rsq__housekeeping(cons);
-    if (rc != RSQ_OK || cons->nmsg) return rc;
+    if (rc != RSQ_OK || cons->nmsg) goto done;
     now = rsq__now(c);
     block = cons->block_ms;
     if (deadline != UINT64_MAX) block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
@@ -4659,45 +4921,85 @@ RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
     if (rsq__cons_sharded_cluster(cons)) {
         /* no single command can wait on several slots: read every shard without
            waiting, then pause 5..100 ms (growing while idle) */
-        if ((rc = rsq__xread(cons, 0, cons->nstreams, 0, -1)) != RSQ_OK) return rc;
-        if (cons->nmsg) { cons->poll_ms = 0; return rsq__batch_finish(cons, 0, 1); }
+        if ((rc = rsq__xread(cons, 0, cons->nstreams, -1)) != RSQ_OK) goto done;
+        if (cons->nmsg) { cons->poll_ms = 0; goto done; }
         cons->poll_ms = cons->poll_ms ? RSQ__MIN(cons->poll_ms * 2, 100) : 5;
         rsq__cons_sleep(cons, RSQ__MIN(cons->poll_ms, block));
         return RSQ_OK;
     }
-    rc = rsq__xread(cons, 0, cons->nstreams, 0, block > 0 ? block : -1);
-    if (rc != RSQ_OK) return rc;
-    return rsq__batch_finish(cons, 0, 1);
+    rc = rsq__xread(cons, 0, cons->nstreams, block > 0 ? block : -1);
+  done:
+    if (rc != RSQ_OK) rsq__batch_drop(cons);
+    else if (cons->nmsg) {
+        rsq__batch_fix(cons);
+        cons->batch_ms = rsq__now(c);
+    }
+    return rc;
+}
+
+/* XCLAIM ... JUSTID of the batch's messages not yet handed out, pipelined, one
+   command per message: `release` hands them back (IDLE visibility_ms, delivery count
+   back to what handlers saw), else their lease is renewed (idle time reset). */
+RSQ__INTERN rsq_result rsq__claim_rest(rsq_consumer *cons, int release) {
+    rsq_client *c = cons->c;
+    char idle[24], retry[24];
+    size_t i, sent = 0;
+    rsq_result rc = RSQ_OK, one;
+    rsq__u64_to_dec(idle, (uint64_t)cons->visibility_ms);
+    for (i = cons->bpos; i < cons->nmsg && rc == RSQ_OK; i++) {
+        const rsq_message *m = &cons->msg[i];
+        const char *argv[12];
+        int argc = 0;
+        if (m->skip) continue;
+        argv[argc++] = "XCLAIM"; argv[argc++] = RSQ__KEY(cons, m->sidx); argv[argc++] = cons->group;
+        argv[argc++] = cons->name; argv[argc++] = "0"; argv[argc++] = m->id_str;
+        if (release) {
+            rsq__u64_to_dec(retry, (uint64_t)(m->deliveries > 1 ? m->deliveries - 1 : 0));
+            argv[argc++] = "IDLE"; argv[argc++] = idle; argv[argc++] = "RETRYCOUNT"; argv[argc++] = retry;
+        }
+        argv[argc++] = "JUSTID";
+        if ((rc = rsq_append_argv(c, argc, argv, NULL)) == RSQ_OK) sent++;
+    }
+    for (i = 0; i < sent; i++) {
+        const rsq_reply *r;
+        one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (one != RSQ_OK && rc == RSQ_OK) rc = one;
+        if (one != RSQ_OK && !rsq_result_is_server_error(one)) return one;
+    }
+    return rc;
 }
 
 RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
-    size_t i;
-    rsq_result rc = RSQ_OK;
+    rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
-    for (i = cons->bpos; i < cons->nmsg && rc == RSQ_OK; i++) {
-        rsq_message *m = &cons->msg[i];
-        char idle[24];
-        const char *argv[9];
-        const rsq_reply *r;
-        if (m->skip) continue;
-        rsq__u64_to_dec(idle, (uint64_t)cons->visibility_ms);
-        argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
-        argv[4] = "0"; argv[5] = m->id_str; argv[6] = "IDLE"; argv[7] = idle; argv[8] = "JUSTID";
-        rc = rsq__cmd(cons->c, &r, 9, argv, 1);
-        if (rc == RSQ_OK) m->skip = 1;
-    }
+    if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    rc = rsq__claim_rest(cons, 1);
     cons->bpos = cons->nmsg;
     cons->nrequeue = 0;
     if (rc == RSQ_OK) rc = rsq_consumer_flush(cons);
     return rc;
 }
 
-/* The next message of the batch (requeued ones first), if any: 1 and *out set. */
+/* Time-driven duties between hand-outs: acks older than ack_interval_ms go out, and
+   prefetched messages waiting longer than visibility_ms / 2 get their lease renewed,
+   so that no one reclaims a live consumer's batch. */
+RSQ__INTERN rsq_result rsq__duties(rsq_consumer *cons) {
+    uint64_t now;
+    rsq_result rc;
+    if (!cons->nack && cons->bpos >= cons->nmsg) return RSQ_OK;
+    now = rsq__now(cons->c);
+    if (cons->nack && now - cons->ack_ms >= (uint64_t)cons->ack_interval_ms && (rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
+    if (cons->bpos < cons->nmsg && now - cons->batch_ms >= (uint64_t)cons->visibility_ms / 2) {
+        cons->batch_ms = now;
+        if ((rc = rsq__claim_rest(cons, 0)) != RSQ_OK) return rc;
+    }
+    return RSQ_OK;
+}
+
+/* The next message of the batch (requeued ones first), if any: RSQ_OK and *out set. */
 RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out) {
     while (cons->nrequeue) {
         rsq_message *m = &cons->msg[cons->requeue[--cons->nrequeue]];
-        rsq_result rc = rsq__dead_letter_if_over(cons, m);
-        if (rc != RSQ_OK) return rc;
         if (m->skip) continue;
         *out = m;
         cons->stats.delivered++;
@@ -4719,6 +5021,7 @@ RSQ__INTERN rsq_result rsq__stop_now(rsq_consumer *cons) {
     rsq_client *c = cons->c;
     int attempts = c->retry_attempts;
     c->intr = NULL;
+    c->call_deadline = 0;
     if (attempts == RSQ_RETRY_FOREVER || attempts > 3) c->retry_attempts = 3;
     rsq_consumer_release(cons);
     c->retry_attempts = attempts;
@@ -4744,6 +5047,7 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
     cons->c->intr = &cons->stop;
     rc = rsq__consumer_next(cons, out, timeout_ms);
     cons->c->intr = NULL;
+    cons->c->call_deadline = 0;
     if (cons->stop && rc != RSQ_OK) rc = rsq__stop_now(cons);
     return rc;
 }
@@ -4758,24 +5062,35 @@ RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message 
         if (cons->xr_inflight) { rsq_disconnect(c); cons->xr_inflight = 0; } /* the reply is still owed */
         return RSQ_STOPPED;
     }
+    if (!cons->xr_inflight && (rc = rsq__duties(cons)) != RSQ_OK) return rc;
     if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
     if (cons->xr_inflight) {
         rc = rsq__xread_recv(cons, RSQ_TIMEOUT_NONBLOCK);
         if (rc == RSQ_AGAIN) return RSQ_AGAIN;
         cons->xr_inflight = 0;
-        if (rc == RSQ_ERR_NOGROUP) cons->ready = 0;
-        if (rc == RSQ_OK) rc = rsq__batch_finish(cons, 0, 1);
-        if (rc != RSQ_OK) return rc;
+        if (rc != RSQ_OK) {
+            rsq__batch_drop(cons);
+            rsq__group_lost(cons, rc);
+            return rc;
+        }
+        rsq__batch_fix(cons);
+        cons->batch_ms = rsq__now(c);
         rc = rsq__hand_out(cons, out);
         return rc == RSQ_EMPTY ? RSQ_AGAIN : rc;
     }
     rsq__batch_reset(cons);
     rc = rsq__housekeeping(cons);
-    if (rc == RSQ_ERR_NOGROUP) cons->ready = 0;
-    if (rc != RSQ_OK) return rc;
+    if (rc != RSQ_OK) {
+        rsq__batch_drop(cons);
+        rsq__group_lost(cons, rc);
+        return rc;
+    }
     if (cons->nmsg) {
+        rsq__batch_fix(cons);
+        cons->batch_ms = rsq__now(c);
         rc = rsq__hand_out(cons, out);
         if (rc != RSQ_EMPTY) return rc;
+        rsq__batch_reset(cons);
     }
     /* nothing at hand: ask for new entries and return; the reply completes a later call */
     {
@@ -4783,12 +5098,20 @@ RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message 
         int block = cons->block_ms;
         if (cons->reclaim != RSQ_RECLAIM_OFF)
             block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 1);
-        rc = rsq__xread_send(cons, 0, cons->nstreams, 0, block > 0 ? block : 1);
+        rc = rsq__xread_send(cons, 0, cons->nstreams, block > 0 ? block : 1);
     }
     if (rc != RSQ_OK) return rc;
     cons->xr_inflight = 1;
     rc = rsq_flush(c, RSQ_TIMEOUT_NONBLOCK);
     return rc == RSQ_OK || rc == RSQ_AGAIN ? RSQ_AGAIN : rc;
+}
+
+/* Pause before another attempt, never past the call's deadline. */
+RSQ__INTERN void rsq__cons_backoff(rsq_consumer *cons, int attempt, uint64_t deadline) {
+    uint64_t now = rsq__now(cons->c);
+    int ms = rsq__backoff_ms(cons->c, attempt);
+    if (deadline != UINT64_MAX) ms = (int)RSQ__MIN((uint64_t)ms, deadline > now ? deadline - now : 0);
+    rsq__cons_sleep(cons, ms);
 }
 
 RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
@@ -4799,36 +5122,32 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
     if (!cons || !cons->c || !out) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL") : RSQ_ERR_ARG;
     c = cons->c;
     if (timeout_ms == RSQ_TIMEOUT_DEFAULT) timeout_ms = cons->block_ms;
-    deadline = 0; /* computed when the batch runs dry: no clock read per message */
+    deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    /* every wait inside (reads, connects, backoffs) ends by the deadline plus the margin */
+    c->call_deadline = deadline == UINT64_MAX ? 0 : deadline + (uint64_t)c->block_margin_ms;
     for (;;) {
-        rsq_result rc = RSQ_OK;
+        rsq_result rc;
         if (cons->stop) return RSQ_STOPPED;
-        if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
-        rc = RSQ_OK;
-        if (!deadline)
-            deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
-        rsq__batch_reset(cons);
-        rc = rsq__fill(cons, deadline);
+        rc = rsq__duties(cons);
+        if (rc == RSQ_OK) {
+            if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
+            rsq__batch_reset(cons);
+            rc = rsq__fill(cons, deadline);
+        }
         if (rc == RSQ_OK || rc == RSQ_STOPPED) {
             if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline) return RSQ_EMPTY;
             attempt = 0;
             continue;
         }
-        if (rc == RSQ_ERR_NOGROUP) {
-            cons->ready = 0;
-            cons->stats.groups_recreated++;
-            if (!cons->said_nogroup) {
-                cons->said_nogroup = 1;
-                rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_GROUP_RECREATED, "group %s missing on %s; recreating at %s",
-                         cons->group, RSQ__KEY(cons, 0), cons->start);
-            }
-            if (attempt > 0) rsq__cons_sleep(cons, rsq__backoff_ms(c, attempt));
+        if (rsq__now(c) >= deadline) return rc;
+        if (rsq__group_lost(cons, rc)) {
+            if (attempt > 0) rsq__cons_backoff(cons, attempt, deadline);
             attempt++;
             continue;
         }
         if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) && rc != RSQ_ERR_CONNECT &&
             rc != RSQ_ERR_RESOLVE && rsq__retry_allowed(c, attempt)) {
-            rsq__cons_sleep(cons, rsq__backoff_ms(c, attempt));
+            rsq__cons_backoff(cons, attempt, deadline);
             attempt++;
             continue;
         }
@@ -4843,6 +5162,10 @@ RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) 
     return RSQ_OK;
 }
 
+/* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
+   its resume does not hand them out early; any consumer's reclaim takes them when due. */
+#define RSQ__DELAYED_CONSUMER "rsq:delayed"
+
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
     const rsq_reply *r;
     const char *argv[9];
@@ -4850,6 +5173,12 @@ RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_m
     rsq_result rc = rsq__check_msg(cons, m);
     if (rc != RSQ_OK) return rc;
     if (error) rsq_consumer_set_error(cons, error);
+    if (cons->max_deliveries >= 0 && m->deliveries >= cons->max_deliveries) {
+        char why[96];
+        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
+        cons->stats.nacked++;
+        return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
+    }
     argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
     argv[4] = "0"; argv[5] = m->id_str;
     if (delay_ms <= 0) {
@@ -4864,12 +5193,16 @@ RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_m
                 return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for requeue");
             mm->deliveries++;
             cons->requeue[cons->nrequeue++] = (size_t)(m - cons->msg);
+        } else if (r->type == RSQ_REPLY_ARRAY && (r->len == 0 || r->element[0].type == RSQ_REPLY_NIL)) {
+            rsq__note_deleted(cons, m->sidx, m->id); /* gone from the stream meanwhile */
         }
         return RSQ_OK;
     }
-    /* leave it pending but looking idle, so a reclaim pass takes it after delay_ms */
+    /* park it on the pseudo-consumer, looking idle, so a reclaim pass takes it after
+       delay_ms */
     if (delay_ms > cons->visibility_ms) delay_ms = cons->visibility_ms;
     rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
+    argv[3] = RSQ__DELAYED_CONSUMER;
     argv[6] = "IDLE"; argv[7] = idle; argv[8] = "JUSTID";
     rc = rsq__cmd(cons->c, &r, 9, argv, 1);
     if (rc != RSQ_OK) return rc;
@@ -4901,22 +5234,17 @@ RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
 }
 
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error) {
-    /* XADD to the dead-letter stream, then XACK; an XADD failure aborts before the ack */
-    static const char script[] =
-        "redis.call('XADD', KEYS[2], '*', unpack(ARGV, 3)) return redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])";
     const rsq_reply *r;
+    rsq__txcmd tx[2];
+    const char *ack[4];
     char dl[24];
     size_t i, argc = 0;
     rsq_result rc = rsq__check_msg(cons, m);
     if (rc != RSQ_OK) return rc;
-    if ((rc = rsq__cons_argv(cons, 17 + 2 * m->field_count)) != RSQ_OK) return rc;
-    cons->argv[argc] = "EVAL"; cons->lens[argc++] = 4;
-    cons->argv[argc] = script; cons->lens[argc++] = sizeof script - 1;
-    cons->argv[argc] = "2"; cons->lens[argc++] = 1;
-    cons->argv[argc] = m->stream; cons->lens[argc++] = m->stream_len;
+    if ((rc = rsq__cons_argv(cons, 13 + 2 * m->field_count)) != RSQ_OK) return rc;
+    cons->argv[argc] = "XADD"; cons->lens[argc++] = 4;
     cons->argv[argc] = RSQ__DLQ(cons, m->sidx); cons->lens[argc++] = strlen(RSQ__DLQ(cons, m->sidx));
-    cons->argv[argc] = cons->group; cons->lens[argc++] = strlen(cons->group);
-    cons->argv[argc] = m->id_str; cons->lens[argc++] = strlen(m->id_str);
+    cons->argv[argc] = "*"; cons->lens[argc++] = 1;
     for (i = 0; i < m->field_count; i++) {
         cons->argv[argc] = m->fields[i].name; cons->lens[argc++] = m->fields[i].name_len;
         cons->argv[argc] = m->fields[i].value; cons->lens[argc++] = m->fields[i].value_len;
@@ -4933,7 +5261,10 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     cons->argv[argc] = dl; cons->lens[argc++] = strlen(dl);
     cons->argv[argc] = "dlq-error"; cons->lens[argc++] = 9;
     cons->argv[argc] = error; cons->lens[argc++] = strlen(error);
-    rc = rsq__command_ex(cons->c, &r, (int)argc, cons->argv, cons->lens, RSQ_TIMEOUT_DEFAULT, 0);
+    ack[0] = "XACK"; ack[1] = m->stream; ack[2] = cons->group; ack[3] = m->id_str;
+    tx[0].argc = (int)argc; tx[0].argv = cons->argv; tx[0].lens = cons->lens; tx[0].what = "dead letter: XADD to the dead-letter stream";
+    tx[1].argc = 4; tx[1].argv = ack; tx[1].lens = NULL; tx[1].what = "dead letter: XACK of the entry";
+    rc = rsq__transaction(cons->c, 2, tx, &r);
     if (rc != RSQ_OK) return rc;
     cons->stats.dead_lettered++;
     rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
@@ -4941,11 +5272,26 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     return RSQ_OK;
 }
 
+/* Whether `origin` (a dead letter's dlq-stream field: data, never trusted) is one of
+   the streams whose dead letters go to `dlq`: for a dead-letter key B:dlq where B is
+   {X} (rsq_queue_key's wrapping), X itself, {X} (a shard's base) or {X}:p<k>; where
+   B carries its own tag, B or B:p<k>. */
+RSQ__INTERN int rsq__replay_target_ok(const char *dlq, const char *origin, size_t olen) {
+    size_t dn = strlen(dlq), bn, o, cl;
+    long long lvl;
+    if (dn < 5 || memcmp(dlq + dn - 4, ":dlq", 4)) return 0;
+    bn = dn - 4;
+    if (olen == bn && !memcmp(origin, dlq, bn)) return 1;
+    if (olen > bn + 2 && !memcmp(origin, dlq, bn) && origin[bn] == ':' && origin[bn + 1] == 'p' &&
+        rsq__parse_ll(origin + bn + 2, olen - bn - 2, &lvl) && lvl > 0 && lvl < RSQ_MAX_PRIORITIES && origin[bn + 2] != '0')
+        return 1;
+    return dlq[0] == '{' && rsq__hash_tag(dlq, bn, &o, &cl) && o == 0 && cl == bn - 1 && olen == bn - 2 &&
+           !memcmp(origin, dlq + 1, bn - 2);
+}
+
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
-    static const char script[] =
-        "redis.call('XADD', KEYS[1], '*', unpack(ARGV, 2)) return redis.call('XDEL', KEYS[2], ARGV[1])";
-    const char *argv[6 + 2 * RSQ_MAX_HEADERS + 2];
-    size_t lens[6 + 2 * RSQ_MAX_HEADERS + 2];
+    const char *argv[3 + 2 * RSQ_MAX_HEADERS + 2], *del[3];
+    size_t lens[3 + 2 * RSQ_MAX_HEADERS + 2];
     char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN], *copy = NULL;
     size_t done = 0, cap = 0;
     rsq_result rc;
@@ -4954,6 +5300,7 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
     if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK) return rc;
     while (max == 0 || done < max) {
         const rsq_reply *r, *e, *f, *o;
+        rsq__txcmd tx[2];
         size_t i, argc = 0, need = 0, w = 0;
         const char *rng[6];
         rng[0] = "XRANGE"; rng[1] = dlq; rng[2] = "-"; rng[3] = "+"; rng[4] = "COUNT"; rng[5] = "1";
@@ -4965,13 +5312,18 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
             break;
         }
         f = &e->element[1];
+        rsq__copy(id, sizeof id, e->element[0].str, e->element[0].len);
         o = rsq_reply_get(f, "dlq-stream");
         if (!o || !o->str || o->len == 0 || o->len >= sizeof origin) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field", e->element[0].str);
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field; left in place", id);
+            break;
+        }
+        if (!rsq__replay_target_ok(dlq, o->str, o->len)) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s names a stream that is not one of this queue's; left in "
+                              "place (a dead letter's fields are data, never a destination)", id);
             break;
         }
         rsq__copy(origin, sizeof origin, o->str, o->len);
-        rsq__copy(id, sizeof id, e->element[0].str, e->element[0].len);
         /* copy the kept fields out of the reply: the next command reuses its buffer */
         for (i = 0; i + 1 < f->len; i += 2) need += f->element[i].len + f->element[i + 1].len + 2;
         if (need > cap) {
@@ -4980,21 +5332,22 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
             copy = (char *)p;
             cap = need;
         }
-        argv[argc] = "EVAL"; lens[argc++] = 4;
-        argv[argc] = script; lens[argc++] = sizeof script - 1;
-        argv[argc] = "2"; lens[argc++] = 1;
+        argv[argc] = "XADD"; lens[argc++] = 4;
         argv[argc] = origin; lens[argc++] = strlen(origin);
-        argv[argc] = dlq; lens[argc++] = strlen(dlq);
-        argv[argc] = id; lens[argc++] = strlen(id);
-        for (i = 0; i + 1 < f->len && argc + 2 <= RSQ__COUNTOF(argv); i += 2) {
+        argv[argc] = "*"; lens[argc++] = 1;
+        for (i = 0; i + 1 < f->len; i += 2) {
             const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
             if (k->len >= 4 && !memcmp(k->str, "dlq-", 4)) continue;
+            if (argc + 2 > RSQ__COUNTOF(argv)) { rc = rsq__set_err(c, RSQ_ERR_LIMIT, "dead letter %s has more than %d fields; left in place", id, RSQ_MAX_HEADERS + 1); break; }
             memcpy(copy + w, k->str, k->len); argv[argc] = copy + w; lens[argc++] = k->len; w += k->len + 1;
             memcpy(copy + w, v->str, v->len); argv[argc] = copy + w; lens[argc++] = v->len; w += v->len + 1;
         }
-        if (argc == 6) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay", id); break; }
-        rc = rsq__command_ex(c, &r, (int)argc, argv, lens, RSQ_TIMEOUT_DEFAULT, 0);
         if (rc != RSQ_OK) break;
+        if (argc == 3) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id); break; }
+        del[0] = "XDEL"; del[1] = dlq; del[2] = id;
+        tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "replay: XADD to the queue";
+        tx[1].argc = 3; tx[1].argv = del; tx[1].lens = NULL; tx[1].what = "replay: XDEL of the dead letter";
+        if ((rc = rsq__transaction(c, 2, tx, &r)) != RSQ_OK) break;
         done++;
     }
     rsq__free(&c->alloc, copy);

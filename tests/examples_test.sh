@@ -183,7 +183,7 @@ for name in "${built[@]}"; do
     done
     [ "$(count "$ID job .*")" = 24 ] || fail "worker: expected 24 job lines (20 done, 4 retried):"$'\n'"$out"
     # every entry handled: 21 + 4 redeliveries; 3 taken over from the ghost + the 4 retries
-    has worker 'worker w1 stopped: delivered 25, acked 20, retried 4, dead-lettered 1, reclaimed 7, resumed 0'
+    has worker 'worker w1 stopped: delivered 25, acked 20, retried 4, dead-lettered 1, reclaimed 7, resumed 7'
     [ "$(redis_cli xpending jobs workers | head -1)" = 0 ] || fail "worker: entries still pending after the stop"
     [ "$(redis_cli xlen '{jobs}:dlq')" = 1 ] || fail "worker: {jobs}:dlq does not hold one dead letter"
     got=$(redis_cli xrange '{jobs}:dlq' - + | tail -n +2 | tr '\n' ' ')

@@ -249,7 +249,7 @@ static void test_consumer_poison_message_reaches_dead_letters(void) {
     CHECK(rsq_reply_is(rsq_reply_get(f, "dlq-stream"), "c:poison"));
     CHECK(rsq_reply_is(rsq_reply_get(f, "dlq-group"), "g"));
     CHECK(rsq_reply_get(f, "dlq-id") != NULL);
-    CHECK(rsq_reply_is(rsq_reply_get(f, "dlq-deliveries"), "4"));
+    CHECK(rsq_reply_is(rsq_reply_get(f, "dlq-deliveries"), "3")); /* what the handler saw last */
     CHECK(rsq_reply_is(rsq_reply_get(f, "dlq-error"), "handler exploded"));
     rsq_consumer_free(&k);
     rsq_client_free(&c);
