@@ -9,10 +9,23 @@ TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 
 .PHONY: all test check-compile demo clean deps-test sanitize valgrind chaos
 
-# Optional parts add their own rules and may append make targets to TEST_EXTRA
-# (run by `make test` before the main runner, whose summary line comes last).
-TEST_EXTRA :=
--include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk
+# Make targets that `make test`, `make sanitize` and `make valgrind` build (or run)
+# before the runner, whose summary line comes last. A rule's prerequisites are expanded
+# when make reads the rule, so everything is appended to TEST_EXTRA here, above the
+# rules that use it: the fault-injecting proxy and the chaos program (both run by the
+# runner's tests), then whatever the optional parts' fragments add. The check at the
+# end of this file stops make if anything is appended later.
+TEST_EXTRA := $(BUILD)/proxy $(BUILD)/chaos
+
+# A part of `make test` that cannot run here says so in a recipe with
+#   $(call MAKE_SKIP,NAME,REASON)
+# which prints "skip NAME: REASON" and fails unless tests/skips.txt lists NAME with a
+# pattern that REASON matches (the runner's rule for its tests; see tests/main.c).
+MAKE_SKIP = echo "skip $(1): $(2)"; \
+  while read -r n p; do [ "$$n" = "$(1)" ] && case "$(2)" in $$p) exit 0;; esac; done < tests/skips.txt; \
+  echo "skip $(1) is not listed in tests/skips.txt: list it with its reason, or make it run" >&2; exit 1
+
+-include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk tests/nemesis.mk
 
 all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
 
@@ -54,6 +67,8 @@ deps-test:
 test: deps-test check-compile all $(TEST_EXTRA) $(BUILD)/rsq_test
 	$(BUILD)/rsq_test
 
+TEST_EXTRA_READ := $(TEST_EXTRA)
+
 # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then valgrind.
 SAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 $(BUILD)/rsq_test_san: $(TEST_SRC) tests/*.h rsq.h
@@ -75,19 +90,19 @@ valgrind: deps-test all $(TEST_EXTRA) $(BUILD)/rsq_test_vg
 # Chaos: producers and consumers through a connection-cutting proxy while consumers
 # are SIGKILLed and redis-server restarts; fails on any lost message. `make test` runs
 # a reduced version (tests/test_chaos.c); this is the full scale.
+# (in TEST_EXTRA, above; the runner finds it through RSQ_CHAOS_BIN or at build/chaos)
 $(BUILD)/chaos: tests/chaos.c tests/server.c tests/server.h rsq.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tests/chaos.c tests/server.c
 
-TEST_EXTRA += $(BUILD)/chaos
+export RSQ_CHAOS_BIN ?= $(abspath $(BUILD)/chaos)
 
-# The fault-injecting proxy of the chaos and hostile tests; they find it through
-# RSQ_PROXY_BIN or at build/proxy.
+# The fault-injecting proxy of the chaos, hostile and proxy tests (in TEST_EXTRA,
+# above); they find it through RSQ_PROXY_BIN or at build/proxy.
 $(BUILD)/proxy: tests/proxy.c
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tests/proxy.c
 
-TEST_EXTRA += $(BUILD)/proxy
 export RSQ_PROXY_BIN ?= $(abspath $(BUILD)/proxy)
 
 # tests/test_hostile.c includes tests/fake_server.c: rebuild the runners when it changes.
@@ -107,3 +122,8 @@ $(BUILD)/demo: tools/demo.c tests/server.c tests/server.h rsq.h
 
 clean:
 	rm -rf $(BUILD) rsq
+
+# TEST_EXTRA must be complete before the test rules are read (see its definition).
+ifneq ($(TEST_EXTRA),$(TEST_EXTRA_READ))
+$(error TEST_EXTRA grew after the test rules were read: $(filter-out $(TEST_EXTRA_READ),$(TEST_EXTRA)); append it before them)
+endif

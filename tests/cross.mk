@@ -3,7 +3,8 @@
 #   make cross          rsq.h for a Cortex-M4 (RSQ_NO_SOCKETS, newlib), warnings as
 #                       errors; a minimal firmware image linked from tests/cross_fw.c;
 #                       then gcc -m32 (the host build with sockets, and the offline
-#                       test suites run as 32-bit) when this machine has the multilib
+#                       test suites run as 32-bit; gcc-multilib, installed by
+#                       tools/deps.sh on x86-64)
 #   make size           .text/.data/.bss of the Cortex-M4 object and of the image, and
 #                       the 15 biggest functions
 #   make test-examples  tests/examples_test.sh: every example built as its first comment
@@ -35,26 +36,39 @@ cross-arm:
 
 # gcc -m32: rsq.h with sockets as a 32-bit host object, then the test runner built
 # 32-bit and its offline suites run (codec and URLs: the length and overflow arithmetic
-# that differs with a 32-bit size_t and long).
+# that differs with a 32-bit size_t and long). tools/deps.sh installs gcc-multilib on
+# x86-64, and qemu-user when the kernel cannot run 32-bit programs itself (no IA32
+# emulation): the runner then runs under qemu-i386. On x86-64 a missing 32-bit build
+# is an error; a machine of another kind has no multilib package and says so.
 cross-m32:
+	@tools/deps.sh cross
 	@mkdir -p $(CROSS_DIR)
 	@if ! printf '#include <sys/socket.h>\n#include <math.h>\nint main(void){return socket(0,0,0)>0;}\n' | \
 	     gcc -m32 -x c - -o $(CROSS_DIR)/m32-probe -lm >/dev/null 2>&1; then \
-	  echo "cross: gcc -m32 skipped: no 32-bit multilib here (Debian: gcc-multilib)"; \
+	  if [ "$$(uname -m)" = x86_64 ]; then \
+	    echo "cross: gcc -m32 cannot build here although this is x86-64 (Debian: gcc-multilib)" >&2; exit 1; \
+	  fi; \
+	  $(call MAKE_SKIP,cross-m32,no 32-bit multilib for $$(uname -m)); \
 	else \
-	  set -e; \
+	  set -e; run=""; \
+	  if ! $(CROSS_DIR)/m32-probe >/dev/null 2>&1; then \
+	    if command -v qemu-i386 >/dev/null 2>&1 && qemu-i386 $(CROSS_DIR)/m32-probe >/dev/null 2>&1; then run=qemu-i386; \
+	    else echo "cross: this kernel cannot run 32-bit programs and qemu-i386 cannot either (Debian: qemu-user)" >&2; \
+	      exit 1; fi; \
+	  fi; \
 	  echo "  cross gcc -m32 -std=c99 $(CWARN) -DRSQ_IMPLEMENTATION -c rsq.h"; \
 	  gcc -m32 -std=c99 $(CWARN) -O2 -DRSQ_IMPLEMENTATION -x c -c rsq.h -o $(CROSS_DIR)/rsq-m32.o; \
 	  gcc -m32 -std=c99 $(CFLAGS) $(CWARN) -o $(CROSS_DIR)/rsq_test_m32 $(TEST_SRC) -lm; \
 	  for suite in test_codec_ test_url_; do \
-	    if $(CROSS_DIR)/rsq_test_m32 $$suite >$(CROSS_DIR)/m32.log 2>&1; then \
-	      echo "cross: gcc -m32 $${suite%_}*: $$(tail -1 $(CROSS_DIR)/m32.log)"; \
+	    if $$run $(CROSS_DIR)/rsq_test_m32 $$suite >$(CROSS_DIR)/m32.log 2>&1; then \
+	      echo "cross: gcc -m32 $${suite%_}*$${run:+ (under $$run)}: $$(tail -1 $(CROSS_DIR)/m32.log)"; \
 	    else cat $(CROSS_DIR)/m32.log; echo "cross: gcc -m32 $${suite%_}* failed" >&2; exit 1; fi; \
 	  done; \
 	fi
 
 # RISC-V (rv32imac, picolibc), the other common firmware target, when Debian's
-# toolchain can be had: the core only (RSQ_NO_SOCKETS), warnings as errors.
+# toolchain can be had (else a skip listed in tests/skips.txt): the core only
+# (RSQ_NO_SOCKETS), warnings as errors.
 RV_CC ?= riscv64-unknown-elf-gcc
 cross-riscv:
 	@mkdir -p $(CROSS_DIR)
@@ -63,7 +77,7 @@ cross-riscv:
 	  $(RV_CC) --specs=picolibc.specs -march=rv32imac -mabi=ilp32 -Os -std=c99 -Wall -Wextra -Wpedantic \
 	    -Wshadow -Wstrict-prototypes -Werror -ffunction-sections -fdata-sections -DRSQ_NO_SOCKETS \
 	    -DRSQ_IMPLEMENTATION -x c -c rsq.h -o $(CROSS_DIR)/rsq-rv32.o; \
-	else echo "cross: skipping RISC-V ($(RV_CC) not installed)"; fi
+	else $(call MAKE_SKIP,cross-riscv,$(RV_CC) not installed); fi
 
 cross: cross-arm cross-m32 cross-riscv
 	@echo "cross: ok"

@@ -11,6 +11,7 @@
 #include <dirent.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -240,4 +241,155 @@ int srv_cli(const srv *s, char *out, size_t cap, const char *fmt, ...) {
     }
     st = pclose(p);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* ---- the fault-injecting proxy (tests/proxy.c) ---- */
+
+const char *srv_proxy_bin(void) {
+    const char *bin = getenv("RSQ_PROXY_BIN");
+    if (bin && *bin && access(bin, X_OK) == 0) return bin;
+    return access("build/proxy", X_OK) == 0 ? "build/proxy" : NULL;
+}
+
+static long long srv_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Reads one line of the proxy's answers into p->answer within timeout_ms. 0 or -1. */
+static int srv_proxy_line(srv_proxy *p, int timeout_ms) {
+    size_t n = 0;
+    long long end = srv_now_ms() + timeout_ms;
+    p->answer[0] = '\0';
+    for (;;) {
+        struct pollfd pf;
+        long long left = end - srv_now_ms();
+        char ch;
+        ssize_t r;
+        if (left <= 0) return -1;
+        pf.fd = p->out;
+        pf.events = POLLIN;
+        pf.revents = 0;
+        if (poll(&pf, 1, (int)left) <= 0) {
+            if (errno == EINTR) continue;
+            return -1;
+        }
+        r = read(p->out, &ch, 1);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        if (ch == '\n') break;
+        if (n + 1 < sizeof p->answer) p->answer[n++] = ch;
+    }
+    p->answer[n] = '\0';
+    return 0;
+}
+
+int srv_proxy_start(srv_proxy *p, int target_port, const char *logpath, const char *const *opts) {
+    const char *bin = srv_proxy_bin();
+    const char *argv[40];
+    char target[32];
+    int in[2], out[2], argc = 0, i;
+    memset(p, 0, sizeof *p);
+    p->ctl = p->out = -1;
+    if (!bin) {
+        fprintf(stderr, "no proxy binary: set RSQ_PROXY_BIN or build build/proxy (make test does)\n");
+        return -1;
+    }
+    snprintf(target, sizeof target, "127.0.0.1:%d", target_port);
+    argv[argc++] = bin;
+    argv[argc++] = "--listen";
+    argv[argc++] = "127.0.0.1:0";
+    argv[argc++] = "--target";
+    argv[argc++] = target;
+    argv[argc++] = "--control";
+    for (i = 0; opts && opts[i]; i++) {
+        if (argc == (int)(sizeof argv / sizeof argv[0]) - 1) { fprintf(stderr, "srv_proxy_start: too many options\n"); return -1; }
+        argv[argc++] = opts[i];
+    }
+    argv[argc] = NULL;
+    if (pipe(in) != 0) return -1;
+    if (pipe(out) != 0) { close(in[0]); close(in[1]); return -1; }
+    /* no other child (a redis-server, say) may hold the control pipe open */
+    for (i = 0; i < 2; i++) { fcntl(in[i], F_SETFD, FD_CLOEXEC); fcntl(out[i], F_SETFD, FD_CLOEXEC); }
+    p->pid = fork();
+    if (p->pid < 0) {
+        close(in[0]); close(in[1]); close(out[0]); close(out[1]);
+        p->pid = 0;
+        return -1;
+    }
+    if (p->pid == 0) {
+        int log = logpath ? open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600) : open("/dev/null", O_WRONLY);
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        if (log >= 0) dup2(log, 2);
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    srv_track(p->pid, 1);
+    close(in[0]);
+    close(out[1]);
+    p->ctl = in[1];
+    p->out = out[0];
+    if (srv_proxy_line(p, 5000) != 0 || sscanf(p->answer, "listening %d", &p->port) != 1 || p->port <= 0) {
+        fprintf(stderr, "proxy did not start (answer \"%s\")\n", p->answer);
+        srv_proxy_stop(p);
+        return -1;
+    }
+    snprintf(p->url, sizeof p->url, "redis://127.0.0.1:%d", p->port);
+    return 0;
+}
+
+int srv_proxy_ctl(srv_proxy *p, const char *cmd) {
+    char line[256];
+    size_t len, off = 0;
+    int n = snprintf(line, sizeof line, "%s\n", cmd);
+    if (p->ctl < 0 || n < 0 || (size_t)n >= sizeof line) return -1;
+    len = (size_t)n;
+    while (off < len) {
+        ssize_t w = write(p->ctl, line + off, len - off);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        off += (size_t)w;
+    }
+    if (srv_proxy_line(p, 5000) != 0) return -1;
+    return strncmp(p->answer, "ok", 2) == 0 && (p->answer[2] == '\0' || p->answer[2] == ' ') ? 0 : -1;
+}
+
+int srv_proxy_close_control(srv_proxy *p, int timeout_ms) {
+    long long end = srv_now_ms() + timeout_ms;
+    int st;
+    if (p->ctl >= 0) close(p->ctl);
+    p->ctl = -1;
+    while (p->pid > 0 && srv_now_ms() < end) {
+        if (waitpid(p->pid, &st, WNOHANG) == p->pid) {
+            srv_track(p->pid, 0);
+            p->pid = 0;
+            if (p->out >= 0) close(p->out);
+            p->out = -1;
+            return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        }
+        usleep(10000);
+    }
+    srv_proxy_stop(p);
+    return -1;
+}
+
+int srv_proxy_stop(srv_proxy *p) {
+    int i, st = 0, got = 0;
+    if (p->pid > 0) {
+        kill(p->pid, SIGTERM);
+        for (i = 0; i < 250; i++) {
+            if (waitpid(p->pid, &st, WNOHANG) == p->pid) { got = 1; break; }
+            usleep(20000);
+        }
+        if (!got) { kill(p->pid, SIGKILL); waitpid(p->pid, &st, 0); }
+        srv_track(p->pid, 0);
+    }
+    if (p->ctl >= 0) close(p->ctl);
+    if (p->out >= 0) close(p->out);
+    p->ctl = p->out = -1;
+    i = p->pid > 0 && got && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    p->pid = 0;
+    return i;
 }

@@ -34,4 +34,34 @@ int srv_free_port(void);
 /* Path of a binary on PATH, or NULL. */
 const char *srv_which(const char *name);
 
+/* The fault-injecting proxy (tests/proxy.c) in front of a server, driven through its
+   control pipe (proxy --control: commands on its stdin, one answer line each on its
+   stdout). Stopped by its pid; it also stops when the test process dies (its control
+   input ends). */
+typedef struct srv_proxy {
+    pid_t pid;
+    int port;           /* clients connect to 127.0.0.1:port */
+    int ctl, out;       /* the proxy's stdin (commands) and stdout (answers) */
+    char url[64];       /* redis://127.0.0.1:PORT */
+    char answer[512];   /* the last answer line, without its newline */
+} srv_proxy;
+
+/* The proxy binary: $RSQ_PROXY_BIN, else build/proxy, when executable; else NULL. */
+const char *srv_proxy_bin(void);
+/* Starts the proxy on a free port in front of 127.0.0.1:target_port, with the extra
+   options in `opts` (NULL-terminated; may be NULL), e.g. {"--delay-ms", "100", NULL};
+   its stderr (one line per fault) is appended to `logpath` (NULL: discarded).
+   0 on success (it listens), -1 on failure (reason on stderr). */
+int srv_proxy_start(srv_proxy *p, int target_port, const char *logpath, const char *const *opts);
+/* Sends one control command ("blackhole on", "delay 200", "reset", "idle 500",
+   "status"...; see tests/proxy.c) and waits up to 5 s for its answer, kept in
+   p->answer. 0 when it answered "ok ...", else -1. */
+int srv_proxy_ctl(srv_proxy *p, const char *cmd);
+/* Closes its control input, after which the proxy stops by itself: returns its exit
+   status once it did within timeout_ms; else -1, and it is stopped as below. */
+int srv_proxy_close_control(srv_proxy *p, int timeout_ms);
+/* Stops it with SIGTERM (SIGKILL after 5 s) and waits. Returns its exit status (0 after
+   a clean stop), or -1 when it was killed or had not started. */
+int srv_proxy_stop(srv_proxy *p);
+
 #endif

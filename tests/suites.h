@@ -3,6 +3,7 @@
 SUITE(suite_codec)
 SUITE(suite_url)
 SUITE(suite_live)
+SUITE(suite_proxy)
 SUITE(suite_producer)
 SUITE(suite_consumer)
 SUITE(suite_hostile)

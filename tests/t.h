@@ -1,13 +1,16 @@
 /* t.h - the test framework of rsq's test suite: TEST functions, CHECK assertions,
-   a closing "N passed, N failed" line. One test = one TEST function; it fails if any
-   CHECK in it fails (the test goes on, to report every failing check). */
+   a closing "N passed, N failed, N skipped" line. One test = one TEST function; it
+   fails if any CHECK in it fails (the test goes on, to report every failing check).
+   A test that cannot run here calls t_skip(REASON) and returns: it prints
+   "skip NAME: REASON", counts as skipped (never as passed), and is allowed only when
+   tests/skips.txt lists it (see tests/main.c); any other skip fails the run. */
 #ifndef RSQ_T_H
 #define RSQ_T_H
 #include <stdio.h>
 #include <string.h>
 #include <stdlib.h>
 
-extern int t_passed, t_failed, t_cur_failed;
+extern int t_passed, t_failed, t_skipped, t_cur_failed;
 extern const char *t_filter;
 
 #define CHECK(cond) do { if (!(cond)) { t_cur_failed++; \
@@ -27,7 +30,8 @@ extern const char *t_filter;
 
 #define RUN(fn) t_run(#fn, fn)
 void t_run(const char *name, void (*fn)(void));
-/* A test that cannot run here (no IPv6, say) says so and counts as passed. */
+/* A test that cannot run here (no IPv6, say) says why; return right after. It counts
+   as skipped, not passed, and must be listed in tests/skips.txt with that reason. */
 void t_skip(const char *why);
 
 #endif

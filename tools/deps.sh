@@ -6,33 +6,63 @@ set -euo pipefail
 want=()
 nice=()
 have() { command -v "$1" >/dev/null 2>&1; }
+# gcc -m32, the 32-bit host build of `make cross` (tests/cross.mk), on x86-64: Debian's
+# gcc-multilib builds it; a kernel without 32-bit support (no IA32 emulation) runs the
+# result under qemu-i386 from qemu-user. Other machines have no multilib package.
+m32_probe() {
+  printf '#include <sys/socket.h>\n#include <math.h>\nint main(void){return socket(0,0,0)>0;}\n' |
+    gcc -m32 -x c - -o "$1" -lm >/dev/null 2>&1
+}
+m32_build() { [ "$(uname -m)" != x86_64 ] || { have gcc && m32_probe /dev/null; } || want+=(gcc-multilib); }
+m32_run() {
+  local probe rc=0
+  [ "$(uname -m)" = x86_64 ] && have gcc && ! have qemu-i386 || return 0
+  probe="$(mktemp)"
+  if m32_probe "$probe"; then "$probe" >/dev/null 2>&1 || rc=$?; fi
+  rm -f "$probe"
+  [ $rc -lt 126 ] || want+=(qemu-user) # 126: the kernel cannot execute it
+}
+m32=0
 case "${1:-test}" in
   demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
   test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
         have gcc || want+=(gcc); have g++ || want+=(g++); have clang || want+=(clang)
         have openssl || want+=(openssl); [ -f /usr/include/openssl/ssl.h ] || want+=(libssl-dev)
         have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
-        have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf) ;;
+        have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
+        m32=1 ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
          [ -f /usr/include/hiredis/hiredis.h ] || nice+=(libhiredis-dev) ;;
   fuzz) have clang || want+=(clang); ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || want+=(libclang-rt-14-dev) ;;
   cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
-         have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf) ;;
+         have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
+         m32=1 ;;
   valgrind) have valgrind || want+=(valgrind) ;;
 esac
-[ ${#want[@]} -eq 0 ] && [ ${#nice[@]} -eq 0 ] && exit 0
+
 SUDO=""
-if [ "$(id -u)" != 0 ]; then
-  if have sudo; then SUDO="sudo"; else echo "need root to install: ${want[*]} ${nice[*]}" >&2; [ ${#want[@]} -eq 0 ]; exit $?; fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq >/dev/null
-if [ ${#want[@]} -gt 0 ]; then
-  echo "installing: ${want[*]}" >&2
-  $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
-fi
-if [ ${#nice[@]} -gt 0 ]; then
-  echo "installing (optional): ${nice[*]}" >&2
-  $SUDO apt-get install -y -qq --no-install-recommends "${nice[@]}" >/dev/null ||
-    echo "could not install ${nice[*]}: the checks that need them are skipped" >&2
-fi
+updated=0
+install_wanted() {
+  [ ${#want[@]} -eq 0 ] && [ ${#nice[@]} -eq 0 ] && return 0
+  if [ "$(id -u)" != 0 ]; then
+    if have sudo; then SUDO="sudo"; else echo "need root to install: ${want[*]} ${nice[*]}" >&2; [ ${#want[@]} -eq 0 ]; return $?; fi
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  [ $updated = 1 ] || { $SUDO apt-get update -qq >/dev/null; updated=1; }
+  if [ ${#want[@]} -gt 0 ]; then
+    echo "installing: ${want[*]}" >&2
+    $SUDO apt-get install -y -qq --no-install-recommends "${want[@]}" >/dev/null
+  fi
+  if [ ${#nice[@]} -gt 0 ]; then
+    echo "installing (optional): ${nice[*]}" >&2
+    $SUDO apt-get install -y -qq --no-install-recommends "${nice[@]}" >/dev/null ||
+      echo "could not install ${nice[*]}: the checks that need them are skipped" >&2
+  fi
+  want=()
+  nice=()
+}
+
+[ $m32 = 0 ] || m32_build
+install_wanted
+# whether this kernel runs 32-bit programs shows once gcc -m32 builds one
+if [ $m32 = 1 ]; then m32_run; install_wanted; fi
