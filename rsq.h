@@ -1001,6 +1001,8 @@ struct rsq_consumer {
     int xr_cmds, poll_ms;                     /* XREADGROUPs sent; cluster polling  */
     size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
+    rsq_result ack_fail;                 /* acks refused with a read, not yet reported */
+    char ack_err[RSQ_ERR_MAX];
     rsq_consumer_stats stats;
 };
 
@@ -2454,14 +2456,24 @@ RSQ__INTERN void rsq__close_all(rsq_client *c) {
     if (c->cluster) c->map_stale = 1;
 }
 
+/* Overwrites memory that held credentials; the volatile writes are not optimised away. */
+RSQ__INTERN void rsq__wipe(void *p, size_t n) {
+    volatile unsigned char *v = (volatile unsigned char *)p;
+    while (n--) *v++ = 0;
+}
+
 RSQDEF void rsq_client_free(rsq_client *c) {
     int i;
     if (!c || !c->initialized) return;
     rsq__close_all(c);
     rsq_reader_free(&c->node.rd);
+    /* the password, and the write buffers that carried AUTH / HELLO ... AUTH */
+    rsq__wipe(&c->url, sizeof c->url);
+    if (c->node.wbuf) rsq__wipe(c->node.wbuf, c->node.wcap);
     rsq__free(&c->alloc, c->node.wbuf);
     for (i = 0; i < c->nnodes; i++) {
         rsq_reader_free(&c->nodes[i].rd);
+        if (c->nodes[i].wbuf) rsq__wipe(c->nodes[i].wbuf, c->nodes[i].wcap);
         rsq__free(&c->alloc, c->nodes[i].wbuf);
     }
     rsq__free(&c->alloc, c->nodes);
@@ -4570,8 +4582,15 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
     rsq_client *c = cons->c;
     size_t k;
     const rsq_reply *r, *list;
-    rsq_result rc;
-    if ((rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK)) != RSQ_OK) return rc;
+    rsq_result rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+    if (rc == RSQ_AGAIN || (rc != RSQ_OK && !rsq_result_is_server_error(rc))) return rc;
+    if (rc != RSQ_OK && cons->ack_fail == RSQ_OK) {
+        /* the server refused the acks sent with this read: the read's own replies are
+           still owed, so take them first; the refusal is reported by the next round
+           (rsq__duties), the acks stay queued */
+        cons->ack_fail = rc;
+        rsq__copy(cons->ack_err, sizeof cons->ack_err, c->err, strlen(c->err));
+    }
   next_reply:
     c->intr_wait = timeout_ms > 0; /* only a BLOCK read may be cut short by a stop */
     rc = rsq_read_reply(c, &r, timeout_ms);
@@ -4986,6 +5005,11 @@ RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
 RSQ__INTERN rsq_result rsq__duties(rsq_consumer *cons) {
     uint64_t now;
     rsq_result rc;
+    if (cons->ack_fail != RSQ_OK) { /* acks refused with the last read */
+        rc = cons->ack_fail;
+        cons->ack_fail = RSQ_OK;
+        return rsq__set_err(cons->c, rc, "%s", cons->ack_err);
+    }
     if (!cons->nack && cons->bpos >= cons->nmsg) return RSQ_OK;
     now = rsq__now(cons->c);
     if (cons->nack && now - cons->ack_ms >= (uint64_t)cons->ack_interval_ms && (rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
@@ -5135,7 +5159,8 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
             rc = rsq__fill(cons, deadline);
         }
         if (rc == RSQ_OK || rc == RSQ_STOPPED) {
-            if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline) return RSQ_EMPTY;
+            if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline)
+                return cons->ack_fail != RSQ_OK ? rsq__duties(cons) : RSQ_EMPTY;
             attempt = 0;
             continue;
         }
