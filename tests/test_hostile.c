@@ -9,14 +9,9 @@
 #include "../rsq.h"
 #define FAKE_SERVER_STATIC 1
 #include "fake_server.c" /* compiled here: the runner's build takes tests/test_*.c only */
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <poll.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdint.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -730,50 +725,12 @@ static void test_hostile_random_bytes(void) {
 
 /* ---- chaos: a real server behind a proxy that cuts connections ---- */
 
-static pid_t start_proxy(const char *bin, int target_port, const char *logpath, int *port_out) {
-    int attempt;
-    for (attempt = 0; attempt < 5; attempt++) {
-        char lport[16], target[64];
-        int port = srv_free_port(), i;
-        pid_t pid;
-        snprintf(lport, sizeof lport, "%d", port);
-        snprintf(target, sizeof target, "127.0.0.1:%d", target_port);
-        pid = fork();
-        if (pid < 0) return -1;
-        if (pid == 0) {
-            int fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND, 0600);
-            int nul = open("/dev/null", O_RDWR);
-            if (fd >= 0) dup2(fd, 2);
-            if (nul >= 0) { dup2(nul, 0); dup2(nul, 1); }
-            execl(bin, bin, "--listen", lport, "--target", target, "--seed", "7",
-                  "--cut-every-bytes", "2500", "--cut-prob", "0.003", (char *)0);
-            _exit(127);
-        }
-        for (i = 0; i < 200; i++) { /* up to 2 s for the proxy to listen */
-            struct sockaddr_in a;
-            int fd, st, ok;
-            if (waitpid(pid, &st, WNOHANG) == pid) break; /* it died (port taken?): retry */
-            fd = socket(AF_INET, SOCK_STREAM, 0);
-            memset(&a, 0, sizeof a);
-            a.sin_family = AF_INET;
-            a.sin_port = htons((unsigned short)port);
-            a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a) == 0;
-            if (fd >= 0) close(fd);
-            if (ok) { *port_out = port; return pid; }
-            usleep(10000);
-        }
-        if (waitpid(pid, NULL, WNOHANG) == 0) { kill(pid, SIGKILL); waitpid(pid, NULL, 0); }
-    }
-    return -1;
-}
-
 static void test_hostile_proxy_cuts_at_least_once(void) {
-    const char *bin = getenv("RSQ_PROXY_BIN");
+    static const char *const cut_opts[] = {"--seed", "7", "--cut-every-bytes", "2500", "--cut-prob", "0.003", NULL};
     srv s;
-    pid_t proxy;
-    int pport = 0, i, st = 0, ok = 1, cuts = 0;
-    char url[64], logpath[400], line[256];
+    srv_proxy proxy;
+    int i, ok = 1, cuts = 0, proxy_started;
+    char logpath[400], line[256];
     rsq_client c, admin;
     rsq_client_config cfg;
     rsq_client_stats stats;
@@ -781,21 +738,18 @@ static void test_hostile_proxy_cuts_at_least_once(void) {
     long long io_errors = 0, still_connected = 0, final_count = -1;
     rsq_result last = RSQ_OK;
     FILE *lf;
-    if (!bin || !*bin) bin = "build/proxy";
-    if (access(bin, X_OK) != 0) {
-        t_skip("no proxy binary: set RSQ_PROXY_BIN or build build/proxy (make test does)");
-        return;
-    }
+    /* make test builds build/proxy: a missing proxy is a failure, not a skip */
+    if (!srv_proxy_bin()) fprintf(stderr, "    no proxy binary: set RSQ_PROXY_BIN or build build/proxy\n");
+    REQUIRE(srv_proxy_bin() != NULL);
     REQUIRE(srv_start(&s, NULL) == 0);
     snprintf(logpath, sizeof logpath, "%s/proxy.log", s.dir);
-    proxy = start_proxy(bin, s.port, logpath, &pport);
-    if (proxy <= 0) { srv_stop(&s, 0); REQUIRE(proxy > 0); }
-    snprintf(url, sizeof url, "redis://127.0.0.1:%d", pport);
+    proxy_started = srv_proxy_start(&proxy, s.port, logpath, cut_opts) == 0;
+    if (!proxy_started) { srv_stop(&s, 0); REQUIRE(proxy_started); }
     rsq_client_config_init(&cfg);
     cfg.url = s.url;
     CHECK_RC(rsq_client_init(&admin, &cfg), RSQ_OK); /* (on failure, commands fail: no early return) */
     CHECK_RC(rsq_command(&admin, &r, "DEL", "chaos:n", (char *)0), RSQ_OK);
-    cfg.url = url;
+    cfg.url = proxy.url;
     cfg.retry_attempts = 5;
     cfg.retry_base_ms = 1;
     cfg.retry_max_ms = 20;
@@ -831,9 +785,7 @@ static void test_hostile_proxy_cuts_at_least_once(void) {
     CHECK(stats.reconnects > 0);
     CHECK(stats.reconnects <= (uint64_t)io_errors);
     /* the proxy exits cleanly on SIGTERM and logged each cut with its count */
-    kill(proxy, SIGTERM);
-    waitpid(proxy, &st, 0);
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_INT(srv_proxy_stop(&proxy), 0);
     lf = fopen(logpath, "r");
     CHECK(lf != NULL);
     if (lf) {

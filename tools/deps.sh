@@ -27,7 +27,11 @@ case "${1:-test}" in
   demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
   test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
         have gcc || want+=(gcc); have g++ || want+=(g++); have clang || want+=(clang)
+        # TLS (tests/tls.mk): Debian's redis-server is built with TLS; the example needs
+        # OpenSSL's headers and the test makes its certificates with openssl
         have openssl || want+=(openssl); [ -f /usr/include/openssl/ssl.h ] || want+=(libssl-dev)
+        # interop with ioredis (tests/interop.mk): npm installs ioredis itself
+        have node || want+=(nodejs); have npm || want+=(npm)
         have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
         have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
         m32=1 ;;

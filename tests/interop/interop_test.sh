@@ -4,8 +4,8 @@
 # exit). interop.js does the checks (its first comment lists them); this script
 # provides the server, the rsq tool (`make rsq` if missing) and the Node modules
 # (`npm install` into tests/interop/node_modules if missing).
-# Prints "interop: ok", or fails non-zero. Needs node and npm (make test-interop
-# installs them where it can, or skips).
+# Prints "interop: ok", or fails non-zero. Needs node and npm (tools/deps.sh test
+# installs Debian's nodejs and npm; make test-interop runs it first).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . tests/redis.sh
@@ -15,6 +15,7 @@ command -v node >/dev/null 2>&1 || fail "node is not installed (Debian: apt-get 
 [ -x ./rsq ] || make -s rsq >/dev/null || fail "make rsq failed"
 if [ ! -d tests/interop/node_modules/ioredis ]; then
   command -v npm >/dev/null 2>&1 || fail "npm is not installed (Debian: apt-get install npm)"
+  echo "interop: npm install (ioredis) into tests/interop/node_modules"
   (cd tests/interop && npm install --no-audit --no-fund --loglevel=error >/dev/null) || fail "npm install failed"
 fi
 
