@@ -106,7 +106,8 @@ static int srv_spawn(srv *s) {
     if (s->pid == 0) {
         int fd = open("/dev/null", O_RDWR);
         if (fd >= 0) { dup2(fd, 0); dup2(fd, 1); }
-        execlp("redis-server", "redis-server", conf, (char *)NULL);
+        if (s->bin[0]) execl(s->bin, "redis-server", conf, (char *)NULL);
+        else execlp("redis-server", "redis-server", conf, (char *)NULL);
         _exit(127);
     }
     srv_track(s->pid, 1);
@@ -143,13 +144,27 @@ int srv_free_cluster_port(void) {
 
 int srv_start(srv *s, const char *extra) { return srv_start_at(s, 0, extra); }
 
-int srv_start_at(srv *s, int port, const char *extra) {
+static int srv_start_impl(srv *s, int port, const char *bin, const char *extra);
+
+int srv_start_at(srv *s, int port, const char *extra) { return srv_start_impl(s, port, NULL, extra); }
+
+int srv_start_bin(srv *s, const char *bin, const char *extra) {
+    if (!bin || !bin[0] || strlen(bin) >= sizeof s->bin || access(bin, X_OK) != 0) {
+        memset(s, 0, sizeof *s);
+        fprintf(stderr, "%s: not an executable redis-server\n", bin ? bin : "(null)");
+        return -1;
+    }
+    return srv_start_impl(s, 0, bin, extra);
+}
+
+static int srv_start_impl(srv *s, int port, const char *bin, const char *extra) {
     char tmpl[] = "/tmp/rsq-test-XXXXXX";
     char conf[400];
     FILE *f;
     int attempt;
     memset(s, 0, sizeof *s);
-    if (!srv_which("redis-server")) { fprintf(stderr, "redis-server not found on PATH\n"); return -1; }
+    if (bin) snprintf(s->bin, sizeof s->bin, "%s", bin);
+    else if (!srv_which("redis-server")) { fprintf(stderr, "redis-server not found on PATH\n"); return -1; }
     if (!mkdtemp(tmpl)) return -1;
     snprintf(s->dir, sizeof s->dir, "%s", tmpl);
     snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);

@@ -12,12 +12,16 @@ typedef struct srv {
     char url[400];      /* redis://127.0.0.1:PORT */
     char unix_url[400]; /* unix:///dir/redis.sock */
     char extra[2048];   /* config lines, kept for restarts */
+    char bin[512];      /* redis-server binary; empty: "redis-server" on PATH */
 } srv;
 
 /* Starts redis-server with `extra` config lines appended (may be NULL). 0 on success. */
 int srv_start(srv *s, const char *extra);
 /* The same on a given port (0: any free one). */
 int srv_start_at(srv *s, int port, const char *extra);
+/* The same with a given redis-server binary (another version, say), on any free port;
+   restarts use it too. 0 on success, -1 if it is not executable or did not start. */
+int srv_start_bin(srv *s, const char *bin, const char *extra);
 /* A free port P whose cluster bus port P + 10000 is free as well. */
 int srv_free_cluster_port(void);
 /* Stops it with SIGTERM (SIGKILL after 5 s) and waits; `keep_dir` keeps the data. */
