@@ -252,7 +252,8 @@ typedef enum rsq_log_level {
     X(RSQ_LOGI_DELETED_ENTRY, "pending entry was deleted from the stream; acked away") \
     X(RSQ_LOGI_DEAD_LETTER, "message moved to the dead-letter stream") \
     X(RSQ_LOGI_RECLAIMED, "reclaimed messages from a stalled consumer") \
-    X(RSQ_LOGI_RESENT, "resent publishes not confirmed before a connection loss")
+    X(RSQ_LOGI_RESENT, "resent publishes not confirmed before a connection loss") \
+    X(RSQ_LOGI_AFTER_STEP, "a step after publishing (WAIT, safe trim) failed; the messages are published")
 
 typedef enum rsq_log_item {
 #define RSQ__X(name, text) name,
@@ -558,7 +559,10 @@ RSQDEF void rsq_disconnect(rsq_client *c);
 /* 1 when a connection is up (as far as the client knows), else 0. */
 RSQDEF int rsq_is_connected(const rsq_client *c);
 
-/* Text of the last error on this client ("" if none). Valid until the next call. */
+/* Text of the error of the last call on this client that failed, or "" once a later
+   call has succeeded (or returned RSQ_EMPTY): every command (rsq_command...) and the
+   first append of a pipeline start from "". In a pipeline, each failing
+   rsq_read_reply sets it and a succeeding one leaves it. Valid until the next call. */
 RSQDEF const char *rsq_errstr(const rsq_client *c);
 
 /* Runs one command and waits for its reply. `argv` holds argc arguments of the given
@@ -644,7 +648,10 @@ RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
 
 /* ------------------------------------------------------------------------------------ */
 // >>keys
-/* The keys of one logical queue share a cluster hash tag. For a queue named Q:
+/* The keys of one logical queue share one Redis Cluster hash slot (per shard), so that
+   multi-key commands and scripts work on a cluster. Redis hashes only a key's hash
+   tag when it has one: the text between the first '{' and the first '}' after it,
+   if that text is not empty; otherwise the whole key. For a queue named Q:
      shard 0, level 0 (the default stream) ... Q (exactly the name given, so that any
                                                client can XADD to it)
      priority level k > 0 .................... {Q}:p<k>
@@ -652,7 +659,10 @@ RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
      delayed retries ......................... {Q}:delayed
      shard s > 0 (its own tag) ............... {Q:s<s>}, then {Q:s<s>}:p<k>, ...
    If Q already holds a hash tag ("{orders}.eu"), it is kept: {orders}.eu:p1, and
-   shards become {orders:s1}.eu. Higher priority levels are more urgent. */
+   shards become {orders:s1}.eu. Higher priority levels are more urgent.
+   A name without a hash tag that holds a '}' ("}{", "{}x", "a}b") is refused: no tag
+   could hold the whole name (a tag ends at its first '}'), so its derived keys could
+   not share its slot. Give such a name a tag ("{a}b" -> tag "a"). */
 typedef enum rsq_key_kind {
     RSQ_KEY_STREAM = 0,
     RSQ_KEY_DEAD_LETTER,
@@ -663,8 +673,8 @@ typedef enum rsq_key_kind {
 #define RSQ_MAX_SHARDS 1024
 
 /* Writes the key of `kind` for (shard, level) of queue into out (cap bytes). Returns
-   the key length, or 0 when the arguments are out of range or the key is longer than
-   cap - 1. Thread-safe; allocates nothing. */
+   the key length, or 0 when the arguments are out of range, the name is refused (see
+   above) or the key is longer than cap - 1. Thread-safe; allocates nothing. */
 RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind);
 
 /* ------------------------------------------------------------------------------------ */
@@ -715,13 +725,16 @@ typedef struct rsq_producer_config {
     size_t max_payload;       /* default 1 MiB; larger payloads get RSQ_ERR_TOO_LARGE     */
     rsq_trim cap;             /* lossy cap applied by every XADD; default none            */
     int safe_trim_every;      /* run rsq_trim_safe on every stream of the queue after this
-                                 many publishes; default 0 (never)                        */
+                                 many publishes (an after-step, see
+                                 rsq_producer_after_step); default 0 (never)              */
     int no_resend;            /* 1: after a lost connection, report unconfirmed publishes
                                  as RSQ_ERR_IO instead of resending them (default 0)      */
     int wait_replicas;        /* after each publish call, WAIT until this many replicas
                                  have the writes (each master written to); fewer within
-                                 wait_timeout_ms gives RSQ_ERR_REPLICAS (the messages are
-                                 published, but a failover now could lose them). 0: off */
+                                 wait_timeout_ms is an after-step failure: the call still
+                                 returns RSQ_OK, rsq_producer_after_step gives
+                                 RSQ_ERR_REPLICAS (the messages are published, but a
+                                 failover now could lose them). 0: off                  */
     int wait_timeout_ms;      /* default 1000                                           */
 } rsq_producer_config;
 
@@ -734,10 +747,14 @@ typedef struct rsq_producer {
     size_t max_payload;
     rsq_trim cap;
     int safe_trim_every, resend, wait_replicas, wait_timeout_ms;
+    char key[RSQ_KEY_MAX];       /* scratch for derived keys (keeps stack frames small) */
     uint64_t since_trim;
     uint32_t rr;
     uint64_t published, resent;
     size_t inflight;
+    uint64_t after_failures;     /* after-steps failed since init                         */
+    rsq_result after_rc;         /* the last publish call's after-steps                   */
+    char after_err[RSQ_ERR_MAX];
 } rsq_producer;
 
 /* Zeroes *cfg. */
@@ -753,6 +770,15 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
    RSQ_ERR_ARG (nothing sent); a server error (WRONGTYPE, NOPERM...); a network error
    once the retries are spent. */
 RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, rsq_id *id_out);
+/* After-steps. Once a publish call's messages are all written, the producer may WAIT
+   for replicas (wait_replicas) and trim safely (safe_trim_every). Their failure does
+   not change the call's result (RSQ_OK with the IDs: the messages are published); it
+   is logged (RSQ_LOGI_AFTER_STEP, level WARN), counted, and kept until the next
+   publish call. Returns the result of the last publish call's after-steps: RSQ_OK
+   when they succeeded or none ran, else the first failure (RSQ_ERR_REPLICAS, or the
+   trim's error); *text (may be NULL) receives its text ("" with RSQ_OK), *failures
+   (may be NULL) the number of failed after-steps since rsq_producer_init. */
+RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **text, uint64_t *failures);
 /* Publishes one message with headers, explicit ID, priority or shard key. */
 RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out);
 /* Publishes n messages in one pipelined write. ids[i] and results[i] (each array may
@@ -822,16 +848,28 @@ typedef struct rsq_consumer_info {
     long long idle_ms;  /* since its last attempted interaction */
 } rsq_consumer_info;
 
+/* Pending entries looked at for rsq_group_info.oldest_pending_age_ms. */
+#define RSQ_AGE_SAMPLE 32
+
 typedef struct rsq_group_info {
-    char name[RSQ_NAME_MAX];
+    char name[RSQ_NAME_MAX];     /* cut to RSQ_NAME_MAX - 1 bytes if longer               */
     long long consumers;
     long long pending;           /* delivered, not yet acknowledged                      */
-    long long lag;               /* entries not yet delivered; -1 when unknown           */
-    int lag_exact;               /* 0: lag is a lower bound (counting stopped at 10000)  */
+    long long lag;               /* entries after last_delivered: what the group has yet
+                                    to read (0: its next read is empty). Counted by rsq,
+                                    not taken from the server (whose figure counts
+                                    deleted entries). -1 when unknown (see
+                                    rsq_stream_stats)                                    */
+    int lag_exact;               /* 0: lag is a lower bound (counting stops past 10000)
+                                    or unknown                                           */
     rsq_id last_delivered;
-    rsq_id oldest_pending;       /* 0-0 when nothing is pending                          */
-    long long oldest_pending_age_ms; /* server time minus the oldest pending ID's time;
-                                        0 when nothing is pending                        */
+    rsq_id oldest_pending;       /* lowest pending ID; 0-0 when nothing is pending        */
+    long long oldest_pending_age_ms; /* the longest idle time, in ms since its last
+                                    delivery (XPENDING's idle), among the group's
+                                    RSQ_AGE_SAMPLE lowest-ID pending entries: exact when
+                                    pending <= RSQ_AGE_SAMPLE, else a lower bound (later
+                                    entries are usually delivered later). 0 when nothing
+                                    is pending                                           */
 } rsq_group_info;
 
 typedef struct rsq_stream_info {
@@ -840,24 +878,36 @@ typedef struct rsq_stream_info {
     rsq_id first_id, last_id;    /* 0-0 when empty */
     rsq_id last_generated_id;
     long long groups;            /* number of groups (may exceed what fit in the array) */
+    int ends_known;              /* 1: first_id, last_id and last_generated_id are known.
+                                    0 only without scripting, when an entry at an end of
+                                    the stream exceeds the client's reply limits        */
 } rsq_stream_info;
 
 /* Stream metrics and, in groups[0..cap), per-group metrics (*ngroups receives how many
    were written; groups may be NULL with cap 0). A missing stream gives RSQ_OK with
-   info->exists = 0. Costs a few pipelined round trips (XINFO STREAM, XINFO GROUPS,
-   TIME, one XPENDING per group with pending entries). */
+   info->exists = 0. Entry bodies never cross the network (an entry may exceed this
+   client's reply limits): a short read-only script (EVAL) reads the stream's ends and
+   counts lag on the server. Without scripting (disabled, renamed, denied) XINFO
+   STREAM and XRANGE are used instead; an entry over the reply limits then leaves what
+   it hides unknown (ends_known 0, lag -1), never wrong. Cost: two round trips (the
+   script, XINFO GROUPS) and one pipelined batch: per group an XPENDING of up to
+   RSQ_AGE_SAMPLE entries when it has pending entries, and a count script when it lags
+   and the count is not evident; it grows with groups, not with entries. Blocks. */
 RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
                                    rsq_group_info *groups, size_t cap, size_t *ngroups);
-/* Consumers of a group into out[0..cap); *n receives how many were written. */
+/* Consumers of a group: *n receives how many the group has, and the first
+   min(*n, cap) of them are written to out (call with cap 0 to learn the count). A
+   name longer than RSQ_NAME_MAX - 1 bytes is cut to fit. */
 RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
                                 rsq_consumer_info *out, size_t cap, size_t *n);
-/* Deletes consumers idle for at least min_idle_ms that hold nothing, atomically per
-   consumer (a consumer that picked up entries meanwhile is kept: deleting it would
-   orphan them). *retired (may be NULL) receives how many were deleted. */
+/* Deletes consumers idle for at least min_idle_ms that hold nothing, any number of
+   them, in one short server-side script (atomic: a consumer that picks up entries is
+   never deleted with them). Needs scripting (EVAL). *retired (may be NULL) receives
+   how many were deleted. */
 RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
                                             long long min_idle_ms, int *retired);
-/* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or the
-   oldest pending entry is older than max_age_ms. A threshold <= 0 is not checked. */
+/* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or
+   oldest_pending_age_ms > max_age_ms. A threshold <= 0 is not checked. */
 RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms);
 
 
@@ -1070,9 +1120,9 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
    entry (MULTI/EXEC: XADD and XDEL). Only into the queue's own streams: the
    dead-letter stream must be one rsq_queue_key names (Q's {Q}:dlq replays into Q and
    {Q}:p<k>; a shard's into that shard's streams); a dead letter naming any other
-   stream, one without fields (set aside by ID) or with more than RSQ_MAX_HEADERS + 1
-   fields stops the replay with an error and stays in place. *replayed (may be NULL)
-   receives the count. */
+   stream or one without fields (set aside by ID) stops the replay with an error and
+   stays in place. Any number of fields replays. *replayed (may be NULL) receives the
+   count. */
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dead_letter_stream, size_t max, size_t *replayed);
 /* Extends the lease on m: resets its idle time so that no one reclaims it while this
    consumer still works on it. Atomic check-and-claim in a short script (one round
@@ -2801,7 +2851,7 @@ RSQDEF rsq_result rsq_connect(rsq_client *c) {
         int ms;
         if (rsq__stopped(c)) return rsq__set_err(c, RSQ_STOPPED, "stopped while reconnecting");
         rc = rsq__node_connect(c, &c->node, NULL, 0);
-        if (rc == RSQ_OK) return RSQ_OK;
+        if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; }
         if (!rsq__connect_retryable(rc) || !rsq__retry_allowed(c, attempt)) return rc;
         ms = rsq__backoff_ms(c, attempt);
         rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_RECONNECT_WAIT, "connect attempt %d failed (%s); retrying in %d ms",
@@ -3057,6 +3107,7 @@ RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *ar
     rsq_result rc;
     int i;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
+    if (rsq_pending_replies(c) == 0) c->err[0] = '\0'; /* a new pipeline or command */
     if (argc < 1 || !argv) return rsq__set_err(c, RSQ_ERR_ARG, "a command needs at least one argument");
     for (i = 0; i < argc; i++)
         if (!argv[i]) return rsq__set_err(c, RSQ_ERR_ARG, "argument %d is NULL", i);
@@ -3150,7 +3201,7 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
     for (attempt = 0;; attempt++) {
         rsq_result rc = rsq_append_argv(c, argc, argv, lens);
         if (rc == RSQ_OK) rc = rsq_read_reply(c, reply, timeout_ms);
-        if (rc == RSQ_OK) return RSQ_OK;
+        if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; } /* no text of a retried attempt */
         if (rc == RSQ_ERR_MOVED && redirects < 16) {
             int slot, node, ask;
             redirects++;
@@ -3162,7 +3213,7 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
                 if (rc == RSQ_OK) rc = rsq__cluster_append(c, node, argc, argv, lens);
                 if (rc == RSQ_OK && (rc = rsq_read_reply(c, reply, timeout_ms)) == RSQ_OK)
                     rc = rsq_read_reply(c, reply, timeout_ms);
-                if (rc == RSQ_OK) return RSQ_OK;
+                if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; }
                 if (rc != RSQ_ERR_MOVED && rc != RSQ_ERR_RETRY) return rc;
             }
             if (c->cluster && !strncmp(c->err, "CROSSSLOT", 9)) return rc;
@@ -3355,7 +3406,8 @@ RSQ__INTERN int rsq__reply_id(const rsq_reply *r, rsq_id *out) {
 
 /* ------------------------------------------------------------------------------------ */
 // >>keys (implementation)
-/* The hash tag of s: offset of '{' and of the first '}' after it, non-empty between. */
+/* The hash tag of s, by Redis Cluster's rule: the first '{', the first '}' after it,
+   and at least one byte between. 1 with their offsets, else 0 (the whole key hashes). */
 RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *close) {
     size_t i, j;
     for (i = 0; i < n; i++)
@@ -3372,72 +3424,73 @@ RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *clo
     return 0;
 }
 
+/* 1 when the keys of queue name q[0..n) can share its slot: q has a hash tag (kept in
+   every derived key), or q holds no '}' (then "{q}" is a tag whose content is q). */
+RSQ__INTERN int rsq__queue_name_ok(const char *q, size_t n) {
+    size_t o, cl;
+    return rsq__hash_tag(q, n, &o, &cl) || !memchr(q, '}', n);
+}
+
+/* Appends s[0..n) at out + *w, keeping room for the terminator; 0 when it does not fit. */
+RSQ__INTERN int rsq__key_put(char *out, size_t cap, size_t *w, const char *s, size_t n) {
+    if (n >= cap - *w) return 0;
+    memcpy(out + *w, s, n);
+    *w += n;
+    return 1;
+}
+
 RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind) {
-    char base[RSQ_KEY_MAX + 16], num[24];
-    size_t qn, bn = 0, o, cl, w = 0, k;
-    const char *suffix = NULL;
+    char num[24], sh[24];
+    const char *suffix = "";
+    size_t qn, o = 0, cl = 0, w = 0, sn = 0, shn = 0;
+    int tagged;
     if (!out || cap == 0 || !queue || !queue[0] || shard < 0 || shard >= RSQ_MAX_SHARDS ||
         level < 0 || level >= RSQ_MAX_PRIORITIES)
         return 0;
     qn = strlen(queue);
-    if (qn >= RSQ_KEY_MAX) return 0;
-    /* the shard's base key */
-    if (shard == 0) {
-        memcpy(base, queue, qn);
-        bn = qn;
+    if (qn >= RSQ_KEY_MAX || !rsq__queue_name_ok(queue, qn)) return 0;
+    tagged = rsq__hash_tag(queue, qn, &o, &cl);
+    if (shard > 0) { /* the shard number: ":s<s>", inside the tag */
+        sh[0] = ':'; sh[1] = 's';
+        shn = 2 + rsq__u64_to_dec(sh + 2, (uint64_t)shard);
+    }
+    if (kind == RSQ_KEY_DEAD_LETTER) { suffix = ":dlq"; sn = 4; }
+    else if (kind == RSQ_KEY_DELAYED) { suffix = ":delayed"; sn = 8; }
+    else if (kind != RSQ_KEY_STREAM) return 0;
+    else if (level > 0) {
+        num[0] = ':'; num[1] = 'p';
+        sn = 2 + rsq__u64_to_dec(num + 2, (uint64_t)level);
+        suffix = num;
+    }
+    if (tagged) {
+        /* Q's tag stays the first one: the shard number goes inside it, the suffix after */
+        if (!rsq__key_put(out, cap, &w, queue, cl)) return 0;
+        if (!rsq__key_put(out, cap, &w, sh, shn)) return 0;
+        if (!rsq__key_put(out, cap, &w, queue + cl, qn - cl)) return 0;
+    } else if (shard == 0 && sn == 0) {
+        if (!rsq__key_put(out, cap, &w, queue, qn)) return 0;
     } else {
-        k = rsq__u64_to_dec(num, (uint64_t)shard);
-        if (rsq__hash_tag(queue, qn, &o, &cl)) {
-            memcpy(base, queue, cl);
-            bn = cl;
-        } else {
-            base[bn++] = '{';
-            memcpy(base + bn, queue, qn);
-            bn += qn;
-        }
-        memcpy(base + bn, ":s", 2); bn += 2;
-        memcpy(base + bn, num, k); bn += k;
-        if (rsq__hash_tag(queue, qn, &o, &cl)) {
-            memcpy(base + bn, queue + cl, qn - cl);
-            bn += qn - cl;
-        } else {
-            base[bn++] = '}';
-        }
+        /* no '}' in Q (checked above): "{Q...}" is a tag holding all of Q */
+        if (!rsq__key_put(out, cap, &w, "{", 1) || !rsq__key_put(out, cap, &w, queue, qn)) return 0;
+        if (!rsq__key_put(out, cap, &w, sh, shn)) return 0;
+        if (!rsq__key_put(out, cap, &w, "}", 1)) return 0;
     }
-    if (kind == RSQ_KEY_STREAM && level == 0) {
-        if (bn + 1 > cap) return 0;
-        memcpy(out, base, bn);
-        out[bn] = '\0';
-        return bn;
-    }
-    if (kind == RSQ_KEY_DEAD_LETTER) suffix = ":dlq";
-    else if (kind == RSQ_KEY_DELAYED) suffix = ":delayed";
-    if (rsq__hash_tag(base, bn, &o, &cl)) {
-        if (bn >= cap) return 0;
-        memcpy(out, base, bn);
-        w = bn;
-    } else {
-        if (bn + 2 >= cap) return 0;
-        out[w++] = '{';
-        memcpy(out + w, base, bn);
-        w += bn;
-        out[w++] = '}';
-    }
-    if (suffix) {
-        k = strlen(suffix);
-        if (w + k >= cap) return 0;
-        memcpy(out + w, suffix, k);
-        w += k;
-    } else {
-        k = rsq__u64_to_dec(num, (uint64_t)level);
-        if (w + 2 + k >= cap) return 0;
-        out[w++] = ':';
-        out[w++] = 'p';
-        memcpy(out + w, num, k);
-        w += k;
-    }
+    if (!rsq__key_put(out, cap, &w, suffix, sn)) return 0;
     out[w] = '\0';
     return w;
+}
+
+/* RSQ_ERR_ARG for a queue name whose keys rsq_queue_key cannot derive, with the rule
+   that refused it in rsq_errstr(c). */
+RSQ__INTERN rsq_result rsq__queue_name_error(rsq_client *c, const char *queue) {
+    size_t n = strlen(queue);
+    if (!rsq__queue_name_ok(queue, n))
+        return rsq__set_err(c, RSQ_ERR_ARG,
+                            "queue name \"%.64s\" holds '}' but no hash tag (a non-empty {tag}: the text between the "
+                            "first '{' and the first '}' after it), so its derived keys cannot share its cluster slot; "
+                            "put a tag in the name, e.g. {orders}.eu",
+                            queue);
+    return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys (at most %d bytes each)", RSQ_KEY_MAX - 1);
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -3463,7 +3516,6 @@ RSQDEF void rsq_producer_config_init(rsq_producer_config *cfg) {
 
 RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_producer_config *cfg) {
     rsq_result rc;
-    char probe[RSQ_KEY_MAX];
     if (!p || !c || !c->initialized || !cfg) return c ? rsq__set_err(c, RSQ_ERR_ARG, "producer, client or config is NULL") : RSQ_ERR_ARG;
     memset(p, 0, sizeof *p);
     rc = rsq__check_key(c, "queue name", cfg->queue);
@@ -3488,8 +3540,8 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
     if (cfg->wait_replicas < 0 || cfg->wait_timeout_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "wait settings must not be negative");
     p->wait_replicas = cfg->wait_replicas;
     p->wait_timeout_ms = RSQ__DEF(cfg->wait_timeout_ms, 1000);
-    if (!rsq_queue_key(probe, sizeof probe, p->queue, p->shards - 1, p->levels - 1, RSQ_KEY_DELAYED))
-        return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys");
+    if (!rsq_queue_key(p->key, sizeof p->key, p->queue, p->shards - 1, p->levels - 1, RSQ_KEY_DELAYED))
+        return rsq__queue_name_error(c, p->queue);
     return RSQ_OK;
 }
 
@@ -3596,16 +3648,40 @@ RSQ__INTERN int rsq__link_error(rsq_result rc) {
            rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE;
 }
 
+/* The periodic safe trim: every stream of the queue, each tried even when another
+   failed; the first failure is returned. */
 RSQ__INTERN rsq_result rsq__safe_trim_queue(rsq_producer *p) {
     int s, l;
-    rsq_result rc = RSQ_OK;
-    for (s = 0; s < p->shards && rc == RSQ_OK; s++)
-        for (l = 0; l < p->levels && rc == RSQ_OK; l++) {
-            char key[RSQ_KEY_MAX];
-            rsq_queue_key(key, sizeof key, p->queue, s, l, RSQ_KEY_STREAM);
-            rc = rsq_trim_safe(p->c, key, 0, NULL);
+    rsq_result rc, first = RSQ_OK;
+    for (s = 0; s < p->shards; s++)
+        for (l = 0; l < p->levels; l++) {
+            if (s == 0 && l == 0) rc = rsq_trim_safe(p->c, p->queue, 0, NULL);
+            else if (!rsq_queue_key(p->key, sizeof p->key, p->queue, s, l, RSQ_KEY_STREAM)) rc = rsq__queue_name_error(p->c, p->queue);
+            else rc = rsq_trim_safe(p->c, p->key, 0, NULL);
+            if (rc != RSQ_OK && first == RSQ_OK) first = rc;
+            if (rsq__link_error(rc) && !rsq_is_connected(p->c)) return first;
         }
-    return rc;
+    return first;
+}
+
+/* An after-step failed: log, count and keep it (the first of the call); the call
+   returns RSQ_OK, so the client's error text is cleared. */
+RSQ__INTERN void rsq__after_step_failed(rsq_producer *p, rsq_result rc, const char *what) {
+    rsq_client *c = p->c;
+    p->after_failures++;
+    rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_AFTER_STEP, "%s after publishing failed (%s): %s; the messages are published",
+             what, rsq_result_name(rc), c->err);
+    if (p->after_rc == RSQ_OK) {
+        p->after_rc = rc;
+        rsq__fmt(p->after_err, sizeof p->after_err, "%s: %s", what, c->err);
+    }
+    c->err[0] = '\0';
+}
+
+RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **text, uint64_t *failures) {
+    if (text) *text = p ? p->after_err : "producer is NULL";
+    if (failures) *failures = p ? p->after_failures : 0;
+    return p ? p->after_rc : RSQ_ERR_ARG;
 }
 
 /* WAIT on every connection written to since the last call: the fewest replicas that
@@ -3645,6 +3721,8 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
     rsq_result first = RSQ_OK, rc;
     if (!p || !p->c) return RSQ_ERR_ARG;
     c = p->c;
+    p->after_rc = RSQ_OK;
+    p->after_err[0] = '\0';
     if (n == 0) return RSQ_OK;
     if (!msgs) return rsq__set_err(c, RSQ_ERR_ARG, "messages is NULL");
     if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
@@ -3713,22 +3791,22 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
         first = RSQ_ERR_RETRY;
     }
     for (i = 0; i < n; i++) if (!results || results[i] == RSQ_OK) p->published++;
-    if (p->wait_replicas > 0 && first == RSQ_OK) {
+    /* after-steps: only once every message is written; they never change the result */
+    if (p->safe_trim_every) p->since_trim += n;
+    if (first != RSQ_OK) return first;
+    if (p->wait_replicas > 0) {
         long long acked = 0;
         rc = rsq__wait_written(c, p->wait_replicas, p->wait_timeout_ms, &acked);
         if (rc == RSQ_OK && acked < p->wait_replicas)
             rc = rsq__set_err(c, RSQ_ERR_REPLICAS, "WAIT: %lld of %d replicas acknowledged within %d ms", acked, p->wait_replicas, p->wait_timeout_ms);
-        if (rc != RSQ_OK) first = rc;
+        if (rc != RSQ_OK) rsq__after_step_failed(p, rc, "WAIT");
     }
-    if (p->safe_trim_every) {
-        p->since_trim += n;
-        if (p->since_trim >= (uint64_t)p->safe_trim_every) {
-            p->since_trim = 0;
-            rc = rsq__safe_trim_queue(p);
-            if (rc != RSQ_OK && first == RSQ_OK) first = rc;
-        }
+    if (p->safe_trim_every && p->since_trim >= (uint64_t)p->safe_trim_every) {
+        p->since_trim = 0;
+        rc = rsq__safe_trim_queue(p);
+        if (rc != RSQ_OK) rsq__after_step_failed(p, rc, "safe trim");
     }
-    return first;
+    return RSQ_OK;
 }
 
 RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
@@ -3790,6 +3868,40 @@ RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, 
 
 /* ------------------------------------------------------------------------------------ */
 // >>admin (implementation)
+/* Copies a name from a reply, cut to cap - 1 bytes (longer names come only from other
+   clients; wherever the full name matters, the reply itself is used). 0 when r is not
+   a string. */
+RSQ__INTERN int rsq__copy_name(char *dst, size_t cap, const rsq_reply *r) {
+    if (!r || !r->str) return 0;
+    rsq__copy(dst, cap, r->str, r->len);
+    return 1;
+}
+
+RSQ__INTERN long long rsq__get_int(const rsq_reply *r, const char *key, long long dflt) {
+    long long v;
+    return rsq_reply_int(rsq_reply_get(r, key), &v) ? v : dflt;
+}
+
+/* The ID right after id (seq + 1, carrying into ms): as an inclusive range start it
+   reads as Redis 6.2's exclusive "(id", on every version. 0 when id is the largest. */
+RSQ__INTERN int rsq__id_succ(rsq_id id, rsq_id *out) {
+    if (id.seq != UINT64_MAX) { out->ms = id.ms; out->seq = id.seq + 1; return 1; }
+    if (id.ms == UINT64_MAX) return 0;
+    out->ms = id.ms + 1;
+    out->seq = 0;
+    return 1;
+}
+
+/* XTRIM MINID arrived in Redis 6.2: RSQ_ERR_UNSUPPORTED naming an older server, before
+   anything is trimmed (an unknown version gets the benefit of the doubt). */
+RSQ__INTERN rsq_result rsq__need_minid(rsq_client *c) {
+    long v = 0;
+    if (rsq_server_version(c, &v) == RSQ_OK && v > 0 && v < 60200)
+        return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "XTRIM MINID needs Redis 6.2 or later; the server is %ld.%ld.%ld",
+                            v / 10000, v / 100 % 100, v % 100);
+    return RSQ_OK;
+}
+
 RSQ__INTERN rsq_result rsq__trim(rsq_client *c, const char *stream, const char *how, const char *thr, int exact, long long *trimmed) {
     const rsq_reply *r;
     const char *argv[5];
@@ -3811,53 +3923,88 @@ RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long m
 
 RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed) {
     char id[RSQ_ID_STRLEN];
+    rsq_result rc;
     if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__need_minid(c)) != RSQ_OK) return rc;
     rsq_id_format(minid, id);
     return rsq__trim(c, stream, "MINID", id, exact, trimmed);
 }
 
-/* Oldest pending ID of a group, from XPENDING's summary form. 0-0 when none. */
-RSQ__INTERN rsq_result rsq__oldest_pending(rsq_client *c, const char *stream, const char *group, rsq_id *out) {
+/* The lowest entry ID that a safe trim must keep, over every group of the stream: a
+   group's oldest pending entry or, with nothing pending, the entry after its
+   last-delivered ID. Works through the XINFO GROUPS reply in place: for each group
+   with pending entries an `XPENDING stream group - + 1` is appended while the reply is
+   still in view (appending only writes: the reply stays valid until the next read),
+   and those replies are read afterwards. Any number of groups; nothing is copied, and
+   nothing allocated beyond the pipeline's write buffer. *have = 0: trim nothing. */
+RSQ__INTERN rsq_result rsq__safe_bound(rsq_client *c, const char *stream, rsq_id *bound, int *have) {
     const rsq_reply *r;
-    const char *argv[3];
-    rsq_result rc;
-    argv[0] = "XPENDING"; argv[1] = stream; argv[2] = group;
-    out->ms = out->seq = 0;
+    const char *argv[6];
+    size_t lens[6], i, asked = 0;
+    rsq_id held_floor; /* the lowest "entry after last-delivered" of the groups with pending entries */
+    rsq_result rc, first = RSQ_OK;
+    int use_floor = 0;
+    *have = 0;
+    bound->ms = bound->seq = UINT64_MAX;
+    held_floor = *bound;
+    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
     rc = rsq__cmd(c, &r, 3, argv, 1);
+    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
     if (rc != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY || r->len < 2) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
-    if (r->element[0].integer > 0 && !rsq__reply_id(&r->element[1], out))
-        return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: no smallest ID");
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    if (r->len == 0) return RSQ_OK; /* no group: nothing is known to be consumed */
+    argv[0] = "XPENDING"; argv[1] = stream; argv[3] = "-"; argv[4] = "+"; argv[5] = "1";
+    lens[0] = 8; lens[1] = strlen(stream); lens[3] = 1; lens[4] = 1; lens[5] = 1;
+    for (i = 0; i < r->len; i++) {
+        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
+        rsq_id last, next;
+        if (!name || !name->str || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &last)) {
+            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
+            break;
+        }
+        if (!rsq__id_succ(last, &next)) next = last;
+        if (rsq__get_int(g, "pending", 0) > 0) {
+            /* its bound is its oldest pending entry (at most last-delivered): ask */
+            argv[2] = name->str;
+            lens[2] = name->len;
+            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; break; }
+            asked++;
+            if (rsq_id_cmp(next, held_floor) < 0) held_floor = next;
+        } else if (rsq_id_cmp(next, *bound) < 0) {
+            *bound = next; /* everything up to last-delivered is acked: keep what follows */
+        }
+    }
+    /* read every reply owed (the connection stays in step even after a failure) */
+    while (asked > 0 && rsq_pending_replies(c) > 0) {
+        rsq_id p;
+        asked--;
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len >= 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
+            r->element[0].len >= 1 && rsq__reply_id(&r->element[0].element[0], &p)) {
+            if (rsq_id_cmp(p, *bound) < 0) *bound = p;
+        } else if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 0) {
+            use_floor = 1; /* acked everything meanwhile: its bound is past its last-delivered ID */
+        } else if (rc == RSQ_ERR_NOGROUP) {
+            /* destroyed meanwhile: it holds nothing back */
+        } else if (first == RSQ_OK) {
+            first = rc == RSQ_OK ? rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply") : rc;
+        }
+    }
+    if (first != RSQ_OK) return first;
+    if (use_floor && rsq_id_cmp(held_floor, *bound) < 0) *bound = held_floor;
+    /* 0-1 and below: some group has had nothing delivered, so nothing may go */
+    *have = !(bound->ms == 0 && bound->seq <= 1);
     return RSQ_OK;
 }
 
 RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed) {
-    rsq_group_info g[32];
-    rsq_stream_info si;
-    size_t ng = 0, i;
     rsq_id bound;
     int have = 0;
     rsq_result rc;
     if (trimmed) *trimmed = 0;
     if (!c) return RSQ_ERR_ARG;
-    rc = rsq_stream_stats(c, stream, &si, g, RSQ__COUNTOF(g), &ng);
-    if (rc != RSQ_OK) return rc;
-    if (!si.exists || si.groups == 0) return RSQ_OK; /* no group: nothing is known to be consumed */
-    if ((size_t)si.groups > ng) return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "more than %d groups: safe trim declined", (int)RSQ__COUNTOF(g));
-    bound.ms = UINT64_MAX;
-    bound.seq = UINT64_MAX;
-    for (i = 0; i < ng; i++) {
-        rsq_id b;
-        if (g[i].pending > 0) {
-            b = g[i].oldest_pending;
-        } else {
-            b = g[i].last_delivered; /* everything up to it is acked: keep what follows */
-            if (b.seq == UINT64_MAX) { b.ms++; b.seq = 0; } else b.seq++;
-        }
-        if (!have || rsq_id_cmp(b, bound) < 0) bound = b;
-        have = 1;
-    }
-    if (!have || (bound.ms == 0 && bound.seq <= 1)) return RSQ_OK;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__need_minid(c)) != RSQ_OK) return rc;
+    if ((rc = rsq__safe_bound(c, stream, &bound, &have)) != RSQ_OK || !have) return rc;
     return rsq_trim_minid(c, stream, bound, exact, trimmed);
 }
 
@@ -3874,7 +4021,7 @@ RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char
     argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = group;
     argv[4] = start ? start : RSQ_START_ALL; argv[5] = "MKSTREAM";
     rc = rsq__cmd(c, &r, 6, argv, 1);
-    if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) return RSQ_OK;
+    if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) { c->err[0] = '\0'; return RSQ_OK; }
     return rc;
 }
 
@@ -3887,7 +4034,7 @@ RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const cha
     argv[0] = "XGROUP"; argv[1] = "DESTROY"; argv[2] = stream; argv[3] = group;
     rc = rsq__cmd(c, &r, 4, argv, 1);
     if (rc == RSQ_OK && existed) *existed = r->integer > 0;
-    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; return RSQ_OK; }
+    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; c->err[0] = '\0'; return RSQ_OK; }
     return rc;
 }
 
@@ -3951,28 +4098,66 @@ RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long
 
 /* ------------------------------------------------------------------------------------ */
 // >>metrics (implementation)
-RSQ__INTERN int rsq__copy_name(char *dst, size_t cap, const rsq_reply *r) {
-    if (!r || !r->str || r->len >= cap) return 0;
-    memcpy(dst, r->str, r->len + 1);
-    return 1;
+/* Stats never read entry bodies: an entry may be larger than this client's reply
+   limits (written by another client), and a stats call should not move megabytes.
+   XINFO STREAM carries the first and last entries whole, and XRANGE every entry it
+   counts, so both are read on the server by this short read-only script, which
+   returns IDs and counts only:
+     ARGV[1] "head": {1, length, last-generated-id, first ID, last ID, groups}, or {0}
+                     when the key is missing;
+     ARGV[1] "count", ARGV[2] ID, ARGV[3] cap: {n, exact}, the entries after ID,
+                     counted 16 at a time (bounded script memory), stopping past cap.
+   Where scripting is unavailable (disabled, renamed, denied by ACL, refused under
+   maxmemory), plain XINFO STREAM and XRANGE are used: an entry over the reply limits
+   then makes the figures it hides unknown (ends_known 0, lag -1), never wrong. */
+static const char rsq__stats_script[] =
+    "local k = KEYS[1] "
+    "if ARGV[1] == 'count' then "
+    "local start, cap, n = ARGV[2], tonumber(ARGV[3]), 0 "
+    "while true do "
+    "local r = redis.call('XRANGE', k, start, '+', 'COUNT', 16) "
+    "local m = #r "
+    "if m > 0 and r[1][1] == start then n = n - 1 end "
+    "n = n + m "
+    "if m < 16 then return {n, 1} end "
+    "if n >= cap then return {n, 0} end "
+    "start = r[m][1] end end "
+    "local t = redis.call('TYPE', k)['ok'] "
+    "if t == 'none' then return {0} end "
+    "if t ~= 'stream' then return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value') end "
+    "local x, r = redis.call('XINFO', 'STREAM', k), {1, 0, '0-0', '0-0', '0-0', 0} "
+    "for i = 1, #x, 2 do "
+    "local f, v = x[i], x[i + 1] "
+    "if f == 'length' then r[2] = v elseif f == 'last-generated-id' then r[3] = v "
+    "elseif f == 'first-entry' and v then r[4] = v[1] elseif f == 'last-entry' and v then r[5] = v[1] "
+    "elseif f == 'groups' then r[6] = v end end "
+    "return r";
+
+#define RSQ__LAG_COUNT_MAX 10000 /* lag is counted up to this, then reported inexact */
+#define RSQ__XSTR(x) RSQ__STR(x)
+#define RSQ__STR(x) #x
+
+/* A server error from EVAL that means "no scripting here" rather than a fault of the
+   stream: fall back to plain commands. */
+RSQ__INTERN int rsq__no_scripting(rsq_result rc) {
+    return rsq_result_is_server_error(rc) && rc != RSQ_ERR_WRONGTYPE && rc != RSQ_ERR_NOGROUP && rc != RSQ_ERR_RETRY &&
+           rc != RSQ_ERR_MOVED;
 }
 
-RSQ__INTERN long long rsq__get_int(const rsq_reply *r, const char *key, long long dflt) {
-    long long v;
-    return rsq_reply_int(rsq_reply_get(r, key), &v) ? v : dflt;
-}
-
-/* Counts entries after `from` up to a cap, for lag on servers that do not report it. */
+/* Counts entries after `from`, up to about `cap`, with XRANGE pages (the fallback
+   without scripting: these replies carry the entries). The range starts at the ID
+   after `from`, which is Redis 6.2's exclusive "(from" on every version. */
 RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_id from, long long cap, long long *count, int *exact) {
-    char start[RSQ_ID_STRLEN + 1];
+    char start[RSQ_ID_STRLEN];
     const char *argv[6];
     *count = 0;
     *exact = 1;
     for (;;) {
         const rsq_reply *r;
         rsq_result rc;
-        start[0] = '(';
-        start[1 + rsq_id_format(from, start + 1)] = '\0';
+        rsq_id next;
+        if (!rsq__id_succ(from, &next)) return RSQ_OK;
+        start[rsq_id_format(next, start)] = '\0';
         argv[0] = "XRANGE"; argv[1] = stream; argv[2] = start; argv[3] = "+"; argv[4] = "COUNT"; argv[5] = "100";
         rc = rsq__cmd(c, &r, 6, argv, 1);
         if (rc != RSQ_OK) return rc;
@@ -3980,91 +4165,174 @@ RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_i
         *count += (long long)r->len;
         if (r->len < 100) return RSQ_OK;
         if (*count >= cap) { *exact = 0; return RSQ_OK; }
-        if (!rsq__reply_id(&r->element[r->len - 1].element[0], &from)) return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: bad ID");
+        if (r->element[r->len - 1].type != RSQ_REPLY_ARRAY || r->element[r->len - 1].len < 1 ||
+            !rsq__reply_id(&r->element[r->len - 1].element[0], &from))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: bad ID");
     }
+}
+
+/* Length, end IDs and group count of the stream, without entry bodies (see above).
+   *scripting is cleared when the server has no scripting for us. */
+RSQ__INTERN rsq_result rsq__stats_head(rsq_client *c, const char *stream, rsq_stream_info *info, int *scripting) {
+    const rsq_reply *r, *e;
+    const char *argv[5];
+    rsq_result rc;
+    argv[0] = "EVAL"; argv[1] = rsq__stats_script; argv[2] = "1"; argv[3] = stream; argv[4] = "head";
+    rc = rsq__cmd(c, &r, 5, argv, 1);
+    if (rc == RSQ_OK) {
+        long long ex = 0;
+        if (r->type != RSQ_REPLY_ARRAY || r->len < 1 || !rsq_reply_int(&r->element[0], &ex) || (ex && r->len < 6))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "stats script: unexpected reply");
+        if (!ex) return RSQ_OK;
+        info->exists = 1;
+        info->ends_known = 1;
+        rsq_reply_int(&r->element[1], &info->length);
+        rsq__reply_id(&r->element[2], &info->last_generated_id);
+        rsq__reply_id(&r->element[3], &info->first_id);
+        rsq__reply_id(&r->element[4], &info->last_id);
+        rsq_reply_int(&r->element[5], &info->groups);
+        return RSQ_OK;
+    }
+    if (!rsq__no_scripting(rc)) return rc;
+    *scripting = 0;
+    argv[0] = "XINFO"; argv[1] = "STREAM"; argv[2] = stream;
+    rc = rsq__cmd(c, &r, 3, argv, 1);
+    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
+    if (rc == RSQ_OK) {
+        info->exists = 1;
+        info->ends_known = 1;
+        info->length = rsq__get_int(r, "length", 0);
+        info->groups = rsq__get_int(r, "groups", 0);
+        rsq__reply_id(rsq_reply_get(r, "last-generated-id"), &info->last_generated_id);
+        e = rsq_reply_get(r, "first-entry");
+        if (e && e->type == RSQ_REPLY_ARRAY && e->len >= 1) rsq__reply_id(&e->element[0], &info->first_id);
+        e = rsq_reply_get(r, "last-entry");
+        if (e && e->type == RSQ_REPLY_ARRAY && e->len >= 1) rsq__reply_id(&e->element[0], &info->last_id);
+        return RSQ_OK;
+    }
+    if (rc != RSQ_ERR_LIMIT) return rc;
+    /* an end entry is over the reply limits: length and groups only (the link was
+       closed on the oversized reply; these commands reconnect) */
+    argv[0] = "XLEN";
+    argv[1] = stream;
+    if ((rc = rsq__cmd(c, &r, 2, argv, 1)) != RSQ_OK) return rc;
+    info->exists = 1;
+    info->length = r->integer;
+    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
+    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
+    info->groups = r->type == RSQ_REPLY_ARRAY ? (long long)r->len : 0;
+    c->err[0] = '\0';
+    return RSQ_OK;
+}
+
+/* Reads the replies owed by rsq_stream_stats's pipeline for group o, in the order
+   they were appended: the lag count (o->lag == -2), then the pending sample. */
+RSQ__INTERN rsq_result rsq__stats_group_replies(rsq_client *c, rsq_group_info *o, int *scripting) {
+    const rsq_reply *r;
+    rsq_result rc;
+    size_t k;
+    if (o->lag == -2) {
+        long long n = 0, exact = 0;
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 2 && rsq_reply_int(&r->element[0], &n) &&
+            rsq_reply_int(&r->element[1], &exact)) {
+            o->lag = n;
+            o->lag_exact = exact != 0;
+        } else if (rc == RSQ_OK) {
+            return rsq__set_err(c, RSQ_ERR_REPLY, "stats script: unexpected reply");
+        } else if (rsq__no_scripting(rc)) {
+            *scripting = 0;
+            o->lag = -3; /* counted with XRANGE afterwards */
+        } else {
+            return rc;
+        }
+    }
+    if (o->pending <= 0) return RSQ_OK;
+    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc == RSQ_ERR_NOGROUP) return RSQ_OK; /* destroyed meanwhile */
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
+    for (k = 0; k < r->len; k++) {
+        const rsq_reply *e = &r->element[k];
+        long long idle = 0;
+        if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq_reply_int(&e->element[2], &idle))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected entry");
+        if (k == 0) rsq__reply_id(&e->element[0], &o->oldest_pending);
+        if (idle > o->oldest_pending_age_ms) o->oldest_pending_age_ms = idle;
+    }
+    return RSQ_OK;
 }
 
 RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
                                    rsq_group_info *groups, size_t cap, size_t *ngroups) {
     const rsq_reply *r;
-    rsq_result rc;
-    size_t i, n = 0;
-    uint64_t server_ms = 0;
+    const char *argv[7];
+    size_t lens[7], i, n = 0;
+    char from[RSQ_ID_STRLEN];
+    rsq_result rc = RSQ_OK, first = RSQ_OK;
+    int scripting = 1;
     if (ngroups) *ngroups = 0;
     if (!c || !info) return c ? rsq__set_err(c, RSQ_ERR_ARG, "info is NULL") : RSQ_ERR_ARG;
     memset(info, 0, sizeof *info);
+    if (cap && !groups) return rsq__set_err(c, RSQ_ERR_ARG, "groups is NULL");
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    {
-        const char *argv[3] = { "XINFO", "STREAM", NULL };
-        argv[2] = stream;
-        rc = rsq__cmd(c, &r, 3, argv, 1);
-    }
-    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) return RSQ_OK;
-    if (rc != RSQ_OK) return rc;
-    info->exists = 1;
-    info->length = rsq__get_int(r, "length", 0);
-    info->groups = rsq__get_int(r, "groups", 0);
-    rsq__reply_id(rsq_reply_get(r, "last-generated-id"), &info->last_generated_id);
-    {
-        const rsq_reply *fe = rsq_reply_get(r, "first-entry"), *le = rsq_reply_get(r, "last-entry");
-        if (fe && fe->type == RSQ_REPLY_ARRAY && fe->len >= 1) rsq__reply_id(&fe->element[0], &info->first_id);
-        if (le && le->type == RSQ_REPLY_ARRAY && le->len >= 1) rsq__reply_id(&le->element[0], &info->last_id);
-    }
-    if (!groups || cap == 0 || info->groups == 0) return RSQ_OK;
-    {
-        const char *argv[1] = { "TIME" };
-        rc = rsq__cmd(c, &r, 1, argv, 1);
-        if (rc != RSQ_OK) return rc;
-        if (r->type == RSQ_REPLY_ARRAY && r->len == 2) {
-            long long s = 0, us = 0;
-            rsq_reply_int(&r->element[0], &s);
-            rsq_reply_int(&r->element[1], &us);
-            server_ms = (uint64_t)s * 1000u + (uint64_t)us / 1000u;
-        }
-    }
-    {
-        const char *argv[3] = { "XINFO", "GROUPS", NULL };
-        argv[2] = stream;
-        rc = rsq__cmd(c, &r, 3, argv, 1);
-        if (rc != RSQ_OK) return rc;
-    }
+    if ((rc = rsq__stats_head(c, stream, info, &scripting)) != RSQ_OK) return rc;
+    if (!info->exists || cap == 0 || info->groups == 0) return RSQ_OK;
+    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
+    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    /* Per group, pipelined while the XINFO GROUPS reply is in view (appending only
+       writes): the lag count where it is needed, then a sample of the pending list.
+       The server's own `lag` field is not used: after XTRIM or XDEL it counts entries
+       that are gone (Redis 7.0: lag 3 for a group with nothing left to read). */
     for (i = 0; i < r->len && n < cap; i++) {
-        const rsq_reply *g = &r->element[i], *lag;
+        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
         rsq_group_info *o = &groups[n];
         memset(o, 0, sizeof *o);
-        if (!rsq__copy_name(o->name, sizeof o->name, rsq_reply_get(g, "name")))
-            return rsq__set_err(c, RSQ_ERR_REPLY, "group name missing or longer than %d bytes", RSQ_NAME_MAX - 1);
+        if (!rsq__copy_name(o->name, sizeof o->name, name) || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered)) {
+            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
+            break;
+        }
         o->consumers = rsq__get_int(g, "consumers", 0);
         o->pending = rsq__get_int(g, "pending", 0);
-        rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered);
-        lag = rsq_reply_get(g, "lag");
-        o->lag = -1;
         o->lag_exact = 1;
-        /* Redis >= 7 reports lag, or nil where deletions make its counters unreliable;
-           older servers have no such field. Either way rsq counts below. */
-        if (lag && rsq_reply_int(lag, &o->lag)) {
-            /* reported by the server */
-        } else if (rsq_id_cmp(o->last_delivered, info->last_generated_id) >= 0) {
-            o->lag = 0;
+        if (info->length == 0 || (info->ends_known && rsq_id_cmp(o->last_delivered, info->last_id) >= 0)) {
+            o->lag = 0; /* nothing after last-delivered: the next read is empty */
+        } else if (info->ends_known && rsq_id_cmp(o->last_delivered, info->first_id) < 0) {
+            o->lag = info->length; /* every entry left is after it */
+        } else if (scripting) {
+            o->lag = -2;
+            argv[0] = "EVAL"; lens[0] = 4;
+            argv[1] = rsq__stats_script; lens[1] = sizeof rsq__stats_script - 1;
+            argv[2] = "1"; lens[2] = 1;
+            argv[3] = stream; lens[3] = strlen(stream);
+            argv[4] = "count"; lens[4] = 5;
+            argv[5] = from; lens[5] = rsq_id_format(o->last_delivered, from);
+            argv[6] = RSQ__XSTR(RSQ__LAG_COUNT_MAX); lens[6] = strlen(argv[6]);
+            if ((rc = rsq_append_argv(c, 7, argv, lens)) != RSQ_OK) { first = rc; break; }
+        } else {
+            o->lag = -3;
         }
         n++;
+        if (o->pending > 0) {
+            argv[0] = "XPENDING"; argv[1] = stream; argv[2] = name->str; argv[3] = "-"; argv[4] = "+";
+            argv[5] = RSQ__XSTR(RSQ_AGE_SAMPLE);
+            lens[0] = 8; lens[1] = strlen(stream); lens[2] = name->len; lens[3] = 1; lens[4] = 1; lens[5] = strlen(argv[5]);
+            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; o->pending = 0; break; }
+        }
     }
-    /* The server's lag is missing here (old server, or after deletions): count it. The
-       XINFO reply is no longer needed, so further commands may reuse the buffer. */
+    for (i = 0; i < n && first == RSQ_OK; i++)
+        first = rsq__stats_group_replies(c, &groups[i], &scripting);
+    if (first != RSQ_OK) { /* stay in step: read what is still owed */
+        while (rsq_pending_replies(c) > 0 && !rsq__link_error(rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT))) {}
+        return first;
+    }
     for (i = 0; i < n; i++) {
         rsq_group_info *o = &groups[i];
-        if (o->lag >= 0) continue;
-        if (info->length == 0) o->lag = 0;
-        else if (rsq_id_cmp(o->last_delivered, info->first_id) < 0) o->lag = info->length;
-        else if ((rc = rsq__count_after(c, stream, o->last_delivered, 10000, &o->lag, &o->lag_exact)) != RSQ_OK) return rc;
-    }
-    for (i = 0; i < n; i++) {
-        rsq_group_info *o = &groups[i];
-        if (o->pending <= 0) continue;
-        rc = rsq__oldest_pending(c, stream, o->name, &o->oldest_pending);
-        if (rc != RSQ_OK) return rc;
-        if (server_ms > o->oldest_pending.ms) o->oldest_pending_age_ms = (long long)(server_ms - o->oldest_pending.ms);
+        if (o->lag != -3) continue;
+        rc = rsq__count_after(c, stream, o->last_delivered, RSQ__LAG_COUNT_MAX, &o->lag, &o->lag_exact);
+        if (rc == RSQ_ERR_LIMIT) { o->lag = -1; o->lag_exact = 0; c->err[0] = '\0'; } /* an entry too large to count */
+        else if (rc != RSQ_OK) return rc;
     }
     if (ngroups) *ngroups = n;
     return RSQ_OK;
@@ -4075,47 +4343,58 @@ RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *g
     const rsq_reply *r;
     const char *argv[4];
     rsq_result rc;
-    size_t i, w = 0;
+    size_t i;
     if (n) *n = 0;
     if (!c) return RSQ_ERR_ARG;
+    if (cap && !out) return rsq__set_err(c, RSQ_ERR_ARG, "out is NULL");
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
     argv[0] = "XINFO"; argv[1] = "CONSUMERS"; argv[2] = stream; argv[3] = group;
     rc = rsq__cmd(c, &r, 4, argv, 1);
     if (rc != RSQ_OK) return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: unexpected reply");
-    for (i = 0; i < r->len && w < cap; i++) {
+    for (i = 0; i < r->len && i < cap; i++) {
         const rsq_reply *e = &r->element[i];
-        if (!rsq__copy_name(out[w].name, sizeof out[w].name, rsq_reply_get(e, "name"))) continue;
-        out[w].pending = rsq__get_int(e, "pending", 0);
-        out[w].idle_ms = rsq__get_int(e, "idle", 0);
-        w++;
+        if (!rsq__copy_name(out[i].name, sizeof out[i].name, rsq_reply_get(e, "name")))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: a consumer without a name");
+        out[i].pending = rsq__get_int(e, "pending", 0);
+        out[i].idle_ms = rsq__get_int(e, "idle", 0);
     }
-    if (n) *n = w;
+    if (n) *n = r->len;
     return RSQ_OK;
 }
 
 RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
                                             long long min_idle_ms, int *retired) {
-    /* Deletes the consumer only if it holds nothing, in one atomic step. */
+    /* Walks XINFO CONSUMERS on the server, so that any number of consumers is seen and
+       no list crosses the network; each deletion is checked in the same atomic step.
+       Before Redis 7 a script that writes after a non-deterministic command (XINFO)
+       must replicate its effects, not itself: hence replicate_commands where it exists. */
     static const char script[] =
-        "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) == 0 then "
-        "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) return 1 end return 0";
-    rsq_consumer_info list[32];
-    size_t n = 0, i;
+        "if redis.replicate_commands then redis.replicate_commands() end "
+        "local n, min = 0, tonumber(ARGV[2]) "
+        "local list = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) "
+        "if list.err then return list end "
+        "for _, c in ipairs(list) do "
+        "local name, pending, idle = nil, 1, 0 "
+        "for j = 1, #c, 2 do "
+        "if c[j] == 'name' then name = c[j + 1] elseif c[j] == 'pending' then pending = c[j + 1] "
+        "elseif c[j] == 'idle' then idle = c[j + 1] end end "
+        "if name and pending == 0 and idle >= min then "
+        "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) n = n + 1 end end "
+        "return n";
+    const rsq_reply *r;
+    const char *argv[6];
+    char idle[24];
     rsq_result rc;
     if (retired) *retired = 0;
     if (!c) return RSQ_ERR_ARG;
-    rc = rsq_consumers(c, stream, group, list, RSQ__COUNTOF(list), &n);
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    rsq__u64_to_dec(idle, (uint64_t)(min_idle_ms > 0 ? min_idle_ms : 0));
+    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = idle;
+    rc = rsq__cmd(c, &r, 6, argv, 0); /* not idempotent in its count: never sent twice */
     if (rc != RSQ_OK) return rc;
-    for (i = 0; i < n; i++) {
-        const rsq_reply *r;
-        const char *argv[6];
-        if (list[i].pending > 0 || list[i].idle_ms < min_idle_ms) continue;
-        argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = list[i].name;
-        rc = rsq__cmd(c, &r, 6, argv, 1);
-        if (rc != RSQ_OK) return rc;
-        if (r->integer == 1 && retired) (*retired)++;
-    }
+    if (r->type != RSQ_REPLY_INTEGER) return rsq__set_err(c, RSQ_ERR_REPLY, "retire script: unexpected reply");
+    if (retired) *retired = r->integer > INT_MAX ? INT_MAX : (int)r->integer;
     return RSQ_OK;
 }
 
@@ -4231,7 +4510,7 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
         for (l = cons->levels - 1; l >= 0; l--)
             for (s = 0; s < cons->shards; s++, k++) {
                 size_t n = rsq_queue_key(key, sizeof key, cfg->queue, s, l, RSQ_KEY_STREAM), d;
-                if (!n) { rsq_consumer_free(cons); return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys"); }
+                if (!n) { rsq_consumer_free(cons); return rsq__queue_name_error(c, cfg->queue); }
                 if (i == 1) { cons->st[k].key_off = off; memcpy(cons->keys + off, key, n + 1); cons->st[k].level = l; cons->st[k].shard = s; }
                 off += n + 1;
                 d = cfg->dead_letter ? strlen(cfg->dead_letter) : rsq_queue_key(key, sizeof key, cfg->queue, s, 0, RSQ_KEY_DEAD_LETTER);
@@ -5315,10 +5594,10 @@ RSQ__INTERN int rsq__replay_target_ok(const char *dlq, const char *origin, size_
 }
 
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
-    const char *argv[3 + 2 * RSQ_MAX_HEADERS + 2], *del[3];
-    size_t lens[3 + 2 * RSQ_MAX_HEADERS + 2];
+    const char **argv = NULL, *del[3];
+    size_t *lens = NULL;
     char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN], *copy = NULL;
-    size_t done = 0, cap = 0;
+    size_t done = 0, cap = 0, acap = 0;
     rsq_result rc;
     if (replayed) *replayed = 0;
     if (!c) return RSQ_ERR_ARG;
@@ -5357,17 +5636,24 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
             copy = (char *)p;
             cap = need;
         }
+        if (3 + f->len > acap) { /* room for every field, however many */
+            size_t want = 3 + f->len;
+            void *pa = rsq__realloc(&c->alloc, (void *)argv, want * sizeof *argv), *pl;
+            if (pa) argv = (const char **)pa;
+            pl = pa ? rsq__realloc(&c->alloc, lens, want * sizeof *lens) : NULL;
+            if (!pl) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
+            lens = (size_t *)pl;
+            acap = want;
+        }
         argv[argc] = "XADD"; lens[argc++] = 4;
         argv[argc] = origin; lens[argc++] = strlen(origin);
         argv[argc] = "*"; lens[argc++] = 1;
         for (i = 0; i + 1 < f->len; i += 2) {
             const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
             if (k->len >= 4 && !memcmp(k->str, "dlq-", 4)) continue;
-            if (argc + 2 > RSQ__COUNTOF(argv)) { rc = rsq__set_err(c, RSQ_ERR_LIMIT, "dead letter %s has more than %d fields; left in place", id, RSQ_MAX_HEADERS + 1); break; }
             memcpy(copy + w, k->str, k->len); argv[argc] = copy + w; lens[argc++] = k->len; w += k->len + 1;
             memcpy(copy + w, v->str, v->len); argv[argc] = copy + w; lens[argc++] = v->len; w += v->len + 1;
         }
-        if (rc != RSQ_OK) break;
         if (argc == 3) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id); break; }
         del[0] = "XDEL"; del[1] = dlq; del[2] = id;
         tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "replay: XADD to the queue";
@@ -5376,6 +5662,8 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
         done++;
     }
     rsq__free(&c->alloc, copy);
+    rsq__free(&c->alloc, (void *)argv);
+    rsq__free(&c->alloc, lens);
     if (replayed) *replayed = done;
     return rc;
 }
