@@ -467,6 +467,16 @@ RSQDEF rsq_result rsq_url_parse(rsq_url *out, const char *url, char *err, size_t
 #define RSQ_NAME_MAX 128
 #define RSQ_ERR_MAX 256
 
+/* Time bounds. Every wait for the network has a limit, a frozen server included:
+   connect_timeout_ms for a TCP connect and again for the handshake's replies,
+   io_timeout_ms for writing a command and reading its reply (a blocking read: its
+   BLOCK time + block_margin_ms), the call's own timeout where it takes one (rsq_flush,
+   rsq_read_reply; rsq_consumer_next: timeout + block_margin_ms for the whole call).
+   Retry loops pause at most retry_max_ms between at most retry_attempts attempts and
+   never start over because a reconnect inside them gave up: a call that must connect
+   to a server that does not answer returns within
+   retry_attempts * (2 * connect_timeout_ms + retry_max_ms). */
+
 /* Client configuration. Zero means default for every field. Strings are copied. */
 typedef struct rsq_client_config {
     const char *url;            /* server; default "redis://127.0.0.1:6379"               */
@@ -503,6 +513,7 @@ typedef struct rsq__node {
     char *wbuf;
     size_t wlen, wcap, wsent;
     size_t pending;            /* replies owed by the server */
+    int stale;                 /* it said READONLY/MASTERDOWN: reconnect before writing */
     char host[RSQ_HOST_MAX];   /* cluster nodes; the first connection uses the URL */
 } rsq__node;
 
@@ -570,10 +581,20 @@ RSQDEF const char *rsq_errstr(const rsq_client *c);
    the reply (valid until the next call on c). A server error reply returns its class
    (RSQ_ERR_SERVER, RSQ_ERR_WRONGTYPE, ...) with *reply set to it and the text in
    rsq_errstr; the connection stays usable. Connects first if needed. Retry-class
-   errors (LOADING, BUSY, TRYAGAIN, MASTERDOWN, READONLY) back off and retry within
-   retry_attempts. A connection lost after the command was written is not retried
-   (it may have run): RSQ_ERR_IO, and the next call reconnects. Must not be called
-   while pipelined replies are unread (RSQ_ERR_STATE). Blocks up to io_timeout_ms. */
+   errors (LOADING, BUSY, TRYAGAIN, MASTERDOWN, READONLY), which the server sends
+   instead of running a command, back off and retry within retry_attempts. Not for
+   scripts (EVAL, EVALSHA, FCALL and their _RO forms): a script's error reply may be
+   its own (redis.error_reply), after it ran, whatever its first word; it is final,
+   RSQ_ERR_SERVER, never sent again. After READONLY or MASTERDOWN (the node changed
+   role: a failover) the retry goes over a new connection, to the address looked up
+   again. A connection the server closed while idle (its timeout, CLIENT KILL) is
+   noticed before writing: the command goes once, over a new connection. A connection
+   lost after the command was written is not retried (it may have run): RSQ_ERR_IO,
+   and the next call reconnects. "ERR max number of clients reached", whenever it
+   comes (the server sends it on accept, reads nothing and closes), is a refused
+   connection: back off, reconnect, send again; RSQ_ERR_CONNECT once the retries are
+   spent. Must not be called while pipelined replies are unread (RSQ_ERR_STATE).
+   Blocks up to io_timeout_ms per attempt (see "Time bounds" above). */
 RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int argc,
                                    const char *const *argv, const size_t *lens);
 
@@ -1591,17 +1612,30 @@ typedef struct rsq__hdr {
 
 enum { RSQ__HDR_MORE = 0, RSQ__HDR_OK = 1, RSQ__HDR_BAD = -1, RSQ__HDR_LIMIT = -2 };
 
+/* 1 when s[0..3) is `word` (lower case) in any letter case. */
+RSQ__INTERN int rsq__is_word3(const char *s, const char *word) {
+    return (s[0] | 0x20) == word[0] && (s[1] | 0x20) == word[1] && (s[2] | 0x20) == word[2];
+}
+
+/* RESP3 double text: an optional sign, then inf or nan in any letter case (Redis 7.0
+   sends "-nan"), or digits with an optional fraction (a digit on one side of the
+   point at least) and an optional exponent with digits. */
 RSQ__INTERN int rsq__is_double_text(const char *s, size_t n) {
-    size_t i;
+    size_t i = 0, digits = 0;
     if (n == 0 || n > 400) return 0;
-    if ((n == 3 && (!memcmp(s, "inf", 3) || !memcmp(s, "nan", 3))) || (n == 4 && !memcmp(s, "-inf", 4)))
-        return 1;
-    for (i = 0; i < n; i++) {
-        char ch = s[i];
-        if (!((ch >= '0' && ch <= '9') || ch == '-' || ch == '+' || ch == '.' || ch == 'e' || ch == 'E'))
-            return 0;
+    if (s[0] == '-' || s[0] == '+') i++;
+    if (n - i == 3 && (rsq__is_word3(s + i, "inf") || rsq__is_word3(s + i, "nan"))) return 1;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) digits++;
+    if (digits == 0) return 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < n && (s[i] == '-' || s[i] == '+')) i++;
+        if (i == n || s[i] < '0' || s[i] > '9') return 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') i++;
     }
-    return 1;
+    return i == n;
 }
 
 /* Parses the header of the value at p (avail bytes). On HDR_OK fills *h. */
@@ -1776,8 +1810,11 @@ RSQ__INTERN double rsq__parse_double(const char *s, size_t n) {
     long ex = 0, adj = 0;
     size_t i = 0;
     double v;
-    if (n >= 3 && !memcmp(s + (s[0] == '-' || s[0] == '+'), "inf", 3)) return s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
-    if (n == 3 && !memcmp(s, "nan", 3)) return NAN;
+    {   /* inf, nan: validated by rsq__is_double_text (any case, optional sign) */
+        size_t k = (n > 0 && (s[0] == '-' || s[0] == '+')) ? 1 : 0;
+        if (n - k == 3 && rsq__is_word3(s + k, "inf")) return s[0] == '-' ? -HUGE_VAL : HUGE_VAL;
+        if (n - k == 3 && rsq__is_word3(s + k, "nan")) return NAN;
+    }
     if (i < n && (s[i] == '-' || s[i] == '+')) neg = (s[i++] == '-');
     for (; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
         if (digits < 19) { m = m * 10 + (uint64_t)(s[i] - '0'); if (m) digits++; }
@@ -2417,6 +2454,8 @@ RSQ__INTERN rsq_result rsq__classify(const char *s, size_t n) {
         if (strlen(tab[i].word) == w && !memcmp(s, tab[i].word, w)) return tab[i].rc;
     if ((n >= 20 && !memcmp(s, "ERR invalid password", 20)) || (n >= 8 && !memcmp(s, "ERR AUTH", 8)))
         return RSQ_ERR_AUTH;
+    if (n >= 33 && !memcmp(s, "ERR max number of clients reached", 33))
+        return RSQ_ERR_CONNECT; /* sent on accept, then the server closes: a refused connection */
     return RSQ_ERR_SERVER;
 }
 
@@ -2482,6 +2521,7 @@ RSQ__INTERN void rsq__node_close(rsq_client *c, rsq__node *n) {
     n->handle = NULL;
     if (n->connected) c->epoch++;
     n->connected = 0;
+    n->stale = 0;
     n->wlen = n->wsent = 0;
     n->pending = 0;
     rsq_reader_reset(&n->rd);
@@ -2673,6 +2713,9 @@ RSQ__INTERN rsq_result rsq__took_reply(rsq_client *c, rsq__node *n, const rsq_re
     if (r->type != RSQ_REPLY_ERROR) return RSQ_OK;
     e = rsq__classify(r->str, r->len);
     rsq__copy(c->err, sizeof c->err, r->str, r->len);
+    if (e == RSQ_ERR_CONNECT) return rsq__drop(c, n, e); /* refused: the replies owed went with it */
+    if (e == RSQ_ERR_RETRY && (!strncmp(r->str, "READONLY", 8) || !strncmp(r->str, "MASTERDOWN", 10)))
+        n->stale = 1; /* the node changed role: whatever the address leads to now */
     if (e == RSQ_ERR_MOVED) {
         c->cluster_seen = 1; /* a cluster: switch at the next command */
         if (c->cluster && r->len >= 9 && !memcmp(r->str, "CROSSSLOT", 9)) e = RSQ_ERR_SERVER; /* the caller's keys */
@@ -2737,6 +2780,53 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
             rsq_result w = rsq__node_wait(c, n, RSQ_WANT_READ, deadline, "waiting for a reply");
             if (w != RSQ_OK) return w;
         }
+    }
+}
+
+/* Before the first write to a connection that owes no replies: a node that changed
+   role (it said READONLY or MASTERDOWN) is left, so that the address is looked up
+   again; a connection the server closed meanwhile (idle timeout, CLIENT KILL, a
+   restart) is noticed here, without waiting, and closed, so that the command goes once
+   over a new one instead of being lost with the old one. Readable with nothing owed
+   means the peer closed, reset, or sent a parting error; push messages (RESP3) are the
+   exception: kept for the reader, which skips them. Needs the transport's wait; a
+   blocking transport is not asked. */
+RSQ__INTERN void rsq__node_check_idle(rsq_client *c, rsq__node *n) {
+    if (n->stale && n->connected && !n->pending) {
+        rsq__drop(c, n, RSQ_ERR_RETRY); /* c->err: the READONLY/MASTERDOWN line */
+        return;
+    }
+    if (!n->connected || n->pending || n->wsent < n->wlen || !c->tp.wait ||
+        c->tp.wait(c->tp.user, n->handle, RSQ_WANT_READ, 0) != RSQ_OK)
+        return;
+    for (;;) {
+        const rsq_reply *r;
+        char *buf;
+        size_t avail;
+        long k;
+        rsq_result rc = rsq_reader_next(&n->rd, &r);
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_PUSH) continue;
+        if (rc == RSQ_OK) {
+            rsq__set_err(c, RSQ_ERR_IO, "unexpected reply while idle: %.*s", (int)RSQ__MIN(r->len, (size_t)160),
+                         r->str ? r->str : "");
+            rsq__drop(c, n, RSQ_ERR_IO);
+            return;
+        }
+        if (rc == RSQ_EMPTY) rc = rsq_reader_space(&n->rd, RSQ_READ_CHUNK, &buf, &avail);
+        if (rc != RSQ_OK) {
+            rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
+            rsq__drop(c, n, rc);
+            return;
+        }
+        k = c->tp.recv(c->tp.user, n->handle, buf, avail);
+        if (k == 0) return; /* nothing after all, or the rest of a push to come */
+        if (k < 0) {
+            rsq__set_err(c, RSQ_ERR_IO, "connection closed by the server while idle");
+            rsq__drop(c, n, RSQ_ERR_IO);
+            return;
+        }
+        rsq_reader_commit(&n->rd, (size_t)k);
+        c->stats.bytes_in += (uint64_t)k;
     }
 }
 
@@ -2896,6 +2986,12 @@ RSQ__INTERN int rsq__ieq(const char *a, size_t an, const char *b) {
     return 1;
 }
 
+/* EVAL, EVALSHA, FCALL and their _RO forms. */
+RSQ__INTERN int rsq__is_script(const char *cmd, size_t n) {
+    return rsq__ieq(cmd, n, "EVAL") || rsq__ieq(cmd, n, "EVALSHA") || rsq__ieq(cmd, n, "EVAL_RO") ||
+           rsq__ieq(cmd, n, "EVALSHA_RO") || rsq__ieq(cmd, n, "FCALL") || rsq__ieq(cmd, n, "FCALL_RO");
+}
+
 /* Which argument is the command's (first) key, or -1 for none. */
 RSQ__INTERN int rsq__key_arg(int argc, const char *const *argv, const size_t *lens) {
     static const char *const keyless[] = {
@@ -2913,8 +3009,7 @@ RSQ__INTERN int rsq__key_arg(int argc, const char *const *argv, const size_t *le
     }
     if (rsq__ieq(argv[0], n, "XGROUP") || rsq__ieq(argv[0], n, "XINFO") || rsq__ieq(argv[0], n, "OBJECT"))
         return argc > 2 ? 2 : -1;
-    if (rsq__ieq(argv[0], n, "EVAL") || rsq__ieq(argv[0], n, "EVALSHA") || rsq__ieq(argv[0], n, "EVAL_RO") ||
-        rsq__ieq(argv[0], n, "EVALSHA_RO") || rsq__ieq(argv[0], n, "FCALL") || rsq__ieq(argv[0], n, "FCALL_RO")) {
+    if (rsq__is_script(argv[0], n)) {
         long long nk = 0;
         if (argc < 3 || !rsq__parse_ll(argv[2], lens ? lens[2] : strlen(argv[2]), &nk) || nk < 1 || argc < 4) return -1;
         return 3;
@@ -3075,7 +3170,16 @@ RSQ__INTERN rsq_result rsq__route(rsq_client *c, int argc, const char *const *ar
 RSQ__INTERN rsq_result rsq__cluster_append(rsq_client *c, int idx, int argc, const char *const *argv, const size_t *lens) {
     rsq__node *n;
     rsq_result rc;
-    if (idx < 0 && (rc = rsq__route(c, argc, argv, lens, &idx)) != RSQ_OK) return rc;
+    int routed = idx < 0;
+    if (routed && (rc = rsq__route(c, argc, argv, lens, &idx)) != RSQ_OK) return rc;
+    if (c->nodes[idx].connected) {
+        rsq__node_check_idle(c, &c->nodes[idx]);
+        if (!c->nodes[idx].connected) { /* closed by the server, or it changed role: a failover? */
+            c->map_stale = 1;
+            if (c->order_len) { rsq__close_all(c); return RSQ_ERR_IO; } /* as a failed write: replies owed elsewhere */
+            if (routed && (rc = rsq__route(c, argc, argv, lens, &idx)) != RSQ_OK) return rc; /* the map again */
+        }
+    }
     if (!c->nodes[idx].connected && (rc = rsq__node_connect(c, &c->nodes[idx], c->nodes[idx].host, c->nodes[idx].port)) != RSQ_OK)
         return rc;
     if ((rc = rsq__order_push(c, idx)) != RSQ_OK) return rc;
@@ -3113,6 +3217,7 @@ RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *ar
         if (!argv[i]) return rsq__set_err(c, RSQ_ERR_ARG, "argument %d is NULL", i);
     if (!c->cluster && c->cluster_seen && c->node.pending == 0 && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
     if (c->cluster) return rsq__cluster_append(c, -1, argc, argv, lens);
+    rsq__node_check_idle(c, &c->node);
     if (!c->node.connected) {
         rc = rsq_connect(c);
         if (rc != RSQ_OK) return rc;
@@ -3188,8 +3293,16 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
     return rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
+/* What rsq__command_ex may send again, besides what the server refused to run. */
+#define RSQ__ONCE 0       /* not after a lost connection: it may have run               */
+#define RSQ__IDEMPOTENT 1 /* also after a lost connection: a second run is harmless     */
+#define RSQ__CALLER 2     /* the caller's command (rsq_command): as RSQ__ONCE, and the
+                             error reply of a script is final, whatever its first word:
+                             it may be the script's own, sent after the script ran     */
+
 /* One command with an explicit read deadline; retries retry-class errors. When
-   `idempotent`, a connection lost after writing is also retried after reconnecting. */
+   `idempotent` is RSQ__IDEMPOTENT, a connection lost after writing is also retried
+   after reconnecting. */
 RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv,
                                        const size_t *lens, int timeout_ms, int idempotent) {
     int attempt, redirects = 0;
@@ -3200,7 +3313,8 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
     if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
     for (attempt = 0;; attempt++) {
         rsq_result rc = rsq_append_argv(c, argc, argv, lens);
-        if (rc == RSQ_OK) rc = rsq_read_reply(c, reply, timeout_ms);
+        int sent = rc == RSQ_OK;
+        if (sent) rc = rsq_read_reply(c, reply, timeout_ms);
         if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; } /* no text of a retried attempt */
         if (rc == RSQ_ERR_MOVED && redirects < 16) {
             int slot, node, ask;
@@ -3220,6 +3334,8 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
             continue; /* MOVED: the map is updated (or the client switches to cluster mode) */
         }
         if (rsq__stopped(c) && rc != RSQ_ERR_MOVED) return rc;
+        if (rc == RSQ_ERR_RETRY && idempotent == RSQ__CALLER && rsq__is_script(argv[0], lens ? lens[0] : strlen(argv[0])))
+            return RSQ_ERR_SERVER; /* the script's error, in c->err and *reply: final */
         if (rc == RSQ_ERR_RETRY && rsq__retry_allowed(c, attempt)) {
             int ms = rsq__backoff_ms(c, attempt);
             c->stats.server_retries++;
@@ -3227,7 +3343,15 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
             rsq__sleep(c, ms);
             continue;
         }
-        if (idempotent && (rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT) && rsq__retry_allowed(c, attempt)) {
+        if (sent && rc == RSQ_ERR_CONNECT && rsq__retry_allowed(c, attempt)) {
+            /* the server refused the connection before reading the command: it did not
+               run; back off and reconnect, as after a refused connect */
+            rsq__sleep(c, rsq__backoff_ms(c, attempt));
+            continue;
+        }
+        /* not when connecting failed: rsq_connect has spent the retries already */
+        if (idempotent == RSQ__IDEMPOTENT && sent && (rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT) &&
+            rsq__retry_allowed(c, attempt)) {
             rsq__sleep(c, rsq__backoff_ms(c, attempt));
             continue;
         }
@@ -3236,7 +3360,7 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
 }
 
 RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv, const size_t *lens) {
-    return rsq__command_ex(c, reply, argc, argv, lens, RSQ_TIMEOUT_DEFAULT, 0);
+    return rsq__command_ex(c, reply, argc, argv, lens, RSQ_TIMEOUT_DEFAULT, RSQ__CALLER);
 }
 
 RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char *arg0, ...) {
