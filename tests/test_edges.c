@@ -1253,6 +1253,107 @@ static void test_edges_count_checked_against_limits(void) {
     rsq_client_free(&c);
 }
 
+/* §3: keys that vanish skip nothing. A worker runs; m1 is published and handled;
+   FLUSHALL while the worker waits in a blocking read; m2 and m3 are published; later
+   m4. Every one is handled: the group is made again so that nothing written after the
+   loss is skipped. The same after XGROUP DESTROY and after DEL of the stream. */
+static void vanish_case(const char *how) {
+    rsq_client c, w;
+    rsq_consumer k;
+    rsq_consumer_config cc;
+    rsq_consumer_stats st;
+    const rsq_message *m;
+    const rsq_reply *r;
+    char got[4][8];
+    int n = 0;
+    pid_t pid;
+    long long t0;
+    REQUIRE(have_server);
+    cl(&c);
+    cl(&w);
+    rsq_command(&c, &r, "DEL", "e:van", (char *)0);
+    rsq_consumer_config_init(&cc);
+    cc.queue = "e:van"; cc.group = "g"; cc.name = "w"; cc.block_ms = 2000; /* start: the default */
+    REQUIRE(rsq_consumer_init(&k, &w, &cc) == RSQ_OK);
+    CHECK_RC(rsq_command(&c, &r, "XADD", "e:van", "*", "payload", "m1", (char *)0), RSQ_OK);
+    CHECK_RC(rsq_consumer_next(&k, &m, 3000), RSQ_OK);
+    CHECK(m && complete(m) && !strcmp(m->payload, "m1"));
+    if (m) rsq_ack(&k, m);
+    pid = fork();
+    if (pid == 0) {
+        rsq_client x;
+        usleep(300000); /* the worker is blocked in XREADGROUP by now */
+        cl(&x);
+        if (!strcmp(how, "flushall")) rsq_command(&x, &r, "FLUSHALL", (char *)0);
+        else if (!strcmp(how, "destroy")) rsq_command(&x, &r, "XGROUP", "DESTROY", "e:van", "g", (char *)0);
+        else rsq_command(&x, &r, "DEL", "e:van", (char *)0);
+        rsq_command(&x, &r, "XADD", "e:van", "*", "payload", "m2", (char *)0);
+        rsq_command(&x, &r, "XADD", "e:van", "*", "payload", "m3", (char *)0);
+        rsq_client_free(&x);
+        _exit(0);
+    }
+    t0 = ms_now();
+    while (n < 3 && ms_now() - t0 < 3500) { /* a third would be a duplicate of m1 */
+        if (rsq_consumer_next(&k, &m, 500) != RSQ_OK || !m) continue;
+        CHECK(complete(m));
+        if (n < 3) snprintf(got[n], sizeof got[n], "%.*s", m->payload ? (int)m->payload_len : 1, m->payload ? m->payload : "?");
+        n++;
+        rsq_ack(&k, m);
+    }
+    waitpid(pid, NULL, 0);
+    CHECK_EQ_INT(n, 2);
+    if (n >= 2) { CHECK_STR(got[0], "m2"); CHECK_STR(got[1], "m3"); }
+    usleep(200000);
+    CHECK_RC(rsq_command(&c, &r, "XADD", "e:van", "*", "payload", "m4", (char *)0), RSQ_OK);
+    CHECK_RC(rsq_consumer_next(&k, &m, 3000), RSQ_OK);
+    CHECK(m && complete(m) && !strcmp(m->payload, "m4"));
+    if (m) rsq_ack(&k, m);
+    CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    CHECK_EQ_INT(pending_total(&c, "e:van"), 0);
+    rsq_consumer_get_stats(&k, &st);
+    CHECK(st.groups_recreated >= 1);
+    /* nothing is left to read: the group's lag is 0 */
+    {
+        rsq_stream_info si;
+        rsq_group_info g[2];
+        size_t ng = 0;
+        CHECK_RC(rsq_stream_stats(&c, "e:van", &si, g, 2, &ng), RSQ_OK);
+        CHECK_EQ_INT(ng, 1);
+        if (ng == 1) { CHECK_EQ_INT(g[0].lag, 0); CHECK_EQ_INT(g[0].pending, 0); }
+    }
+    rsq_consumer_free(&k);
+    rsq_client_free(&w);
+    rsq_client_free(&c);
+}
+static void test_edges_flushall_skips_nothing(void) { vanish_case("flushall"); }
+static void test_edges_group_destroyed_skips_nothing(void) { vanish_case("destroy"); }
+static void test_edges_stream_deleted_skips_nothing(void) { vanish_case("del"); }
+
+/* The README's order: publish first, then start the first consumer (default start). */
+static void test_edges_publish_before_first_consumer(void) {
+    rsq_client c;
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_consumer k;
+    rsq_consumer_config cc;
+    const rsq_message *m;
+    rsq_id id;
+    REQUIRE(have_server);
+    cl(&c);
+    rsq_producer_config_init(&pc);
+    pc.queue = "e:first";
+    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
+    CHECK_RC(rsq_publish(&p, "hello", 5, &id), RSQ_OK);
+    rsq_consumer_config_init(&cc);
+    cc.queue = "e:first"; cc.group = "workers"; cc.block_ms = 200;
+    REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    CHECK_RC(rsq_consumer_next(&k, &m, 2000), RSQ_OK);
+    CHECK(m && m->payload && m->payload_len == 5 && !memcmp(m->payload, "hello", 5));
+    CHECK(m && rsq_id_cmp(m->id, id) == 0);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
 void suite_edges(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_edges_nogroup_on_one_level_mid_reclaim);
@@ -1278,5 +1379,9 @@ void suite_edges(void) {
     RUN(test_edges_queue_keys_share_one_slot);
     RUN(test_edges_errstr_is_cleared_by_success);
     RUN(test_edges_count_checked_against_limits);
+    RUN(test_edges_flushall_skips_nothing);
+    RUN(test_edges_group_destroyed_skips_nothing);
+    RUN(test_edges_stream_deleted_skips_nothing);
+    RUN(test_edges_publish_before_first_consumer);
     if (have_server) srv_stop(&S, 0);
 }
