@@ -157,8 +157,11 @@ static int seq_flaky(long long seq) {
     uint64_t k = (seq_hash(seq) >> 32) % 250;
     return !is_oversized(seq) && k >= 1 && k <= 5;
 }
+/* mostly small (the server keeps every entry of a long run), one in ten up to 1.2 KB */
 static size_t payload_len(long long seq) {
-    return is_oversized(seq) ? opt.big : 16 + (size_t)((seq_hash(seq) >> 16) % 1200);
+    uint64_t h = seq_hash(seq) >> 16;
+    if (is_oversized(seq)) return opt.big;
+    return 16 + (size_t)(h % 10 == 0 ? (h >> 8) % 1200 : (h >> 8) % 120);
 }
 static char filler(long long seq, size_t i) { return (char)('a' + (int)(((unsigned long long)seq + i * 7) % 26)); }
 /* buf holds payload_len(seq) + 1 bytes */
@@ -415,6 +418,18 @@ static long long crestart_at[MAX_PROCS];
 static int cexits, crashes, harness_error, server_stopped;
 typedef struct cexit { long long t; int c; char why[200]; } cexit;
 static cexit cexit_log[256];
+
+/* SIGINT/SIGTERM of the orchestrator: take the children and the server along */
+static void on_orchestrator_signal(int sig) {
+    int i;
+    for (i = 0; i < MAX_PROCS; i++) {
+        if (cpid[i] > 0) kill(cpid[i], SIGKILL);
+        if (ppid_[i] > 0) kill(ppid_[i], SIGKILL);
+    }
+    if (g_srv.pid > 0) { kill(g_srv.pid, SIGCONT); kill(g_srv.pid, SIGKILL); }
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
 
 static pid_t spawn_consumer(int idx) {
     pid_t pid;
@@ -1332,6 +1347,31 @@ static void print_history(const rec *r, long long seq, int level, rsq_id id) {
 }
 
 static char summary[1024];
+static size_t *hev_sorted;
+
+static int cmp_hev(const void *a, const void *b) {
+    const hev *x = &hevs[*(const size_t *)a], *y = &hevs[*(const size_t *)b];
+    if (x->level != y->level) return x->level < y->level ? -1 : 1;
+    return rsq_id_cmp(x->id, y->id);
+}
+/* handler calls on entry (level, id) */
+static long long hev_calls(int level, rsq_id id) {
+    size_t lo = 0, hi = nhev, i;
+    long long n = 0;
+    if (!hev_sorted) {
+        if (!(hev_sorted = (size_t *)malloc((nhev ? nhev : 1) * sizeof *hev_sorted))) return 0;
+        for (i = 0; i < nhev; i++) hev_sorted[i] = i;
+        qsort(hev_sorted, nhev, sizeof *hev_sorted, cmp_hev);
+    }
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        const hev *x = &hevs[hev_sorted[mid]];
+        int c = x->level != level ? (x->level < level ? -1 : 1) : rsq_id_cmp(x->id, id);
+        if (c < 0) lo = mid + 1; else hi = mid;
+    }
+    for (i = lo; i < nhev && hevs[hev_sorted[i]].level == level && rsq_id_cmp(hevs[hev_sorted[i]].id, id) == 0; i++) n++;
+    return n;
+}
 
 static int analyse(int drain_ok, const lvl_end *ends) {
     size_t i, j;
@@ -1401,8 +1441,7 @@ static int analyse(int drain_ok, const lvl_end *ends) {
         } else if (!d->error[0]) why = "has no reason (dlq-error)";
         else if (!d->has_id || d->level < 0) why = "has no origin (dlq-stream/dlq-id)";
         else if (!is_oversized(r->seq)) {
-            long long calls = 0;
-            for (j = 0; j < nhev; j++) if (hevs[j].level == d->level && rsq_id_cmp(hevs[j].id, d->id) == 0) calls++;
+            long long calls = hev_calls(d->level, d->id);
             if (calls < opt.max_deliveries) {
                 snprintf(whybuf, sizeof whybuf, "after %lld handler deliveries (max_deliveries %d)", calls, opt.max_deliveries);
                 why = whybuf;
@@ -1451,24 +1490,30 @@ static int analyse(int drain_ok, const lvl_end *ends) {
             rec *r = &recs[first[K_LOST][k]];
             print_history(r, r->seq, r->level, r->id);
         }
-        /* which act came last before each lost message's publish */
-        printf("  lost messages by the last act before their publish:\n");
-        for (k = -1; k < nacts; k++) {
-            long long n = 0, lo = -1, hi = -1;
-            for (i = 0; i < nrecs; i++) {
+        /* which act came last before each lost message's publish (acts run in time order) */
+        {
+            long long *n = (long long *)calloc((size_t)nacts + 1, sizeof *n), *lo, *hi;
+            lo = (long long *)calloc((size_t)nacts + 1, sizeof *lo);
+            hi = (long long *)calloc((size_t)nacts + 1, sizeof *hi);
+            printf("  lost messages by the last act before their publish:\n");
+            for (i = 0; n && lo && hi && i < nrecs; i++) {
                 const rec *r = &recs[i];
-                int last = -1, m;
+                int a = 0, b = nacts; /* first act starting after the publish */
                 if (!r->present || r->handled_ok || r->dead || r->excused_by) continue;
-                for (m = 0; m < nacts; m++) if (acts[m].done && acts[m].t_start <= r->t_start) last = m;
-                if (last != k) continue;
-                if (!n) lo = r->seq;
-                hi = r->seq;
-                n++;
+                while (a < b) { int m = (a + b) / 2; if (acts[m].t_start <= r->t_start) a = m + 1; else b = m; }
+                if (!n[a]) lo[a] = r->seq; /* slot a: after act a-1 (slot 0: before any) */
+                hi[a] = r->seq;
+                n[a]++;
             }
-            if (!n) continue;
-            if (k < 0) printf("    %lld before any act (seqs %lld..%lld)\n", n, lo, hi);
-            else printf("    %lld after act #%d +%.3fs %s %s (seqs %lld..%lld)\n", n, k, rel_s(acts[k].t_start), act_name[acts[k].kind],
-                        acts[k].detail, lo, hi);
+            for (k = 0; n && lo && hi && k <= nacts; k++) {
+                if (!n[k]) continue;
+                if (k == 0) printf("    %lld before any act (seqs %lld..%lld)\n", n[k], lo[k], hi[k]);
+                else printf("    %lld after act #%d +%.3fs %s %s (seqs %lld..%lld)\n", n[k], k - 1, rel_s(acts[k - 1].t_start),
+                            act_name[acts[k - 1].kind], acts[k - 1].detail, lo[k], hi[k]);
+            }
+            free(n);
+            free(lo);
+            free(hi);
         }
     }
     if (kind_count[K_EMPTY] || kind_count[K_CORRUPT] || kind_count[K_BADDELIV]) {
@@ -1664,8 +1709,12 @@ int main(int argc, char **argv) {
             printf("  schedule #%d +%.3fs %s r=%llx\n", i, (double)acts[i].at / 1e6, act_name[acts[i].kind],
                    (unsigned long long)acts[i].r[1]);
     if (harness_error) return 2;
-    if (srv_start(&g_srv, "appendonly yes\nappendfsync always\n") != 0) { printf("nemesis: redis-server did not start\n"); return 2; }
+    /* rewrites keep the AOF short, so that a restart loads it quickly even late in a long run */
+    if (srv_start(&g_srv, "appendonly yes\nappendfsync always\nauto-aof-rewrite-percentage 50\n"
+                          "auto-aof-rewrite-min-size 16mb\n") != 0) { printf("nemesis: redis-server did not start\n"); return 2; }
     snprintf(g_dir, sizeof g_dir, "%s", g_srv.dir);
+    signal(SIGINT, on_orchestrator_signal);
+    signal(SIGTERM, on_orchestrator_signal);
     rsq_client_config_init(&cfg);
     cfg.url = g_srv.url;
     cfg.name = "nemesis";
