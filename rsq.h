@@ -2580,6 +2580,15 @@ RSQDEF void rsq_disconnect(rsq_client *c) {
     if (c && c->initialized) rsq__close_all(c);
 }
 
+/* An internal exchange failed half-way with replies still owed (an append refused
+   after others went out, a reply that ended the loop early): the link is dropped, so
+   that no later call finds itself out of step ("pipelined replies are still unread").
+   Returns rc. */
+RSQ__INTERN rsq_result rsq__resync(rsq_client *c, rsq_result rc) {
+    if (rsq_pending_replies(c)) rsq__close_all(c);
+    return rc;
+}
+
 RSQDEF int rsq_is_connected(const rsq_client *c) {
     int i;
     if (!c) return 0;
@@ -3835,7 +3844,7 @@ RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeou
     }
     while (sent-- > 0 && rc == RSQ_OK)
         if ((rc = rsq_read_reply(c, &r, timeout_ms + c->io_timeout_ms)) == RSQ_OK && r->integer < *acked) *acked = r->integer;
-    return rc;
+    return rsq__resync(c, rc);
 }
 
 RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
@@ -3863,6 +3872,11 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
         rc = RSQ_OK;
         for (i = start; i < n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &msgs[i]);
         if (rc == RSQ_OK) rc = rsq_flush(c, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && rsq_pending_replies(c)) {
+            /* part of the batch went out: its replies are lost with the link, resend */
+            rsq__resync(c, rc);
+            if (!rsq__link_error(rc)) rc = rsq__set_err(c, RSQ_ERR_IO, "publish interrupted: %s", rsq_result_str(rc));
+        }
         if (rc == RSQ_OK) {
             for (i = start; i < n; i++) {
                 const rsq_reply *r;
@@ -4864,9 +4878,9 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
     if (cons->nack == 0) return RSQ_OK;
     if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     rc = rsq__append_acks(cons, &ncmd);
+    if (rc != RSQ_OK) return rsq__resync(cons->c, rc); /* the acks stay queued */
     cons->ack_replies = ncmd;
-    if (rc == RSQ_OK) rc = rsq__read_acks(cons, 0);
-    return rc;
+    return rsq__read_acks(cons, 0);
 }
 
 RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m) {
@@ -4939,7 +4953,7 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
     int argc = 0, i, acks = 0;
     rsq_result rc;
     if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
-    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rc;
+    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rsq__resync(c, rc);
     cons->ack_replies = acks;
     cons->argv[argc++] = "XREADGROUP";
     cons->argv[argc++] = "GROUP";
@@ -4967,13 +4981,13 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
             rc = rsq_append_argv(c, argc + 2 * m, cons->argv, NULL);
             cons->xr_cmds++;
         }
-        if (rc != RSQ_OK) cons->ack_replies = 0;
+        if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
         return rc;
     }
     for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
     for (i = 0; i < n; i++) cons->argv[argc++] = ">";
     rc = rsq_append_argv(c, argc, cons->argv, NULL);
-    if (rc != RSQ_OK) cons->ack_replies = 0;
+    if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
     return rc;
 }
 
@@ -5086,7 +5100,7 @@ RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
     if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
     argv[0] = "XREADGROUP"; argv[1] = "GROUP"; argv[2] = cons->group; argv[3] = cons->name;
     argv[4] = "COUNT"; argv[5] = "1"; argv[6] = "STREAMS"; argv[7] = RSQ__KEY(cons, sidx); argv[8] = cur;
-    if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rc;
+    if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
     rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
     if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
     have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
@@ -5279,7 +5293,7 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
         else memcpy(at, "0", 2);
         argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = RSQ__KEY(cons, i); argv[3] = cons->group;
         argv[4] = at; argv[5] = "MKSTREAM";
-        if ((rc = rsq_append_argv(c, 6, argv, NULL)) != RSQ_OK) return rc;
+        if ((rc = rsq_append_argv(c, 6, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
     }
     for (i = 0; i < cons->nstreams; i++) {
         const rsq_reply *r;
