@@ -494,6 +494,78 @@ static void test_tool_dlq_replay_only_own_streams(void) {
     CHECK_STR(cli, "3");
 }
 
+/* issue 20: `rsq dlq replay` without scripting (EVAL, EVALSHA, SCRIPT renamed away,
+   as some providers do; or an ACL user without +eval) moves each dead letter with
+   WATCH/MULTI/EXEC: replayed to the queue's own streams, removed from the dead
+   letters, foreign ones left and reported; a user without +eval and +multi moves
+   nothing and the error names MULTI. */
+static void test_tool_dlq_replay_without_scripting(void) {
+    srv P;
+    char out[4096], err[2048], cli[2048], url[800];
+    REQUIRE(have_server);
+    REQUIRE(srv_start(&P, "rename-command EVAL \"\"\nrename-command EVALSHA \"\"\nrename-command SCRIPT \"\"") == 0);
+    srv_cli(&P, NULL, 0, "XADD {t:ns}:dlq '*' payload one dlq-stream t:ns dlq-id 1-1 dlq-deliveries 3 dlq-error e");
+    srv_cli(&P, NULL, 0, "XADD {t:ns}:dlq '*' payload evil dlq-stream other:stream dlq-id 2-1");
+    srv_cli(&P, NULL, 0, "XADD {t:ns}:dlq '*' payload two h v dlq-stream {t:ns}:p1 dlq-id 3-1");
+    CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq dlq t:ns replay"), 1);
+    CHECK_STR(out, "replayed 2\n");
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "left 1 dead letter") != NULL && strstr(err, "other:stream") != NULL);
+    srv_cli(&P, cli, sizeof cli, "XRANGE t:ns - +");
+    CHECK(strstr(cli, "payload\none") != NULL && strstr(cli, "dlq-") == NULL);
+    srv_cli(&P, cli, sizeof cli, "XRANGE {t:ns}:p1 - +");
+    CHECK(strstr(cli, "payload\ntwo\nh\nv") != NULL && strstr(cli, "dlq-") == NULL);
+    srv_cli(&P, cli, sizeof cli, "XLEN {t:ns}:dlq");
+    CHECK_STR(cli, "1");
+    CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq dlq t:ns replay"), 1); /* nothing more: the foreign one stays */
+    CHECK_STR(out, "replayed 0\n");
+    srv_stop(&P, 0);
+    /* ACL users (Redis >= 6.0): without +eval the same; without +multi too, nothing moves */
+    if (srv_cli(&S, cli, sizeof cli, "ACL SETUSER t-noeval on '>pw' '~*' '+@all' '-eval' '-evalsha'") != 0 || strcmp(cli, "OK"))
+        return; /* Redis 5.0: the renamed server above showed it */
+    srv_cli(&S, NULL, 0, "ACL SETUSER t-nomulti on '>pw' '~*' '+@all' '-eval' '-evalsha' '-multi'");
+    srv_cli(&S, NULL, 0, "XADD {t:ns}:dlq '*' payload a dlq-stream t:ns dlq-id 1-1");
+    snprintf(url, sizeof url, "unix://t-nomulti:pw@%s", S.sock);
+    CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq dlq t:ns replay"), 1);
+    CHECK_STR(out, "replayed 0\n");
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "MULTI") != NULL && strstr(err, "NOPERM") != NULL && strstr(err, "nothing was moved") != NULL);
+    srv_cli(&S, cli, sizeof cli, "XLEN {t:ns}:dlq");
+    CHECK_STR(cli, "1");
+    srv_cli(&S, cli, sizeof cli, "EXISTS t:ns");
+    CHECK_STR(cli, "0");
+    snprintf(url, sizeof url, "unix://t-noeval:pw@%s", S.sock);
+    CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq dlq t:ns replay"), 0);
+    CHECK_STR(out, "replayed 1\n");
+    srv_cli(&S, cli, sizeof cli, "XLEN {t:ns}:dlq");
+    CHECK_STR(cli, "0");
+    srv_cli(&S, cli, sizeof cli, "XLEN t:ns");
+    CHECK_STR(cli, "1");
+    srv_cli(&S, NULL, 0, "ACL DELUSER t-noeval t-nomulti");
+}
+
+/* issue 20: optional commands are optional. With INFO and TIME renamed away, `work`
+   consumes and reclaims (an entry idle on a dead consumer comes to the live one) and
+   `stats` shows the right figures. */
+static void test_tool_without_info_and_time(void) {
+    srv P;
+    char out[4096], err[2048], cli[2048];
+    REQUIRE(have_server);
+    REQUIRE(srv_start(&P, "rename-command INFO \"\"\nrename-command TIME \"\"") == 0);
+    CHECK_EQ_INT(run_at(P.unix_url, NULL, 0, "printf 'i1\\ni2\\n' | ./rsq pub t:ni >/dev/null"), 0);
+    srv_cli(&P, NULL, 0, "XGROUP CREATE t:ni g 0");
+    srv_cli(&P, cli, sizeof cli, "XREADGROUP GROUP g dead COUNT 1 STREAMS t:ni '>'"); /* i1 pending on "dead" */
+    usleep(300000);
+    CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq work t:ni -g g -n live --visibility 200 --idle-exit 2"), 0);
+    CHECK(!strcmp(out, "i1\ni2\n") || !strcmp(out, "i2\ni1\n"));
+    CHECK_EQ_INT(err_lines(err, sizeof err), 0);
+    srv_cli(&P, cli, sizeof cli, "XPENDING t:ni g");
+    CHECK(strncmp(cli, "0", 1) == 0);
+    CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq stats t:ni"), 0);
+    CHECK(strstr(out, "length 2") != NULL && strstr(out, "dead-letters 0") != NULL);
+    srv_stop(&P, 0);
+}
+
 /* DESIGN: a password from outside the command line, never passed on to --exec
    children; --help warns about -u. */
 static void test_tool_secrets(void) {
@@ -622,6 +694,8 @@ void suite_tool(void) {
     RUN(test_tool_work_new_group_starts_at_zero);
     RUN(test_tool_output_escaped);
     RUN(test_tool_dlq_replay_only_own_streams);
+    RUN(test_tool_dlq_replay_without_scripting);
+    RUN(test_tool_without_info_and_time);
     RUN(test_tool_secrets);
     RUN(test_tool_work_ack_refused_exits_1);
     RUN(test_tool_work_rides_outage);

@@ -1007,6 +1007,83 @@ static const char replay_script[] =
     "return redis.error_reply('ERR XDEL on the dead-letter stream failed (' .. d.err .. '); nothing was moved') end "
     "return 1";
 
+/* Whether an error of EVAL means that this server or user has no scripting: EVAL
+   renamed away or disabled (an unknown command), or denied by an ACL. */
+static int no_scripting(rsq_result rc, const char *err) {
+    return (rc == RSQ_ERR_SERVER && !strncmp(err, "ERR unknown command", 19)) ||
+           (rc == RSQ_ERR_NOPERM && strstr(err, "'eval") != NULL);
+}
+
+/* The same move without scripting, for servers that have none (or users who may not
+   run it): WATCH the dead-letter stream, check that the entry is still there, then
+   MULTI (confirmed before anything is queued: a refused MULTI must not let the
+   commands run one by one), XADD to the queue, XDEL of the dead letter, EXEC. A
+   command refused when queued (an ACL right missing) discards both; a change to the
+   dead-letter stream meanwhile (another replayer) makes EXEC do nothing, and the
+   entry is looked at again. xadd[0..xargc) is the XADD. 1 replayed, 0 gone meanwhile,
+   -1 failed (one line printed; `done` replayed before it). */
+static int replay_tx(rsq_client *c, const char *dlq, const char *id, const char **xadd, const size_t *xlens, size_t xargc,
+                     size_t done) {
+    char why[RSQ_ERR_MAX + 64];
+    int attempt;
+    for (attempt = 0; attempt < 20; attempt++) {
+        const rsq_reply *r;
+        rsq_result rc;
+        size_t i;
+        if (rsq_command(c, &r, "WATCH", dlq, (char *)0) != RSQ_OK ||
+            rsq_command(c, &r, "XRANGE", dlq, id, id, (char *)0) != RSQ_OK) {
+            snprintf(why, sizeof why, "%s", rsq_errstr(c));
+            goto failed;
+        }
+        if (r->type != RSQ_REPLY_ARRAY || r->len == 0) return 0; /* replayed by someone else */
+        if (rsq_command(c, &r, "MULTI", (char *)0) != RSQ_OK) {
+            snprintf(why, sizeof why, "MULTI refused: %s; nothing was moved", rsq_errstr(c));
+            goto failed;
+        }
+        rc = rsq_append_argv(c, (int)xargc, xadd, xlens);
+        if (rc == RSQ_OK) rc = rsq_append(c, "XDEL", dlq, id, (char *)0);
+        if (rc == RSQ_OK) rc = rsq_append(c, "EXEC", (char *)0);
+        if (rc != RSQ_OK) {
+            snprintf(why, sizeof why, "%s; nothing was moved", rsq_errstr(c));
+            rsq_disconnect(c); /* the transaction must not stay open */
+            goto failed;
+        }
+        for (i = 0; i < 2; i++) { /* +QUEUED each, or a refusal that discards both */
+            rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+            if (rc != RSQ_OK && rsq_result_is_server_error(rc)) {
+                snprintf(why, sizeof why, "%s refused: %s; nothing was moved", i ? "XDEL" : "XADD", rsq_errstr(c));
+                while (rsq_pending_replies(c) > 0) { /* the rest, and EXEC's EXECABORT */
+                    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+                    if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) break;
+                }
+                goto failed;
+            }
+            if (rc != RSQ_OK) break;
+        }
+        if (rc == RSQ_OK) rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK) {
+            snprintf(why, sizeof why, "%s%s", rsq_errstr(c), rsq_result_is_server_error(rc) ? "" : "; the outcome is unknown");
+            goto failed;
+        }
+        if (r->type == RSQ_REPLY_NIL) continue; /* the dead-letter stream changed: look again */
+        if (r->type != RSQ_REPLY_ARRAY || r->len != 2) {
+            snprintf(why, sizeof why, "EXEC: unexpected reply");
+            goto failed;
+        }
+        if (r->element[0].type == RSQ_REPLY_ERROR || r->element[1].type == RSQ_REPLY_ERROR) {
+            int add = r->element[0].type == RSQ_REPLY_ERROR;
+            snprintf(why, sizeof why, "%s failed: %s%s", add ? "XADD" : "XDEL", r->element[add ? 0 : 1].str,
+                     add ? "; nothing was moved" : ": the message is in both streams");
+            goto failed;
+        }
+        return 1;
+    }
+    snprintf(why, sizeof why, "the dead-letter stream kept changing; try again");
+failed:
+    fail("replay of %s: %s (after %zu replayed)", id, why, done);
+    return -1;
+}
+
 static int dlq_replay(rsq_client *c, const char *stream, const char *dlq, long long max) {
     char keys[RSQ_MAX_PRIORITIES][RSQ_KEY_MAX];
     char start[RSQ_ID_STRLEN] = "-", id[RSQ_ID_STRLEN];
@@ -1014,7 +1091,7 @@ static int dlq_replay(rsq_client *c, const char *stream, const char *dlq, long l
     const char **argv = NULL;
     size_t *lens = NULL, argv_cap = 0, done = 0, left = 0, copy_cap = 0;
     char *copy = NULL;
-    int status = 0, nkeys = 0, l;
+    int status = 0, nkeys = 0, l, use_tx = 0;
     for (l = 0; l < RSQ_MAX_PRIORITIES; l++)
         if (rsq_queue_key(keys[nkeys], sizeof keys[nkeys], stream, 0, l, RSQ_KEY_STREAM)) nkeys++;
     while (max == 0 || (long long)done < max) {
@@ -1092,12 +1169,30 @@ static int dlq_replay(rsq_client *c, const char *stream, const char *dlq, long l
             if (vf->len) memcpy(copy + w, vf->str, vf->len);
             argv[argc] = copy + w; lens[argc++] = vf->len; w += vf->len + 1;
         }
-        rc = rsq_command_argv(c, &r, (int)argc, argv, lens);
-        if (rc != RSQ_OK) {
+        rc = use_tx ? RSQ_ERR_UNSUPPORTED : rsq_command_argv(c, &r, (int)argc, argv, lens);
+        if (!use_tx && no_scripting(rc, rsq_errstr(c))) {
+            if (rsq_client_is_cluster(c)) {
+                status = fail("replay of %s: on a cluster, replay needs scripting (EVAL): %s (after %zu replayed)", id,
+                              rsq_errstr(c), done);
+                break;
+            }
+            use_tx = 1; /* no scripting here: transactions from now on */
+        }
+        if (use_tx) {
+            /* the same fields as an XADD: argv[3..] is XADD KEY * FIELDS */
+            int one;
+            argv[3] = "XADD"; lens[3] = 4;
+            argv[4] = keys[dest]; lens[4] = strlen(keys[dest]);
+            argv[5] = "*"; lens[5] = 1;
+            one = replay_tx(c, dlq, id, argv + 3, lens + 3, argc - 3, done);
+            if (one < 0) { status = 1; break; }
+            done += (size_t)one;
+        } else if (rc != RSQ_OK) {
             status = fail("replay of %s: %s (after %zu replayed)", id, rsq_errstr(c), done);
             break;
+        } else if (r->type == RSQ_REPLY_INTEGER && r->integer == 1) {
+            done++;
         }
-        if (r->type == RSQ_REPLY_INTEGER && r->integer == 1) done++;
         if (!start[0]) break;
     }
     free((void *)argv);
