@@ -69,9 +69,12 @@
    prefetched messages they have not handed out yet. A handler never sees a message
    without its fields: an error in the middle of a read or reclaim drops the partial
    batch (its entries stay pending and come again through resume). The delivery
-   count is the server's and counts deliveries to a handler: entries come back one at
-   a time, so a crash counts only the message in hand, plus at most once each for
-   messages prefetched but not handed out before the crash. An entry whose count has
+   count is the server's and counts deliveries to a handler, never one that did not
+   reach a handler: entries come back one at a time after a crash, and the entries of
+   a fresh batch after its first have their count reset until handed out. The price:
+   after a crash, a message of that batch that was handed out but not acked may come
+   again counted one delivery short (so a poison message that crashes its consumer may
+   be delivered max_deliveries + 1 times). An entry whose count has
    reached max_deliveries goes to the dead-letter stream (with that count) instead of
    a handler. Pending entries deleted from the stream are acked away and counted; an
    entry too large for the client's reply limits is dead-lettered by ID (its fields
@@ -949,9 +952,9 @@ typedef struct rsq_message {
     size_t payload_len;
     long long deliveries;        /* times delivered to a handler, this one included: the
                                     server's delivery count (XPENDING), the same number a
-                                    dead letter records. After a crash it may count once
-                                    more: an entry prefetched by a consumer that died
-                                    before handing it out (see DELIVERY, IN SHORT)       */
+                                    dead letter records. Never counts a delivery that did
+                                    not reach a handler; after a crash it may count one
+                                    short (see DELIVERY, IN SHORT)                        */
     /* private */
     int sidx, skip;
     size_t f0, payload_field;
@@ -1069,6 +1072,8 @@ struct rsq_consumer {
     volatile int stop;
     int said_nogroup, retry_delay_next;
     int ack_replies, xr_inflight, xr_history; /* replies owed for a sent read      */
+    int uncount_replies;                      /* replies owed for count resets     */
+    uint32_t uncount_epoch;
     int xr_cmds, poll_ms;                     /* XREADGROUPs sent; cluster polling  */
     size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
@@ -3321,9 +3326,17 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
     if (!c || !c->initialized) return RSQ_ERR_ARG;
     if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
     for (attempt = 0;; attempt++) {
+        int seen = c->cluster_seen;
         rsq_result rc = rsq_append_argv(c, argc, argv, lens);
         int sent = rc == RSQ_OK;
         if (sent) rc = rsq_read_reply(c, reply, timeout_ms);
+        if (sent && (rsq_result_is_server_error(rc) || rc == RSQ_ERR_CONNECT) && idempotent == RSQ__CALLER &&
+            rsq__is_script(argv[0], lens ? lens[0] : strlen(argv[0]))) {
+            /* the script's own error reply, whatever its words (MOVED, max clients...):
+               final, and no cue to the client (no cluster mode from a script's text) */
+            if (!c->cluster) c->cluster_seen = seen;
+            return RSQ_ERR_SERVER;
+        }
         if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; } /* no text of a retried attempt */
         if (rc == RSQ_ERR_MOVED && redirects < 16) {
             int slot, node, ask;
@@ -3343,8 +3356,6 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
             continue; /* MOVED: the map is updated (or the client switches to cluster mode) */
         }
         if (rsq__stopped(c) && rc != RSQ_ERR_MOVED) return rc;
-        if (rc == RSQ_ERR_RETRY && idempotent == RSQ__CALLER && rsq__is_script(argv[0], lens ? lens[0] : strlen(argv[0])))
-            return RSQ_ERR_SERVER; /* the script's error, in c->err and *reply: final */
         if (rc == RSQ_ERR_RETRY && rsq__retry_allowed(c, attempt)) {
             int ms = rsq__backoff_ms(c, attempt);
             c->stats.server_retries++;
@@ -3775,6 +3786,13 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) 
     return rsq_append_argv(p->c, argc, argv, lens);
 }
 
+/* RSQ_ERR_CONNECT from a reply, not from connecting: the server took the connection
+   but is full ("max number of clients reached") and closed it; the command did not
+   run, and a later attempt may find room. */
+RSQ__INTERN int rsq__server_full(const rsq_client *c, rsq_result rc) {
+    return rc == RSQ_ERR_CONNECT && !strncmp(c->err, "ERR max number of clients", 25);
+}
+
 /* A connection-level failure: replies from here on are lost. */
 RSQ__INTERN int rsq__link_error(rsq_result rc) {
     return rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_PROTOCOL || rc == RSQ_ERR_LIMIT ||
@@ -3900,7 +3918,8 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
                 for (i = done; i < n; i++) if (results) results[i] = rc;
                 return first != RSQ_OK ? first : rc;
             }
-            if (!p->resend || !rsq__retry_allowed(c, attempt) || rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE) {
+            if (!p->resend || !rsq__retry_allowed(c, attempt) || (rc == RSQ_ERR_CONNECT && !rsq__server_full(c, rc)) ||
+                rc == RSQ_ERR_RESOLVE) {
                 for (i = done; i < n; i++) if (results) results[i] = rc;
                 return first != RSQ_OK ? first : rc;
             }
@@ -4687,6 +4706,8 @@ RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error) {
     if (cons) rsq__copy(cons->error, sizeof cons->error, error ? error : "", error ? strlen(error) : 0);
 }
 
+RSQ__INTERN rsq_result rsq__cons_sync(rsq_consumer *cons);
+
 /* Sleep in slices so that a stop request is noticed. */
 RSQ__INTERN void rsq__cons_sleep(rsq_consumer *cons, int ms) {
     while (ms > 0 && !cons->stop) {
@@ -4876,6 +4897,7 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
     rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
     if (cons->nack == 0) return RSQ_OK;
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
     if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     rc = rsq__append_acks(cons, &ncmd);
     if (rc != RSQ_OK) return rsq__resync(cons->c, rc); /* the acks stay queued */
@@ -4945,6 +4967,48 @@ RSQ__INTERN int rsq__xr_stream(const rsq_consumer *cons, const rsq_reply *list, 
     return *sidx >= 0 && ((*ents)->type == RSQ_REPLY_ARRAY || (*ents)->type == RSQ_REPLY_NIL);
 }
 
+/* Reads the replies owed for count resets (rsq__batch_uncount) before anything else
+   is sent or read. A refusal is ignored: the counts then stay one higher. */
+RSQ__INTERN rsq_result rsq__cons_sync(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    if (cons->uncount_epoch != c->epoch || !rsq_pending_replies(c)) cons->uncount_replies = 0; /* lost with the link */
+    while (cons->uncount_replies > 0) {
+        const rsq_reply *r;
+        rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->uncount_replies = 0; return rc; }
+        cons->uncount_replies--;
+    }
+    return RSQ_OK;
+}
+
+/* A fresh batch: the server counted a delivery for every entry XREADGROUP returned,
+   but only the first reaches a handler now. The others' counts go back to 0 at once
+   (XCLAIM ... RETRYCOUNT 0 JUSTID per stream, written now, its reply read later), so
+   that a crash before they are handed out counts nothing for them. From there on
+   nack, release and dead letters keep the server's count equal to the handlers'
+   deliveries (RETRYCOUNT). A crash while such an entry is in a handler leaves that one
+   delivery uncounted (an extra delivery of a poison message rather than an innocent
+   message dead-lettered). */
+RSQ__INTERN rsq_result rsq__batch_uncount(rsq_consumer *cons, int nonblock) {
+    rsq_client *c = cons->c;
+    size_t i, j;
+    rsq_result rc = RSQ_OK;
+    if (cons->nmsg < 2) return RSQ_OK;
+    if ((rc = rsq__cons_argv(cons, 9 + cons->nmsg)) != RSQ_OK) return rc;
+    for (i = 1; i < cons->nmsg && rc == RSQ_OK; i = j) {
+        int s = cons->msg[i].sidx, argc = 0;
+        cons->argv[argc++] = "XCLAIM"; cons->argv[argc++] = RSQ__KEY(cons, s); cons->argv[argc++] = cons->group;
+        cons->argv[argc++] = cons->name; cons->argv[argc++] = "0";
+        for (j = i; j < cons->nmsg && cons->msg[j].sidx == s; j++) cons->argv[argc++] = cons->msg[j].id_str;
+        cons->argv[argc++] = "RETRYCOUNT"; cons->argv[argc++] = "0"; cons->argv[argc++] = "JUSTID";
+        if ((rc = rsq_append_argv(c, argc, cons->argv, NULL)) == RSQ_OK) cons->uncount_replies++;
+    }
+    cons->uncount_epoch = c->epoch;
+    if (rc != RSQ_OK) return rsq__resync(c, rc);
+    rc = rsq_flush(c, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
+    return rc == RSQ_AGAIN ? RSQ_OK : rc;
+}
+
 /* XREADGROUP for new entries (">") over streams [first, first+n). block_ms < 0: no
    BLOCK. Queued acks go in the same write. */
 RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int block_ms) {
@@ -4952,6 +5016,7 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
     char cnt[24], blk[24];
     int argc = 0, i, acks = 0;
     rsq_result rc;
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
     if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
     if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rsq__resync(c, rc);
     cons->ack_replies = acks;
@@ -5038,7 +5103,7 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
         return rc;
     }
     if (--cons->xr_cmds > 0) goto next_reply;
-    return RSQ_OK;
+    return rsq__batch_uncount(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
 /* XREADGROUP for new entries, waiting for the reply (BLOCK time plus the client's
@@ -5330,6 +5395,9 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
     }
     for (i = 0; i < cons->nstreams; i++)
         while (cons->st[i].resuming) {
+            /* acks still queued (their confirmation lost with a link) go first: a
+               handled entry must not come again through resume */
+            if (cons->nack && (rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
             if ((rc = rsq__resume_one(cons, i)) != RSQ_OK) return rc;
             if (cons->nmsg) return RSQ_OK;
         }
@@ -5408,6 +5476,7 @@ RSQ__INTERN rsq_result rsq__claim_rest(rsq_consumer *cons, int release) {
 RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
     rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
     if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     rc = rsq__claim_rest(cons, 1);
     cons->bpos = cons->nmsg;
@@ -5422,6 +5491,7 @@ RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
 RSQ__INTERN rsq_result rsq__duties(rsq_consumer *cons) {
     uint64_t now;
     rsq_result rc;
+    if (cons->uncount_replies && (rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
     if (cons->ack_fail != RSQ_OK) { /* acks refused with the last read */
         rc = cons->ack_fail;
         cons->ack_fail = RSQ_OK;
@@ -5587,8 +5657,8 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
             attempt++;
             continue;
         }
-        if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) && rc != RSQ_ERR_CONNECT &&
-            rc != RSQ_ERR_RESOLVE && rsq__retry_allowed(c, attempt)) {
+        if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) &&
+            (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc)) && rc != RSQ_ERR_RESOLVE && rsq__retry_allowed(c, attempt)) {
             rsq__cons_backoff(cons, attempt, deadline);
             attempt++;
             continue;
@@ -5601,7 +5671,7 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
 RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) {
     if (!cons || !cons->c) return RSQ_ERR_ARG;
     if (!m || m->sidx < 0 || m->sidx >= cons->nstreams) return rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer");
-    return RSQ_OK;
+    return rsq__cons_sync(cons);
 }
 
 /* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
@@ -5610,8 +5680,8 @@ RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) 
 
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
     const rsq_reply *r;
-    const char *argv[9];
-    char idle[24];
+    const char *argv[11];
+    char idle[24], cnt[24];
     rsq_result rc = rsq__check_msg(cons, m);
     if (rc != RSQ_OK) return rc;
     if (error) rsq_consumer_set_error(cons, error);
@@ -5622,10 +5692,11 @@ RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_m
         return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
     }
     argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
-    argv[4] = "0"; argv[5] = m->id_str;
+    argv[4] = "0"; argv[5] = m->id_str; argv[6] = "RETRYCOUNT"; argv[7] = cnt;
     if (delay_ms <= 0) {
-        /* take it again now: XCLAIM to ourselves counts a delivery */
-        rc = rsq__cmd(cons->c, &r, 6, argv, 0);
+        /* take it again now (XCLAIM to ourselves), counting the delivery to come */
+        rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries + 1));
+        rc = rsq__cmd(cons->c, &r, 8, argv, 0);
         if (rc != RSQ_OK) return rc;
         cons->stats.nacked++;
         if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
@@ -5645,8 +5716,9 @@ RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_m
     if (delay_ms > cons->visibility_ms) delay_ms = cons->visibility_ms;
     rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
     argv[3] = RSQ__DELAYED_CONSUMER;
-    argv[6] = "IDLE"; argv[7] = idle; argv[8] = "JUSTID";
-    rc = rsq__cmd(cons->c, &r, 9, argv, 1);
+    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0)); /* the handlers' count */
+    argv[8] = "IDLE"; argv[9] = idle; argv[10] = "JUSTID";
+    rc = rsq__cmd(cons->c, &r, 11, argv, 1);
     if (rc != RSQ_OK) return rc;
     cons->stats.nacked++;
     {

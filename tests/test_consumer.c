@@ -296,7 +296,11 @@ static void test_consumer_restart_resumes_own_pending(void) {
     /* the same name again: its five pending entries come first, then the rest */
     REQUIRE(cons_init(&k, &c, "c:resume", "g", "stable-name", 30000) == RSQ_OK);
     while (rsq_consumer_next(&k, &m, 300) == RSQ_OK) {
-        if (got < 5) first_five_resumed &= atoi(m->payload) == got && m->deliveries >= 2;
+        /* the first of the crashed batch was counted when read (2 now); the four
+           handed out after it had their count reset while prefetched and come back at
+           1: after a crash a handled, unacked message may count one delivery less
+           (never one that did not reach a handler) */
+        if (got < 5) first_five_resumed &= atoi(m->payload) == got && m->deliveries == (got == 0 ? 2 : 1);
         got++;
         rsq_ack(&k, m);
     }
@@ -422,11 +426,13 @@ static void test_consumer_reclaim_skips_deleted_entries(void) {
     const rsq_message *m;
     const rsq_reply *r;
     rsq_consumer_stats st;
-    int mode, got;
+    int mode, got, deliveries_ok;
+    long v = srv_version(&S);
     REQUIRE(have_server);
     cl(&c);
     for (mode = 0; mode < 2; mode++) {
         const char *q = mode ? "c:del-legacy" : "c:del";
+        if (!mode && v && v < 60200) continue; /* no XAUTOCLAIM: the XPENDING + XCLAIM path only */
         rsq_consumer_config cc;
         char id2[64];
         publish_n(q, 4, 1, 0);
@@ -441,19 +447,32 @@ static void test_consumer_reclaim_skips_deleted_entries(void) {
         cc.reclaim = mode ? RSQ_RECLAIM_PENDING_CLAIM : RSQ_RECLAIM_AUTOCLAIM;
         REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
         got = 0;
+        deliveries_ok = 1;
         while (rsq_consumer_next(&k, &m, 400) == RSQ_OK) {
             CHECK(m->payload != NULL && strcmp(m->id_str, id2) != 0);
+            deliveries_ok &= m->deliveries == 2; /* "gone" had each once */
             got++;
             rsq_ack(&k, m);
         }
         rsq_consumer_flush(&k);
         CHECK_EQ_INT(got, 3);
+        CHECK(deliveries_ok);
+        CHECK(rsq_command(&c, &r, "XPENDING", q, "g", (char *)0) == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len >= 1 && r->element[0].integer == 0); /* nothing left pending */
         rsq_consumer_get_stats(&k, &st);
-        if (!mode) CHECK_EQ_INT(st.deleted, 1); /* XAUTOCLAIM names deleted entries */
-        CHECK_EQ_INT(st.reclaimed, 3);
+        if (v && v < 70000) {
+            /* before Redis 7.0 the server claims the deleted entry too (XCLAIM and
+               XAUTOCLAIM alike); resume then finds it deleted and acks it away */
+            CHECK_EQ_INT(st.reclaimed, 4);
+            CHECK_EQ_INT(st.deleted, 1);
+        } else {
+            /* 7.0 drops it from the pending list while claiming: XAUTOCLAIM names it */
+            if (!mode) CHECK_EQ_INT(st.deleted, 1);
+            CHECK_EQ_INT(st.reclaimed, 3);
+        }
         rsq_consumer_free(&k);
     }
     rsq_client_free(&c);
+    t_need_version(v, 60200, "XAUTOCLAIM");
 }
 
 static void test_consumer_priorities_drain_highest_first(void) {
@@ -712,6 +731,64 @@ static void test_consumer_stop_while_server_is_gone(void) {
     rsq_client_free(&c);
 }
 
+/* A server whose version cannot be told (INFO and HELLO renamed away): reclaim in the
+   default mode tries XAUTOCLAIM and, where the server has none (before Redis 6.2),
+   falls back to XPENDING + XCLAIM on "unknown command". Either way the dead consumer's
+   three entries come to the rescuer, each with its second delivery, and nothing stays
+   pending; stats work without INFO too. */
+static void test_consumer_reclaim_when_version_unknown(void) {
+    srv N;
+    rsq_client c;
+    rsq_client_config cfg;
+    rsq_consumer k;
+    rsq_consumer_config cc;
+    const rsq_message *m;
+    const rsq_reply *r;
+    rsq_consumer_stats st;
+    rsq_stream_info si;
+    rsq_group_info g[2];
+    size_t n = 0;
+    long v = 0;
+    int got = 0, deliveries_ok = 1, i;
+    /* (before Redis 6.0 there is no HELLO to rename) */
+    v = srv_bin_version(NULL);
+    REQUIRE(srv_start(&N, v && v < 60000 ? "rename-command INFO \"\"\n"
+                                         : "rename-command INFO \"\"\nrename-command HELLO \"\"\n") == 0);
+    rsq_client_config_init(&cfg);
+    cfg.url = N.url;
+    cfg.retry_base_ms = 10;
+    rsq_client_init(&c, &cfg);
+    CHECK_RC(rsq_server_version(&c, &v), RSQ_ERR_UNSUPPORTED);
+    for (i = 1; i <= 3; i++) {
+        char id[16], body[16];
+        snprintf(id, sizeof id, "1-%d", i);
+        snprintf(body, sizeof body, "m%d", i);
+        rsq_command(&c, &r, "XADD", "c:nover", id, "payload", body, (char *)0);
+    }
+    rsq_command(&c, &r, "XGROUP", "CREATE", "c:nover", "g", "0", (char *)0);
+    rsq_command(&c, &r, "XREADGROUP", "GROUP", "g", "gone", "COUNT", "10", "STREAMS", "c:nover", ">", (char *)0);
+    usleep(150000);
+    rsq_consumer_config_init(&cc);
+    cc.queue = "c:nover"; cc.group = "g"; cc.name = "rescuer"; cc.visibility_ms = 100; cc.block_ms = 100;
+    REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    while (rsq_consumer_next(&k, &m, 500) == RSQ_OK) {
+        deliveries_ok &= m->deliveries == 2 && m->payload_len == 2 && m->payload[0] == 'm';
+        got++;
+        rsq_ack(&k, m);
+    }
+    CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    CHECK_EQ_INT(got, 3);
+    CHECK(deliveries_ok);
+    rsq_consumer_get_stats(&k, &st);
+    CHECK_EQ_INT(st.reclaimed, 3);
+    CHECK_EQ_INT(pending_count(&c, "c:nover", "g"), 0);
+    CHECK_RC(rsq_stream_stats(&c, "c:nover", &si, g, 2, &n), RSQ_OK);
+    CHECK(si.length == 3 && n == 1 && g[0].pending == 0 && g[0].lag == 0);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+    srv_stop(&N, 0);
+}
+
 /* The same paths over RESP3 (HELLO 3): XREADGROUP answers with a map, XINFO too. */
 static void test_consumer_over_resp3(void) {
     rsq_client c;
@@ -730,6 +807,18 @@ static void test_consumer_over_resp3(void) {
     cfg.url = S.url;
     cfg.protocol = 3;
     rsq_client_init(&c, &cfg);
+    if (srv_version(&S) && srv_version(&S) < 60000) {
+        /* no HELLO: the consumer fails clearly (RESP2 is the way on this server) */
+        rsq_consumer_config_init(&cc);
+        cc.queue = "c:r3"; cc.group = "g"; cc.name = "w"; cc.block_ms = 100;
+        REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+        CHECK_RC(rsq_consumer_next(&k, &m, 100), RSQ_ERR_UNSUPPORTED);
+        CHECK(strstr(rsq_errstr(&c), "HELLO") != NULL);
+        rsq_consumer_free(&k);
+        rsq_client_free(&c);
+        t_need_version(srv_version(&S), 60000, "RESP3");
+        return;
+    }
     rsq_command(&c, &r, "XADD", "c:r3", "*", "payload", "a", "h", "1", (char *)0);
     rsq_command(&c, &r, "XADD", "c:r3", "*", "payload", "b", (char *)0);
     rsq_command(&c, &r, "XGROUP", "CREATE", "c:r3", "g", "0", (char *)0);
@@ -773,6 +862,7 @@ void suite_consumer(void) {
     RUN(test_consumer_lease_extension);
     RUN(test_consumer_slow_batch_is_not_reclaimed_by_itself);
     RUN(test_consumer_stop_while_server_is_gone);
+    RUN(test_consumer_reclaim_when_version_unknown);
     RUN(test_consumer_over_resp3);
     if (have_server) srv_stop(&S, 0);
 }
