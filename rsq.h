@@ -256,7 +256,8 @@ typedef enum rsq_log_level {
     X(RSQ_LOGI_DEAD_LETTER, "message moved to the dead-letter stream") \
     X(RSQ_LOGI_RECLAIMED, "reclaimed messages from a stalled consumer") \
     X(RSQ_LOGI_RESENT, "resent publishes not confirmed before a connection loss") \
-    X(RSQ_LOGI_AFTER_STEP, "a step after publishing (WAIT, safe trim) failed; the messages are published")
+    X(RSQ_LOGI_AFTER_STEP, "a step after publishing (WAIT, safe trim) failed; the messages are published") \
+    X(RSQ_LOGI_NAME_SKIPPED, "CLIENT SETNAME refused (ACL or renamed command); the name is cosmetic: skipped")
 
 typedef enum rsq_log_item {
 #define RSQ__X(name, text) name,
@@ -405,6 +406,9 @@ typedef struct rsq_endpoint {
    send(user, handle, buf, len) / recv(user, handle, buf, len)
        Move up to len bytes. Return the count moved (> 0), 0 when the call would block,
        or a negative rsq_result (RSQ_ERR_IO; for recv also when the peer closed).
+       RSQ_ERR_TLS when the server ended the TLS session with an alert (a server that
+       requires client certificates does so after the handshake when none, or one it
+       does not trust, was presented): the client says so and does not retry.
        A blocking transport may block instead of returning 0: it then holds the client's
        deadlines only as far as it enforces timeouts itself.
    wait(user, handle, events, timeout_ms)
@@ -483,7 +487,8 @@ RSQDEF rsq_result rsq_url_parse(rsq_url *out, const char *url, char *err, size_t
 /* Client configuration. Zero means default for every field. Strings are copied. */
 typedef struct rsq_client_config {
     const char *url;            /* server; default "redis://127.0.0.1:6379"               */
-    const char *name;           /* CLIENT SETNAME on every connect; default none          */
+    const char *name;           /* CLIENT SETNAME on every connect; default none. Refused
+                                   (ACL, renamed): skipped, logged once (cosmetic)         */
     int protocol;               /* 2 (default) or 3 (HELLO 3: RESP3 replies)              */
     int connect_timeout_ms;     /* per connect attempt; default 5000                      */
     int io_timeout_ms;          /* deadline of one command's write + read; default 10000  */
@@ -539,6 +544,7 @@ typedef struct rsq_client {
     uint16_t *order;         /* the node of each reply owed, oldest first (a ring) */
     size_t order_head, order_len, order_cap;
     int initialized, ever_connected;
+    int name_refused;        /* CLIENT SETNAME was refused: not sent again (cosmetic) */
     uint32_t epoch;          /* bumps on every lost connection */
     long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
     uint64_t rng;
@@ -563,7 +569,9 @@ RSQDEF void rsq_client_free(rsq_client *c);
 
 /* Connects now (if not connected), with the configured retries and backoff, and runs
    the handshake: HELLO 3 (protocol 3), AUTH, CLIENT SETNAME, SELECT. Blocks up to the
-   connect timeout per attempt. Authentication and permission errors are not retried.
+   connect timeout per attempt. Authentication and permission errors are not retried;
+   a refused CLIENT SETNAME (ACL, or CLIENT renamed away) is skipped and logged once
+   (RSQ_LOGI_NAME_SKIPPED): the name is cosmetic.
    Returns RSQ_OK or the last attempt's error (text in rsq_errstr). */
 RSQDEF rsq_result rsq_connect(rsq_client *c);
 
@@ -926,8 +934,9 @@ RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *g
                                 rsq_consumer_info *out, size_t cap, size_t *n);
 /* Deletes consumers idle for at least min_idle_ms that hold nothing, any number of
    them, in one short server-side script (atomic: a consumer that picks up entries is
-   never deleted with them). Needs scripting (EVAL). *retired (may be NULL) receives
-   how many were deleted. */
+   never deleted with them). Needs scripting (EVAL): without it RSQ_ERR_UNSUPPORTED
+   (RSQ_ERR_NOPERM when an ACL denies EVAL) with a text that says so. *retired (may
+   be NULL) receives how many were deleted. */
 RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
                                             long long min_idle_ms, int *retired);
 /* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or
@@ -1071,6 +1080,7 @@ struct rsq_consumer {
     size_t argv_cap;
     volatile int stop;
     int said_nogroup, retry_delay_next;
+    int pending_ok;                           /* XPENDING answered: resume pipelines */
     int ack_replies, xr_inflight, xr_history; /* replies owed for a sent read      */
     int uncount_replies;                      /* replies owed for count resets     */
     uint32_t uncount_epoch;
@@ -1153,7 +1163,9 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dead_letter_
 /* Extends the lease on m: resets its idle time so that no one reclaims it while this
    consumer still works on it. Atomic check-and-claim in a short script (one round
    trip); RSQ_ERR_STATE when the entry is no longer this consumer's (it was reclaimed:
-   the work may be done twice). Call it well within visibility_ms. */
+   the work may be done twice). Call it well within visibility_ms. Needs scripting
+   (EVAL): on a server without it (renamed or disabled) RSQ_ERR_UNSUPPORTED, with an
+   error text that says so (RSQ_ERR_NOPERM when an ACL denies EVAL). */
 RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m);
 /* Sends queued acks now (one XACK per stream, pipelined) and waits for the replies:
    up to the client's io_timeout_ms. Every reply is checked: an ack the server refused
@@ -2464,6 +2476,24 @@ RSQ__INTERN rsq_result rsq__classify(const char *s, size_t n) {
     return RSQ_ERR_SERVER;
 }
 
+/* A NOPERM for a key does not say which key (Redis 6 and 7 alike): the command and
+   its key are added to the error text, " (XADD on key {q:s1})". Returns rc. */
+RSQ__INTERN rsq_result rsq__noperm_key(rsq_client *c, rsq_result rc, const char *cmd, size_t cmdlen, const char *key,
+                                       size_t keylen) {
+    size_t n = strlen(c->err);
+    if (rc == RSQ_ERR_NOPERM && key && strstr(c->err, " key") && n + 16 < sizeof c->err)
+        rsq__fmt(c->err + n, sizeof c->err - n, " (%.*s on key %.*s)", (int)RSQ__MIN(cmdlen, (size_t)32), cmd,
+                 (int)RSQ__MIN(keylen, (size_t)RSQ_KEY_MAX), key);
+    return rc;
+}
+
+/* RSQ_ERR_CONNECT from a reply, not from connecting: the server took the connection
+   but is full ("max number of clients reached") and closed it; the command did not
+   run, and a later attempt may find room. */
+RSQ__INTERN int rsq__server_full(const rsq_client *c, rsq_result rc) {
+    return rc == RSQ_ERR_CONNECT && !strncmp(c->err, "ERR max number of clients", 25);
+}
+
 RSQDEF void rsq_client_config_init(rsq_client_config *cfg) {
     if (cfg) memset(cfg, 0, sizeof *cfg);
 }
@@ -2695,6 +2725,19 @@ RSQ__INTERN rsq_result rsq__node_wait(rsq_client *c, rsq__node *n, int events, u
     return RSQ_OK;
 }
 
+/* A send or recv of the transport failed (k < 0): the connection is dropped with
+   RSQ_ERR_TLS when the transport says that the server ended the TLS session (an
+   alert), else with RSQ_ERR_IO and the text `lost`. */
+RSQ__INTERN rsq_result rsq__io_failed(rsq_client *c, rsq__node *n, long k, const char *lost) {
+    if (k == (long)RSQ_ERR_TLS) {
+        rsq__set_err(c, RSQ_ERR_TLS, "the server closed the TLS session (%s): likely it requires a client certificate "
+                     "and none, or one it does not trust, was presented", lost);
+        return rsq__drop(c, n, RSQ_ERR_TLS);
+    }
+    rsq__set_err(c, RSQ_ERR_IO, "%s", lost);
+    return rsq__drop(c, n, RSQ_ERR_IO);
+}
+
 /* Writes the node's buffer until empty or the deadline (0 = non-blocking). */
 RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t deadline, int nonblock) {
     while (n->wsent < n->wlen) {
@@ -2704,10 +2747,7 @@ RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t dea
             c->stats.bytes_out += (uint64_t)k;
             continue;
         }
-        if (k < 0) {
-            rsq__set_err(c, RSQ_ERR_IO, "write failed: connection lost");
-            return rsq__drop(c, n, RSQ_ERR_IO);
-        }
+        if (k < 0) return rsq__io_failed(c, n, k, "write failed: connection lost");
         if (nonblock) return RSQ_AGAIN;
         {
             rsq_result w = rsq__node_wait(c, n, RSQ_WANT_WRITE, deadline, "writing a command");
@@ -2784,10 +2824,7 @@ RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_rep
                 c->stats.bytes_in += (uint64_t)k;
                 continue;
             }
-            if (k < 0) {
-                rsq__set_err(c, RSQ_ERR_IO, "connection lost while reading a reply");
-                return rsq__drop(c, n, RSQ_ERR_IO);
-            }
+            if (k < 0) return rsq__io_failed(c, n, k, "connection lost while reading a reply");
         }
         if (nonblock) return RSQ_AGAIN;
         {
@@ -2835,8 +2872,7 @@ RSQ__INTERN void rsq__node_check_idle(rsq_client *c, rsq__node *n) {
         k = c->tp.recv(c->tp.user, n->handle, buf, avail);
         if (k == 0) return; /* nothing after all, or the rest of a push to come */
         if (k < 0) {
-            rsq__set_err(c, RSQ_ERR_IO, "connection closed by the server while idle");
-            rsq__drop(c, n, RSQ_ERR_IO);
+            rsq__io_failed(c, n, k, "connection closed by the server while idle");
             return;
         }
         rsq_reader_commit(&n->rd, (size_t)k);
@@ -2896,7 +2932,7 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
             rc = rsq__node_append(c, n, argc, argv, NULL);
             what[steps++] = "AUTH";
         }
-        if (rc == RSQ_OK && c->name[0]) {
+        if (rc == RSQ_OK && c->name[0] && !c->name_refused) {
             const char *argv[3] = { "CLIENT", "SETNAME", c->name };
             rc = rsq__node_append(c, n, 3, argv, NULL);
             what[steps++] = "CLIENT SETNAME";
@@ -2916,6 +2952,16 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
     for (i = 0; i < steps; i++) {
         const rsq_reply *r;
         rc = rsq__node_read(c, n, &r, deadline, 0);
+        if ((rc == RSQ_ERR_NOPERM || (rc == RSQ_ERR_SERVER && !strncmp(c->err, "ERR unknown command", 19))) &&
+            !strcmp(what[i], "CLIENT SETNAME")) {
+            /* denied by ACL or renamed away (managed servers): the name only labels
+               the connection in CLIENT LIST, so go on without it; said once */
+            c->name_refused = 1;
+            rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_NAME_SKIPPED, "CLIENT SETNAME refused (%s); connecting without a name",
+                     c->err);
+            c->err[0] = '\0';
+            continue;
+        }
         if (rc != RSQ_OK) {
             if (rsq_result_is_server_error(rc)) {
                 char srv[RSQ_ERR_MAX];
@@ -3330,10 +3376,11 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
         rsq_result rc = rsq_append_argv(c, argc, argv, lens);
         int sent = rc == RSQ_OK;
         if (sent) rc = rsq_read_reply(c, reply, timeout_ms);
-        if (sent && (rsq_result_is_server_error(rc) || rc == RSQ_ERR_CONNECT) && idempotent == RSQ__CALLER &&
+        if (sent && (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED || rsq__server_full(c, rc)) && idempotent == RSQ__CALLER &&
             rsq__is_script(argv[0], lens ? lens[0] : strlen(argv[0]))) {
-            /* the script's own error reply, whatever its words (MOVED, max clients...):
-               final, and no cue to the client (no cluster mode from a script's text) */
+            /* the script's own error reply, whatever its words (LOADING, MOVED, max
+               clients...): final, and no cue to the client (no cluster mode from a
+               script's text). Other classes (NOPERM...) keep their code; none retries. */
             if (!c->cluster) c->cluster_seen = seen;
             return RSQ_ERR_SERVER;
         }
@@ -3375,6 +3422,11 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
             rsq__sleep(c, rsq__backoff_ms(c, attempt));
             continue;
         }
+        if (rc == RSQ_ERR_NOPERM) {
+            int k = rsq__key_arg(argc, argv, lens);
+            if (k >= 0)
+                rsq__noperm_key(c, rc, argv[0], lens ? lens[0] : strlen(argv[0]), argv[k], lens ? lens[k] : strlen(argv[k]));
+        }
         return rc;
     }
 }
@@ -3403,50 +3455,72 @@ typedef struct rsq__txcmd {
 } rsq__txcmd;
 
 /* Runs cmds[0..n) as one MULTI/EXEC transaction on the node of the first command's
-   key (the keys must share its slot). A command the server refuses when queueing it
-   (NOPERM, an unknown or renamed command, OOM) discards the whole transaction: its
-   error is returned and nothing ran. Once EXEC ran, an error of one command (say
-   WRONGTYPE) does not undo the others: that error is returned. Never resent (the
-   caller decides). *exec receives EXEC's reply, valid until the next call. */
-RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
+   key (the keys must share its slot); `op` names the operation in error texts. MULTI
+   goes alone first: were it refused (an ACL user without +multi) while the commands
+   followed in the same write, they would run one by one, outside any transaction.
+   A command the server refuses when queueing it (NOPERM, an unknown or renamed
+   command, OOM), or a refused EXEC, discards the whole transaction: the error (named
+   by its class: NOPERM for a refusal by ACL) is returned and nothing ran. Once EXEC
+   ran, an error of one command (say WRONGTYPE) does not undo the others: that error
+   is returned. Never resent (the caller decides). *exec receives EXEC's reply, valid
+   until the next call. */
+RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
     static const char *const multi[1] = { "MULTI" }, *const exec_argv[1] = { "EXEC" };
     const rsq_reply *r;
     rsq_result rc = RSQ_OK, first = RSQ_OK;
     char why[RSQ_ERR_MAX];
-    int i, idx = -1, sent = 0;
+    int i, idx = -1;
     size_t j;
     *exec = NULL;
     if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
     if (!c->cluster && c->cluster_seen && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
     if (c->cluster && (rc = rsq__route(c, cmds[0].argc, cmds[0].argv, cmds[0].lens, &idx)) != RSQ_OK) return rc;
-    for (i = -1; i <= n && rc == RSQ_OK; i++) {
-        int argc = i < 0 || i == n ? 1 : cmds[i].argc;
-        const char *const *argv = i < 0 ? multi : i == n ? exec_argv : cmds[i].argv;
-        const size_t *lens = i < 0 || i == n ? NULL : cmds[i].lens;
+    rc = c->cluster ? rsq__cluster_append(c, idx, 1, multi, NULL) : rsq_append_argv(c, 1, multi, NULL);
+    if (rc == RSQ_OK) rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rsq_result_is_server_error(rc)) {
+        rsq__copy(why, sizeof why, c->err, strlen(c->err));
+        return rsq__set_err(c, rc, "%s: MULTI refused: %s; nothing was done", op, why);
+    }
+    if (rc != RSQ_OK) return rc;
+    for (i = 0; i <= n && rc == RSQ_OK; i++) {
+        int argc = i == n ? 1 : cmds[i].argc;
+        const char *const *argv = i == n ? exec_argv : cmds[i].argv;
+        const size_t *lens = i == n ? NULL : cmds[i].lens;
         rc = c->cluster ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
-        sent += rc == RSQ_OK;
     }
     if (rc != RSQ_OK) {
-        if (sent) rsq_disconnect(c); /* a half-queued transaction must not stay open */
+        rsq_disconnect(c); /* an open transaction (MULTI ran) must not stay open */
         return rc;
     }
-    for (i = -1; i < n; i++) { /* MULTI's +OK, then +QUEUED or a refusal per command */
+    for (i = 0; i < n; i++) { /* +QUEUED or a refusal per command */
         rsq_result one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
         if (one != RSQ_OK && !rsq_result_is_server_error(one)) return one; /* the link: outcome unknown */
         if (one != RSQ_OK && first == RSQ_OK) {
+            int k = rsq__key_arg(cmds[i].argc, cmds[i].argv, cmds[i].lens);
             first = one;
-            rsq__fmt(why, sizeof why, "%s refused: %s", i < 0 ? "MULTI" : cmds[i].what, c->err);
+            if (k >= 0)
+                rsq__noperm_key(c, one, cmds[i].argv[0], cmds[i].lens ? cmds[i].lens[0] : strlen(cmds[i].argv[0]),
+                                cmds[i].argv[k], cmds[i].lens ? cmds[i].lens[k] : strlen(cmds[i].argv[k]));
+            rsq__fmt(why, sizeof why, "%s: %s refused: %s", op, cmds[i].what, c->err);
         }
     }
     rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
     if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
     if (first != RSQ_OK) return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", why);
-    if (rc != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY || r->len != (size_t)n) return rsq__set_err(c, RSQ_ERR_REPLY, "EXEC: unexpected reply");
+    if (rc != RSQ_OK) {
+        /* EXEC itself refused (EXECABORT ... because of: NOPERM ...): discarded. Any
+           other error leaves the connection's state unknown: it is closed. */
+        const char *cause = strstr(c->err, "because of: ");
+        rsq__copy(why, sizeof why, c->err, strlen(c->err));
+        if (strncmp(c->err, "EXECABORT", 9)) rsq_disconnect(c);
+        else if (cause) rc = rsq__classify(cause + 12, strlen(cause + 12));
+        return rsq__set_err(c, rc, "%s: EXEC refused: %s; nothing was done (transaction discarded)", op, why);
+    }
+    if (r->type != RSQ_REPLY_ARRAY || r->len != (size_t)n) return rsq__set_err(c, RSQ_ERR_REPLY, "%s: EXEC: unexpected reply", op);
     for (j = 0; j < r->len; j++)
         if (r->element[j].type == RSQ_REPLY_ERROR)
-            return rsq__set_err(c, rsq__classify(r->element[j].str, r->element[j].len), "%s failed: %s", cmds[j].what,
-                                r->element[j].str);
+            return rsq__set_err(c, rsq__classify(r->element[j].str, r->element[j].len), "%s: %s failed: %s", op,
+                                cmds[j].what, r->element[j].str);
     *exec = r;
     return RSQ_OK;
 }
@@ -3731,21 +3805,23 @@ RSQ__INTERN rsq_result rsq__check_outgoing(rsq_producer *p, const rsq_outgoing *
     return RSQ_OK;
 }
 
+/* The shard of message m: by its shard key, else round robin (*rr advances). */
+RSQ__INTERN int rsq__msg_shard(const rsq_producer *p, const rsq_outgoing *m, uint32_t *rr) {
+    if (p->shards <= 1) return 0;
+    if (m->shard_key) {
+        size_t kl = m->shard_key_len ? m->shard_key_len : strlen(m->shard_key);
+        return (int)(rsq__fnv1a(m->shard_key, kl) % (uint32_t)p->shards);
+    }
+    return (int)((*rr)++ % (uint32_t)p->shards);
+}
+
 /* Appends the XADD for one message. */
 RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) {
     const char *argv[12 + 2 * RSQ_MAX_HEADERS];
     size_t lens[12 + 2 * RSQ_MAX_HEADERS];
     char key[RSQ_KEY_MAX], thr[RSQ_ID_STRLEN], lim[24];
-    int argc = 0, shard = 0;
+    int argc = 0, shard = rsq__msg_shard(p, m, &p->rr);
     size_t i;
-    if (p->shards > 1) {
-        if (m->shard_key) {
-            size_t kl = m->shard_key_len ? m->shard_key_len : strlen(m->shard_key);
-            shard = (int)(rsq__fnv1a(m->shard_key, kl) % (uint32_t)p->shards);
-        } else {
-            shard = (int)(p->rr++ % (uint32_t)p->shards);
-        }
-    }
     lens[argc] = 4; argv[argc++] = "XADD";
     if (shard == 0 && m->priority == 0) {
         lens[argc] = strlen(p->queue);
@@ -3784,13 +3860,6 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) 
         lens[argc++] = f->value ? (f->value_len ? f->value_len : strlen(f->value)) : 0;
     }
     return rsq_append_argv(p->c, argc, argv, lens);
-}
-
-/* RSQ_ERR_CONNECT from a reply, not from connecting: the server took the connection
-   but is full ("max number of clients reached") and closed it; the command did not
-   run, and a later attempt may find room. */
-RSQ__INTERN int rsq__server_full(const rsq_client *c, rsq_result rc) {
-    return rc == RSQ_ERR_CONNECT && !strncmp(c->err, "ERR max number of clients", 25);
 }
 
 /* A connection-level failure: replies from here on are lost. */
@@ -3887,6 +3956,7 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
     if (results) for (i = 0; i < n; i++) results[i] = RSQ_OK;
     while (done < n) {
         size_t start = done;
+        uint32_t rr = p->rr; /* the shards this pass writes to, for error texts */
         rc = RSQ_OK;
         for (i = start; i < n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &msgs[i]);
         if (rc == RSQ_OK) rc = rsq_flush(c, RSQ_TIMEOUT_DEFAULT);
@@ -3898,6 +3968,7 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
         if (rc == RSQ_OK) {
             for (i = start; i < n; i++) {
                 const rsq_reply *r;
+                int shard = rsq__msg_shard(p, &msgs[i], &rr);
                 rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
                 if (rc == RSQ_OK) {
                     rsq_id id;
@@ -3905,6 +3976,10 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
                     else if (ids) ids[i] = id;
                 } else if (rsq__link_error(rc)) {
                     break;
+                } else if (rc == RSQ_ERR_NOPERM) {
+                    char key[RSQ_KEY_MAX];
+                    size_t kl = rsq_queue_key(key, sizeof key, p->queue, shard, msgs[i].priority, RSQ_KEY_STREAM);
+                    rsq__noperm_key(c, rc, "XADD", 4, key, kl);
                 }
                 if (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED) retry_pass = 1;
                 if (results) results[i] = rc;
@@ -4520,6 +4595,21 @@ RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *g
     return RSQ_OK;
 }
 
+/* rc from EVAL: when it means that scripting is not available to this client (EVAL
+   renamed away or disabled: an unknown command; or denied by ACL), the error says
+   that `what` needs scripting: RSQ_ERR_UNSUPPORTED (or RSQ_ERR_NOPERM) with the
+   server's line, cut before the script's text. Other errors pass unchanged. */
+RSQ__INTERN rsq_result rsq__needs_scripting(rsq_client *c, rsq_result rc, const char *what) {
+    char srv[RSQ_ERR_MAX];
+    const char *cut;
+    int unknown = rc == RSQ_ERR_SERVER && !strncmp(c->err, "ERR unknown command", 19);
+    if (!unknown && !(rc == RSQ_ERR_NOPERM && strstr(c->err, "'eval"))) return rc;
+    cut = strstr(c->err, ", with args");
+    rsq__copy(srv, sizeof srv, c->err, cut ? (size_t)(cut - c->err) : strlen(c->err));
+    return rsq__set_err(c, unknown ? RSQ_ERR_UNSUPPORTED : rc, "%s needs server-side scripting (EVAL), which %s: %s", what,
+                        unknown ? "this server does not offer (renamed or disabled)" : "this user may not run", srv);
+}
+
 RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
                                             long long min_idle_ms, int *retired) {
     /* Walks XINFO CONSUMERS on the server, so that any number of consumers is seen and
@@ -4549,7 +4639,7 @@ RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, c
     rsq__u64_to_dec(idle, (uint64_t)(min_idle_ms > 0 ? min_idle_ms : 0));
     argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = idle;
     rc = rsq__cmd(c, &r, 6, argv, 0); /* not idempotent in its count: never sent twice */
-    if (rc != RSQ_OK) return rc;
+    if (rc != RSQ_OK) return rsq__needs_scripting(c, rc, "rsq_retire_idle_consumers");
     if (r->type != RSQ_REPLY_INTEGER) return rsq__set_err(c, RSQ_ERR_REPLY, "retire script: unexpected reply");
     if (retired) *retired = r->integer > INT_MAX ? INT_MAX : (int)r->integer;
     return RSQ_OK;
@@ -5143,7 +5233,8 @@ RSQ__INTERN int rsq__resume_pending(const rsq_reply *r, rsq_id *id, long long *c
 /* Re-delivers the next entry of this consumer's own pending list on stream sidx
    (after the resume cursor), one at a time so that the server counts a delivery only
    for an entry that reaches the caller: XPENDING (its count so far) and XREADGROUP
-   from the cursor with COUNT 1, pipelined. The entry joins the batch with deliveries
+   from the cursor with COUNT 1, pipelined once XPENDING has answered (the first
+   exchange waits for it: refused, nothing is read). The entry joins the batch with deliveries
    = count + 1; one already delivered max_deliveries times goes to the dead letters;
    one deleted from the stream is acked away; one larger than the client's limits is
    dead-lettered by ID (the link is lost with it: that is how the limit is enforced).
@@ -5156,19 +5247,31 @@ RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
     const rsq_reply *r, *ents = NULL;
     long long before = 0;
     rsq_id pid, id;
-    int have, s2;
+    int have = 0, s2, piped = cons->pending_ok;
     rsq_result rc, rc2;
     rsq_id_format(rsq__id_next(st->cursor), from);
     rsq_id_format(st->cursor, cur);
     argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, sidx); argv[2] = cons->group;
     argv[3] = from; argv[4] = "+"; argv[5] = "1"; argv[6] = cons->name;
     if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
+    if (!piped) {
+        /* XPENDING alone until it has answered once: refused (an ACL user without
+           +xpending), the read must not go out, or the server would count a
+           delivery of an entry that no handler sees, at every attempt */
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK) return rc;
+        cons->pending_ok = 1;
+        have = rsq__resume_pending(r, &pid, &before);
+    }
     argv[0] = "XREADGROUP"; argv[1] = "GROUP"; argv[2] = cons->group; argv[3] = cons->name;
     argv[4] = "COUNT"; argv[5] = "1"; argv[6] = "STREAMS"; argv[7] = RSQ__KEY(cons, sidx); argv[8] = cur;
     if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
-    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-    if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
-    have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
+    if (piped) { /* XPENDING's reply first */
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+        if (rc != RSQ_OK) cons->pending_ok = 0; /* refused now: alone again next time */
+        have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
+    }
     rc2 = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
     if (rc2 == RSQ_ERR_LIMIT && rc == RSQ_OK && have) {
         /* the entry is too large for this client: set it aside by ID */
@@ -5346,6 +5449,7 @@ RSQ__INTERN int rsq__group_lost(rsq_consumer *cons, rsq_result rc) {
    the loss is skipped; what this consumer did not read yet comes again). */
 RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
     rsq_client *c = cons->c;
+    char why[RSQ_ERR_MAX];
     int i;
     rsq_result rc = RSQ_OK, first = RSQ_OK;
     if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, (size_t)cons->nstreams * RSQ_ID_STRLEN))
@@ -5365,9 +5469,12 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
         rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
         if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) rc = RSQ_OK;
         if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
-        if (rc != RSQ_OK && first == RSQ_OK) first = rc;
+        if (rc != RSQ_OK && first == RSQ_OK) {
+            first = rsq__noperm_key(c, rc, "XGROUP CREATE", 13, RSQ__KEY(cons, i), strlen(RSQ__KEY(cons, i)));
+            rsq__copy(why, sizeof why, c->err, strlen(c->err)); /* later replies may overwrite it */
+        }
     }
-    if (first != RSQ_OK) return first;
+    if (first != RSQ_OK) return rsq__set_err(c, first, "%s", why);
     c->err[0] = '\0';
     rsq__batch_drop(cons); /* resume: own pending entries first */
     cons->epoch = c->epoch;
@@ -5742,7 +5849,7 @@ RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
     argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = RSQ__KEY(cons, m->sidx);
     argv[4] = cons->group; argv[5] = m->id_str; argv[6] = cons->name;
     rc = rsq__cmd(cons->c, &r, 7, argv, 1);
-    if (rc != RSQ_OK) return rc;
+    if (rc != RSQ_OK) return rsq__needs_scripting(cons->c, rc, "rsq_extend");
     if (r->integer != 1) return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
     return RSQ_OK;
 }
@@ -5776,9 +5883,9 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     cons->argv[argc] = "dlq-error"; cons->lens[argc++] = 9;
     cons->argv[argc] = error; cons->lens[argc++] = strlen(error);
     ack[0] = "XACK"; ack[1] = m->stream; ack[2] = cons->group; ack[3] = m->id_str;
-    tx[0].argc = (int)argc; tx[0].argv = cons->argv; tx[0].lens = cons->lens; tx[0].what = "dead letter: XADD to the dead-letter stream";
-    tx[1].argc = 4; tx[1].argv = ack; tx[1].lens = NULL; tx[1].what = "dead letter: XACK of the entry";
-    rc = rsq__transaction(cons->c, 2, tx, &r);
+    tx[0].argc = (int)argc; tx[0].argv = cons->argv; tx[0].lens = cons->lens; tx[0].what = "XADD to the dead-letter stream";
+    tx[1].argc = 4; tx[1].argv = ack; tx[1].lens = NULL; tx[1].what = "XACK of the entry";
+    rc = rsq__transaction(cons->c, "dead letter", 2, tx, &r);
     if (rc != RSQ_OK) return rc;
     cons->stats.dead_lettered++;
     rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
@@ -5866,9 +5973,9 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
         }
         if (argc == 3) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id); break; }
         del[0] = "XDEL"; del[1] = dlq; del[2] = id;
-        tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "replay: XADD to the queue";
-        tx[1].argc = 3; tx[1].argv = del; tx[1].lens = NULL; tx[1].what = "replay: XDEL of the dead letter";
-        if ((rc = rsq__transaction(c, 2, tx, &r)) != RSQ_OK) break;
+        tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "XADD to the queue";
+        tx[1].argc = 3; tx[1].argv = del; tx[1].lens = NULL; tx[1].what = "XDEL of the dead letter";
+        if ((rc = rsq__transaction(c, "replay", 2, tx, &r)) != RSQ_OK) break;
         done++;
     }
     rsq__free(&c->alloc, copy);

@@ -1,6 +1,6 @@
 /* tls_openssl.c - rsq over TLS: an rsq_transport built on OpenSSL, then PING, XADD, XRANGE.
    Build: cc examples/tls_openssl.c -o tls_openssl -lssl -lcrypto
-   Run:   ./tls_openssl rediss://127.0.0.1:6380 ca.crt
+   Run:   ./tls_openssl rediss://127.0.0.1:6380 ca.crt [client.crt client.key]
 
    OpenSSL is this example's dependency, not rsq.h's: the header only knows the
    rsq_transport table. Copy tls_transport_* below into your program to speak rediss://.
@@ -9,16 +9,26 @@
             handshake without blocking, all within the client's connect timeout. It sends
             SNI for host names (not for IP literals) and verifies the server certificate
             against the CA file of tls_options, including that the certificate names
-            ep->host (DNS name or IP address in subjectAltName).
+            ep->host (DNS name or IP address in subjectAltName). With a certificate
+            and key in tls_options it presents them when the server asks for a client
+            certificate (redis-server's tls-auth-clients).
    - send/recv: SSL_write/SSL_read. SSL_ERROR_WANT_READ/WANT_WRITE mean "would block"
-            (return 0); any other error, or the peer closing, is RSQ_ERR_IO.
+            (return 0). An alert from the server (TLS 1.3 servers that require a client
+            certificate send "certificate required" after the handshake, at the first
+            read), or any failure before the first byte came back on a connection whose
+            server asked for a certificate this transport does not have, is RSQ_ERR_TLS:
+            the client then says that the server closed the TLS session, likely for a
+            missing client certificate, and does not retry. Any other error, or the peer
+            closing, is RSQ_ERR_IO.
    - wait:  poll() on the socket, but first looks at SSL_pending: bytes OpenSSL has
             already decrypted are ready even when the socket is quiet.
    - close: a best-effort close_notify (SSL_shutdown, never blocking), then frees all.
    - fd:    the socket, for poll/epoll loops (rsq_client_fd).
    A certificate that fails verification is reported as RSQ_ERR_TLS (the server could
-   not prove who it is), which the client does not retry; other handshake failures are
-   RSQ_ERR_CONNECT and are retried with backoff like any failed connect.
+   not prove who it is), which the client does not retry; so is a handshake the server
+   refuses after asking for a client certificate this transport does not have (TLS 1.2);
+   other handshake failures are RSQ_ERR_CONNECT and are retried with backoff like any
+   failed connect.
    Writing to a socket the peer closed raises SIGPIPE on some systems: main ignores it. */
 #define RSQ_IMPLEMENTATION
 #include "../rsq.h" /* first: it enables the POSIX names this file uses, too */
@@ -43,8 +53,10 @@
 
 /* The transport's own configuration; transport.user points to it. */
 typedef struct tls_options {
-    const char *ca_file; /* PEM file of the CA(s) that signed the server's certificate */
-    SSL_CTX *ctx;        /* made by tls_options_init */
+    const char *ca_file;   /* PEM file of the CA(s) that signed the server's certificate */
+    const char *cert_file; /* this client's certificate (PEM), or NULL for none */
+    const char *key_file;  /* its private key (PEM) */
+    SSL_CTX *ctx;          /* made by tls_options_init */
 } tls_options;
 
 /* One connection: the handle that open returns. */
@@ -53,13 +65,29 @@ typedef struct tls_conn {
     SSL *ssl;
     int write_wants_read; /* the last SSL_write asked for readability (TLS can do that) */
     int read_wants_write; /* the last SSL_read asked for writability */
+    int cert_asked;       /* the server asked for a client certificate; we have none */
+    int got_data;         /* a byte came back: the session was accepted */
 } tls_conn;
 
-/* Prepares the SSL context: TLS 1.2 or later, peer verification against ca_file.
+/* OpenSSL calls this when the server asks for a client certificate and none is
+   configured: no certificate is sent, and the connection remembers that it was asked. */
+static int tls_no_client_cert(SSL *ssl, X509 **x509, EVP_PKEY **pkey) {
+    tls_conn *t = (tls_conn *)SSL_get_app_data(ssl);
+    (void)x509;
+    (void)pkey;
+    if (t) t->cert_asked = 1;
+    return 0;
+}
+
+/* Prepares the SSL context: TLS 1.2 or later, peer verification against ca_file, and
+   the client certificate when cert_file and key_file are given (else NULL).
    Returns 0, or -1 with a one-line reason in err. */
-static int tls_options_init(tls_options *o, const char *ca_file, char *err, size_t errlen) {
+static int tls_options_init(tls_options *o, const char *ca_file, const char *cert_file, const char *key_file, char *err,
+                            size_t errlen) {
     memset(o, 0, sizeof *o);
     o->ca_file = ca_file;
+    o->cert_file = cert_file;
+    o->key_file = key_file;
     o->ctx = SSL_CTX_new(TLS_client_method());
     if (!o->ctx) {
         snprintf(err, errlen, "SSL_CTX_new failed");
@@ -75,6 +103,15 @@ static int tls_options_init(tls_options *o, const char *ca_file, char *err, size
         o->ctx = NULL;
         return -1;
     }
+    if (cert_file && (SSL_CTX_use_certificate_chain_file(o->ctx, cert_file) != 1 ||
+                      SSL_CTX_use_PrivateKey_file(o->ctx, key_file ? key_file : cert_file, SSL_FILETYPE_PEM) != 1 ||
+                      SSL_CTX_check_private_key(o->ctx) != 1)) {
+        snprintf(err, errlen, "cannot load the client certificate %s and its key %s", cert_file, key_file ? key_file : cert_file);
+        SSL_CTX_free(o->ctx);
+        o->ctx = NULL;
+        return -1;
+    }
+    SSL_CTX_set_client_cert_cb(o->ctx, tls_no_client_cert); /* called only when we have none */
     return 0;
 }
 
@@ -187,6 +224,7 @@ static rsq_result tls_open(void *user, const rsq_endpoint *ep, int timeout_ms, v
         rc = RSQ_ERR_NOMEM;
         goto fail;
     }
+    SSL_set_app_data(t->ssl, t);
     /* SNI names hosts only; an IP address is checked against the certificate instead */
     if (!tls_is_ip_literal(ep->host)) {
         SSL_set_tlsext_host_name(t->ssl, ep->host);
@@ -210,6 +248,13 @@ static rsq_result tls_open(void *user, const rsq_endpoint *ep, int timeout_ms, v
                 snprintf(err, errlen, "TLS handshake with %s:%d: certificate verify failed: %s", ep->host, ep->port,
                          X509_verify_cert_error_string(v));
                 rc = RSQ_ERR_TLS; /* the server's identity is not proven: do not retry */
+            } else if (t->cert_asked) {
+                char why[160];
+                if (e) ERR_error_string_n(e, why, sizeof why);
+                else snprintf(why, sizeof why, "connection closed");
+                snprintf(err, errlen, "TLS handshake with %s:%d: the server closed the TLS session after asking for a "
+                         "client certificate, and none is configured (%s)", ep->host, ep->port, why);
+                rc = RSQ_ERR_TLS; /* retrying will not make one */
             } else {
                 char why[160];
                 if (e) ERR_error_string_n(e, why, sizeof why);
@@ -243,6 +288,19 @@ fail:
     return rc;
 }
 
+/* A failed SSL_read/SSL_write: RSQ_ERR_TLS when the server ended the session with an
+   alert (OpenSSL reports the alert it received as an error reason from
+   SSL_AD_REASON_OFFSET on), or when, before any byte came back, it fails on a
+   connection whose server asked for a client certificate we do not have (a reset may
+   come before, and instead of, its alert); else RSQ_ERR_IO. */
+static long tls_failed(tls_conn *t, int ssl_error) {
+    unsigned long e = ERR_peek_last_error();
+    if (ssl_error == SSL_ERROR_SSL && e && ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) >= SSL_AD_REASON_OFFSET)
+        return (long)RSQ_ERR_TLS;
+    if (t->cert_asked && !t->got_data) return (long)RSQ_ERR_TLS;
+    return (long)RSQ_ERR_IO;
+}
+
 static long tls_send(void *user, void *handle, const void *buf, size_t len) {
     tls_conn *t = (tls_conn *)handle;
     int n, want = len > 0x40000000u ? 0x40000000 : (int)len;
@@ -251,10 +309,10 @@ static long tls_send(void *user, void *handle, const void *buf, size_t len) {
     n = SSL_write(t->ssl, buf, want);
     t->write_wants_read = 0;
     if (n > 0) return n;
-    switch (SSL_get_error(t->ssl, n)) {
+    switch (n = SSL_get_error(t->ssl, n)) {
     case SSL_ERROR_WANT_WRITE: return 0;
     case SSL_ERROR_WANT_READ: t->write_wants_read = 1; return 0;
-    default: return (long)RSQ_ERR_IO;
+    default: return tls_failed(t, n);
     }
 }
 
@@ -265,11 +323,14 @@ static long tls_recv(void *user, void *handle, void *buf, size_t len) {
     ERR_clear_error();
     n = SSL_read(t->ssl, buf, want);
     t->read_wants_write = 0;
-    if (n > 0) return n;
-    switch (SSL_get_error(t->ssl, n)) {
+    if (n > 0) {
+        t->got_data = 1;
+        return n;
+    }
+    switch (n = SSL_get_error(t->ssl, n)) {
     case SSL_ERROR_WANT_READ: return 0;
     case SSL_ERROR_WANT_WRITE: t->read_wants_write = 1; return 0;
-    default: return (long)RSQ_ERR_IO; /* includes SSL_ERROR_ZERO_RETURN: the peer closed */
+    default: return tls_failed(t, n); /* includes SSL_ERROR_ZERO_RETURN: the peer closed */
     }
 }
 
@@ -328,12 +389,12 @@ int main(int argc, char **argv) {
     char err[256];
     int status = 1;
     size_t i;
-    if (argc != 3) {
-        fprintf(stderr, "usage: tls_openssl rediss://HOST:PORT CA.pem\n");
+    if (argc != 3 && argc != 5) {
+        fprintf(stderr, "usage: tls_openssl rediss://HOST:PORT CA.pem [CLIENT.crt CLIENT.key]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
-    if (tls_options_init(&opts, argv[2], err, sizeof err) != 0) {
+    if (tls_options_init(&opts, argv[2], argc == 5 ? argv[3] : NULL, argc == 5 ? argv[4] : NULL, err, sizeof err) != 0) {
         fprintf(stderr, "tls_openssl: %s\n", err);
         return 1;
     }

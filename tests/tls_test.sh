@@ -5,7 +5,11 @@
 # redis-server on a TLS port only (plain TCP off), checks that the example connects,
 # runs PING/XADD/XRANGE and prints what it should; then that a wrong CA (not retried),
 # an address the certificate does not hold, a missing CA file and a plain redis:// URL
-# each fail with exit 1 and one line on stderr. The server is stopped by its pid on
+# each fail with exit 1 and one line on stderr; then, against the server requiring
+# client certificates (tls-auth-clients yes), that the example with a client
+# certificate works and without one fails saying that the server closed the TLS
+# session, likely for a missing client certificate (TLS 1.3: the server's alert comes
+# after the handshake; TLS 1.2: during it, not retried). The server is stopped by its pid on
 # exit. Prints "tls: ok". A redis-server built without TLS cannot run this: the reason
 # on stderr and exit status 77 (tests/tls.mk turns it into a skip, which fails unless
 # tests/skips.txt lists it; Debian's redis-server has TLS).
@@ -33,6 +37,12 @@ openssl x509 -req -in "$dir/server.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -
   -out "$dir/server.crt" -days 2 -extfile "$dir/ext.cnf" 2>/dev/null || fail "cannot sign the server certificate"
 openssl req -x509 -new "${ec[@]}" -keyout "$dir/other.key" -out "$dir/other.crt" -days 2 \
   -subj "/CN=some other CA" 2>/dev/null || fail "cannot make the second CA"
+# a client certificate signed by the CA, for the server that requires one
+openssl req -new "${ec[@]}" -keyout "$dir/client.key" -out "$dir/client.csr" \
+  -subj "/CN=rsq test client" 2>/dev/null || fail "cannot make the client key"
+printf '%s\n' "basicConstraints=CA:FALSE" "keyUsage=digitalSignature" "extendedKeyUsage=clientAuth" > "$dir/client.cnf"
+openssl x509 -req -in "$dir/client.csr" -CA "$dir/ca.crt" -CAkey "$dir/ca.key" -CAcreateserial \
+  -out "$dir/client.crt" -days 2 -extfile "$dir/client.cnf" 2>/dev/null || fail "cannot sign the client certificate"
 chmod 600 "$dir"/*.key
 
 # --- server: TLS port only; readiness through a unix socket -------------------------
@@ -97,5 +107,24 @@ redis_cli ping >/dev/null; redis_cli ping >/dev/null # the server has read the c
 after=$(grep -c 'unknown ca' "$dir/redis.log" || true)
 [ $(( after - before )) = 1 ] || fail "wrong CA: the server saw $(( after - before )) handshakes, expected 1 (no retry)"
 [ "$(redis_cli xlen tls:demo)" = 2 ] || fail "failed connects wrote to the stream"
+
+# --- a server that requires client certificates (tls-auth-clients yes) ---------------
+for proto in TLSv1.3 TLSv1.2; do
+  redis_stop
+  redis_start "$dir" --tls-port --bind 127.0.0.1 --tls-cert-file "$dir/server.crt" --tls-key-file "$dir/server.key" \
+    --tls-ca-cert-file "$dir/ca.crt" --tls-auth-clients yes --tls-protocols "$proto" ||
+    fail "redis-server did not start with tls-auth-clients yes ($proto): $(tail -3 "$dir/redis.out")"
+  url="rediss://127.0.0.1:$REDIS_PORT"
+  out=$("$bin" "$url" "$dir/ca.crt" "$dir/client.crt" "$dir/client.key" 2>"$dir/err") ||
+    fail "$proto: with a client certificate: exit $?: $(cat "$dir/err")"
+  grep -qx 'PING: PONG' <<<"$out" || fail "$proto: with a client certificate: no PONG in: $out"
+  expect_fail "$proto: no client certificate" 'closed the TLS session.*client certificate' "$url" "$dir/ca.crt"
+done
+# TLS 1.2 refuses during the handshake: one attempt, not retried
+before=$(grep -c 'did not return a certificate' "$dir/redis.log" || true)
+"$bin" "$url" "$dir/ca.crt" >/dev/null 2>&1 || true
+redis_cli ping >/dev/null; redis_cli ping >/dev/null
+after=$(grep -c 'did not return a certificate' "$dir/redis.log" || true)
+[ $(( after - before )) = 1 ] || fail "no client certificate: the server saw $(( after - before )) handshakes, expected 1 (no retry)"
 
 echo "tls: ok"
