@@ -40,6 +40,15 @@ void t_skip(const char *why) {
     snprintf(t_reason, sizeof t_reason, "%s", why ? why : "");
 }
 
+int t_need_version(long have, long need, const char *what) {
+    char why[T_REASON_MAX];
+    if (have == 0 || have >= need) return 1;
+    snprintf(why, sizeof why, "%s: Redis %ld.%ld or later (this server is %ld.%ld.%ld)", what, need / 10000, need / 100 % 100,
+             have / 10000, have / 100 % 100, have % 100);
+    t_skip(why);
+    return 0;
+}
+
 /* Reads the allowed skips. A malformed line is reported and fails the run. */
 static void t_load_skips(void) {
     char line[512];

@@ -142,6 +142,92 @@ int srv_free_cluster_port(void) {
     return 0;
 }
 
+/* ---- the server's version, and config that version accepts ---- */
+
+const char *srv_version_str(long v, char *buf, size_t cap) {
+    snprintf(buf, cap, "%ld.%ld.%ld", v / 10000, v / 100 % 100, v % 100);
+    return buf;
+}
+
+/* "... v=7.0.15 sha=..." (Redis and Valkey alike) -> 70015; 0 when absent. */
+static long srv_parse_version(const char *text) {
+    const char *p = strstr(text, " v=");
+    long part[3] = { 0, 0, 0 };
+    int k = 0;
+    if (!p) return 0;
+    for (p += 3; *p && k < 3; p++) {
+        if (*p >= '0' && *p <= '9') { part[k] = part[k] * 10 + (*p - '0'); if (part[k] > 99) return 0; }
+        else if (*p == '.') k++;
+        else break;
+    }
+    return k == 2 ? part[0] * 10000 + part[1] * 100 + part[2] : 0;
+}
+
+long srv_bin_version(const char *bin) {
+    static struct { char bin[512]; long v; } seen[16];
+    static int nseen;
+    char cmd[600], out[512], path[512];
+    const char *which = bin && *bin ? bin : srv_which("redis-server");
+    size_t n;
+    long v;
+    int i;
+    FILE *p;
+    if (!which || strlen(which) >= sizeof path || strchr(which, '\'')) return 0;
+    snprintf(path, sizeof path, "%s", which);
+    for (i = 0; i < nseen; i++)
+        if (!strcmp(seen[i].bin, path)) return seen[i].v;
+    snprintf(cmd, sizeof cmd, "'%s' --version 2>/dev/null", path);
+    p = popen(cmd, "r");
+    if (!p) return 0;
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    v = srv_parse_version(out);
+    if (nseen < 16) {
+        snprintf(seen[nseen].bin, sizeof seen[0].bin, "%s", path);
+        seen[nseen++].v = v;
+    }
+    return v;
+}
+
+long srv_version(const srv *s) { return srv_bin_version(s->bin); }
+
+/* Whether ::1 can be bound here (a machine or container may have no IPv6 loopback). */
+static int srv_have_ipv6_loopback(void) {
+    struct sockaddr_in6 a;
+    int fd = socket(AF_INET6, SOCK_STREAM, 0), ok;
+    memset(&a, 0, sizeof a);
+    a.sin6_family = AF_INET6;
+    a.sin6_addr = in6addr_loopback;
+    ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+/* Config directives under a newer name than older servers know: written under the
+   old one for a server older than `since`. */
+static const struct { const char *name, *old; long since; } srv_renamed[] = {
+    { "busy-reply-threshold", "lua-time-limit", 70000 },
+};
+
+/* The test's extra config lines, each directive under the name server version v knows. */
+static void srv_write_extra(FILE *f, const char *extra, long v) {
+    const char *line = extra;
+    while (*line) {
+        const char *end = strchr(line, '\n'), *p = line;
+        size_t len = end ? (size_t)(end - line) : strlen(line), w, i;
+        while (p < line + len && (*p == ' ' || *p == '\t')) p++;
+        for (w = 0; p + w < line + len && p[w] != ' ' && p[w] != '\t'; w++) {}
+        for (i = 0; i < sizeof srv_renamed / sizeof srv_renamed[0]; i++)
+            if (v && v < srv_renamed[i].since && w == strlen(srv_renamed[i].name) && !strncmp(p, srv_renamed[i].name, w)) break;
+        if (i < sizeof srv_renamed / sizeof srv_renamed[0])
+            fprintf(f, "%s%.*s\n", srv_renamed[i].old, (int)(line + len - (p + w)), p + w);
+        else
+            fprintf(f, "%.*s\n", (int)len, line);
+        line += len + (end ? 1 : 0);
+    }
+}
+
 int srv_start(srv *s, const char *extra) { return srv_start_at(s, 0, extra); }
 
 static int srv_start_impl(srv *s, int port, const char *bin, const char *extra);
@@ -161,7 +247,8 @@ static int srv_start_impl(srv *s, int port, const char *bin, const char *extra) 
     char tmpl[] = "/tmp/rsq-test-XXXXXX";
     char conf[400];
     FILE *f;
-    int attempt;
+    int attempt, ipv6;
+    long ver;
     memset(s, 0, sizeof *s);
     if (bin) snprintf(s->bin, sizeof s->bin, "%s", bin);
     else if (!srv_which("redis-server")) { fprintf(stderr, "redis-server not found on PATH\n"); return -1; }
@@ -169,14 +256,19 @@ static int srv_start_impl(srv *s, int port, const char *bin, const char *extra) 
     snprintf(s->dir, sizeof s->dir, "%s", tmpl);
     snprintf(s->sock, sizeof s->sock, "%s/redis.sock", s->dir);
     if (extra) snprintf(s->extra, sizeof s->extra, "%s", extra);
+    ver = srv_version(s);
+    ipv6 = ver && ver < 60200 && srv_have_ipv6_loopback();
     for (attempt = 0; attempt < 5; attempt++) {
         s->port = port ? port : srv_free_port();
         snprintf(conf, sizeof conf, "%s/redis.conf", s->dir);
         f = fopen(conf, "w");
         if (!f) return -1;
-        fprintf(f, "port %d\nbind 127.0.0.1 -::1\nunixsocket %s\nunixsocketperm 700\ndir %s\n"
-                   "logfile %s/redis.log\nsave \"\"\nappendonly no\ndaemonize no\n%s\n",
-                s->port, s->sock, s->dir, s->dir, s->extra);
+        /* "-::1": ::1 when it can be bound (Redis >= 6.2); older servers refuse the
+           "-" and fail without ::1, so they get it only where it binds */
+        fprintf(f, "port %d\nbind 127.0.0.1%s\nunixsocket %s\nunixsocketperm 700\ndir %s\n"
+                   "logfile %s/redis.log\nsave \"\"\nappendonly no\ndaemonize no\n",
+                s->port, ver == 0 || ver >= 60200 ? " -::1" : ipv6 ? " ::1" : "", s->sock, s->dir, s->dir);
+        srv_write_extra(f, s->extra, ver);
         fclose(f);
         if (srv_spawn(s) == 0) {
             snprintf(s->url, sizeof s->url, "redis://127.0.0.1:%d", s->port);

@@ -38,6 +38,18 @@ int srv_free_port(void);
 /* Path of a binary on PATH, or NULL. */
 const char *srv_which(const char *name);
 
+/* The version of a redis-server binary (NULL or "": the one on PATH) as
+   major*10000 + minor*100 + patch, read from `BIN --version` once per binary (Valkey's
+   own version for Valkey); 0 when it cannot be told. The config that srv_start writes
+   follows it: `bind 127.0.0.1 -::1` from 6.2 on, else ::1 only where it can be bound;
+   a directive renamed in a later release is written under the name that server knows
+   (busy-reply-threshold is lua-time-limit before 7.0). */
+long srv_bin_version(const char *bin);
+/* The version of the binary that runs (or ran) s, as above. */
+long srv_version(const srv *s);
+/* "5.0.14" for 50014, into buf (at least 16 bytes); returns buf. */
+const char *srv_version_str(long v, char *buf, size_t cap);
+
 /* The fault-injecting proxy (tests/proxy.c) in front of a server, driven through its
    control pipe (proxy --control: commands on its stdin, one answer line each on its
    stdout). Stopped by its pid; it also stops when the test process dies (its control

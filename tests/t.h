@@ -33,5 +33,12 @@ void t_run(const char *name, void (*fn)(void));
 /* A test that cannot run here (no IPv6, say) says why; return right after. It counts
    as skipped, not passed, and must be listed in tests/skips.txt with that reason. */
 void t_skip(const char *why);
+/* A test that needs a server feature: 1 when the server's version `have` (as
+   srv_version gives it; 0, unknown, counts as new enough) is at least `need`; else
+   the test is skipped with the reason "WHAT: Redis X.Y or later (this server is A.B.C)"
+   and 0 is returned: return right after. Such skips are listed in tests/skips.txt
+   too; where the library has a fallback for older servers, a test of its own (or
+   the same test) exercises it there. */
+int t_need_version(long have, long need, const char *what);
 
 #endif
