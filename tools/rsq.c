@@ -494,6 +494,13 @@ static int open_client(rsq_client *c, int long_running) {
     cfg.url = g_url;
     cfg.name = "rsq-cli";
     cfg.retry_attempts = 3; /* a few quick attempts per call; long-running commands loop */
+    if (!long_running) {
+        /* one-shot commands fail fast, a frozen server included: a few seconds */
+        cfg.connect_timeout_ms = 2000;
+        cfg.io_timeout_ms = 2000;
+        cfg.retry_attempts = 2;
+        cfg.retry_max_ms = 500;
+    }
     if (long_running) {
         cfg.logger.func = on_log;
         cfg.logger.user = c;
