@@ -71,11 +71,36 @@ static void test_live_ipv6_loopback(void) {
     rsq_client_free(&c);
 }
 
+/* Before Redis 6.0 (no ACL users, no HELLO): the password alone, with plain AUTH. */
+static void live_plain_auth(void) {
+    srv P;
+    rsq_client c;
+    const rsq_reply *r;
+    char url[512];
+    REQUIRE(srv_start(&P, "requirepass wonderland\n") == 0);
+    snprintf(url, sizeof url, "redis://:wonderland@127.0.0.1:%d", P.port);
+    CHECK_RC(open_client(&c, url, 2), RSQ_OK);
+    CHECK_RC(rsq_command(&c, &r, "SET", "alice:k", "v", (char *)0), RSQ_OK);
+    CHECK_RC(rsq_command(&c, &r, "GET", "alice:k", (char *)0), RSQ_OK);
+    CHECK(rsq_reply_is(r, "v"));
+    rsq_client_free(&c);
+    snprintf(url, sizeof url, "redis://:looking-glass@127.0.0.1:%d", P.port);
+    CHECK_RC(open_client(&c, url, 2), RSQ_OK);
+    CHECK_RC(rsq_connect(&c), RSQ_ERR_AUTH);
+    CHECK(strstr(rsq_errstr(&c), "AUTH") != NULL);
+    CHECK(strstr(rsq_errstr(&c), "looking-glass") == NULL);
+    CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_ERR_AUTH);
+    rsq_client_free(&c);
+    srv_stop(&P, 0);
+}
+
 static void test_live_acl_user_and_wrong_password(void) {
     rsq_client admin, c;
     const rsq_reply *r;
     char url[512];
     REQUIRE(have_server);
+    if (srv_version(&S) && srv_version(&S) < 60000) live_plain_auth(); /* the path such servers take */
+    if (!t_need_version(srv_version(&S), 60000, "ACL users")) return;
     CHECK_RC(open_client(&admin, S.unix_url, 2), RSQ_OK);
     CHECK_RC(rsq_command(&admin, &r, "ACL", "SETUSER", "alice", "on", ">wonderland", "~alice:*", "+@all", (char *)0), RSQ_OK);
     snprintf(url, sizeof url, "redis://alice:wonderland@127.0.0.1:%d", S.port);
@@ -200,18 +225,25 @@ static void test_live_resp3(void) {
     const rsq_reply *r;
     REQUIRE(have_server);
     CHECK_RC(open_client(&c, S.url, 3), RSQ_OK);
+    if (srv_version(&S) && srv_version(&S) < 60000) {
+        /* no HELLO: protocol 3 fails clearly, every call, with nothing half-done */
+        CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_ERR_UNSUPPORTED);
+        CHECK(strstr(rsq_errstr(&c), "HELLO") != NULL);
+        CHECK(!rsq_is_connected(&c));
+        rsq_client_free(&c);
+        t_need_version(srv_version(&S), 60000, "RESP3");
+        return;
+    }
     CHECK_RC(rsq_command(&c, &r, "DEL", "r3:h", "r3:z", (char *)0), RSQ_OK);
     CHECK_RC(rsq_command(&c, &r, "HSET", "r3:h", "a", "1", "b", "2", (char *)0), RSQ_OK);
-    CHECK_RC(rsq_command(&c, &r, "HGETALL", "r3:h", (char *)0), RSQ_OK);
+    REQUIRE(rsq_command(&c, &r, "HGETALL", "r3:h", (char *)0) == RSQ_OK);
     CHECK(r->type == RSQ_REPLY_MAP && r->len == 4);
     CHECK(rsq_reply_is(rsq_reply_get(r, "b"), "2"));
     CHECK_RC(rsq_command(&c, &r, "ZADD", "r3:z", "1.5", "m", (char *)0), RSQ_OK);
-    CHECK_RC(rsq_command(&c, &r, "ZSCORE", "r3:z", "m", (char *)0), RSQ_OK);
-    CHECK(r->type == RSQ_REPLY_DOUBLE && r->dbl == 1.5);
-    CHECK_RC(rsq_command(&c, &r, "GET", "r3:none", (char *)0), RSQ_OK);
-    CHECK(r->type == RSQ_REPLY_NIL);
+    CHECK(rsq_command(&c, &r, "ZSCORE", "r3:z", "m", (char *)0) == RSQ_OK && r->type == RSQ_REPLY_DOUBLE && r->dbl == 1.5);
+    CHECK(rsq_command(&c, &r, "GET", "r3:none", (char *)0) == RSQ_OK && r->type == RSQ_REPLY_NIL);
     CHECK_RC(rsq_command(&c, &r, "XADD", "r3:s", "*", "payload", "p", (char *)0), RSQ_OK);
-    CHECK_RC(rsq_command(&c, &r, "XINFO", "STREAM", "r3:s", (char *)0), RSQ_OK);
+    REQUIRE(rsq_command(&c, &r, "XINFO", "STREAM", "r3:s", (char *)0) == RSQ_OK);
     CHECK(r->type == RSQ_REPLY_MAP && rsq_reply_get(r, "length") != NULL);
     rsq_client_free(&c);
 }
@@ -239,17 +271,19 @@ static void test_live_blocking_and_nonblocking_reads(void) {
     const rsq_reply *r;
     long long t0;
     rsq_result rc;
+    /* BLPOP takes fractions of a second from Redis 6.0 on; whole seconds before */
+    int frac = !srv_version(&S) || srv_version(&S) >= 60000;
     REQUIRE(have_server);
     rsq_client_config_init(&cfg);
     cfg.url = S.url;
     cfg.io_timeout_ms = 200;
     CHECK_RC(rsq_client_init(&c, &cfg), RSQ_OK);
-    CHECK_RC(rsq_append(&c, "BLPOP", "nb:list", "0.6", (char *)0), RSQ_OK);
+    CHECK_RC(rsq_append(&c, "BLPOP", "nb:list", frac ? "0.6" : "1", (char *)0), RSQ_OK);
     t0 = now_ms();
-    CHECK_RC(rsq_read_reply(&c, &r, 600 + 2000), RSQ_OK);
+    REQUIRE(rsq_read_reply(&c, &r, (frac ? 600 : 1000) + 2000) == RSQ_OK);
     CHECK(r->type == RSQ_REPLY_NIL);
-    CHECK(now_ms() - t0 >= 500);
-    CHECK_RC(rsq_append(&c, "BLPOP", "nb:list", "0.3", (char *)0), RSQ_OK);
+    CHECK(now_ms() - t0 >= (frac ? 500 : 900));
+    CHECK_RC(rsq_append(&c, "BLPOP", "nb:list", frac ? "0.3" : "1", (char *)0), RSQ_OK);
     CHECK_RC(rsq_flush(&c, RSQ_TIMEOUT_NONBLOCK), RSQ_OK);
     CHECK_RC(rsq_read_reply(&c, &r, RSQ_TIMEOUT_NONBLOCK), RSQ_AGAIN);
     CHECK(rsq_client_wants(&c) & RSQ_WANT_READ);
@@ -400,6 +434,54 @@ static void test_live_refused_and_bad_args(void) {
     rsq_client_free(&c);
 }
 
+/* redis_version from an INFO text: 70204 for "redis_version:7.2.4", 0 when absent. */
+static long info_version(const char *info) {
+    const char *p = strstr(info, "redis_version:");
+    long part[3] = { 0, 0, 0 };
+    int k = 0;
+    if (!p) return 0;
+    for (p += 14; *p && k < 3; p++) {
+        if (*p >= '0' && *p <= '9') part[k] = part[k] * 10 + (*p - '0');
+        else if (*p == '.') k++;
+        else break;
+    }
+    return part[0] * 10000 + part[1] * 100 + part[2];
+}
+
+/* The server's version as rsq_server_version reads it: INFO's redis_version (Valkey
+   gives the Redis release it is compatible with there: 7.2.4 for Valkey 9, new enough
+   for every feature rsq uses); where INFO is refused, HELLO's version (Redis >= 6.0;
+   Valkey's own there); a server with neither says so clearly, and stays usable. */
+static void test_live_server_version(void) {
+    srv N;
+    rsq_client c;
+    const rsq_reply *r;
+    long v = -1, bin = srv_version(&S), compat = 0;
+    int valkey = 0;
+    REQUIRE(have_server);
+    CHECK_RC(open_client(&c, S.url, 2), RSQ_OK);
+    REQUIRE(rsq_command(&c, &r, "INFO", "server", (char *)0) == RSQ_OK && r->str);
+    valkey = strstr(r->str, "valkey_version:") != NULL || strstr(r->str, "server_name:valkey") != NULL;
+    compat = info_version(r->str);
+    CHECK_RC(rsq_server_version(&c, &v), RSQ_OK);
+    CHECK_EQ_INT(v, compat);
+    if (valkey) CHECK(v >= 70000); /* XAUTOCLAIM, MINID and ms-* IDs are all there */
+    else if (bin) CHECK_EQ_INT(v, bin);
+    rsq_client_free(&c);
+    REQUIRE(srv_start(&N, "rename-command INFO \"\"\n") == 0);
+    CHECK_RC(open_client(&c, N.url, 2), RSQ_OK);
+    if (bin && bin < 60000) {
+        CHECK_RC(rsq_server_version(&c, &v), RSQ_ERR_UNSUPPORTED); /* no HELLO before 6.0 */
+        CHECK(strstr(rsq_errstr(&c), "version unknown") != NULL);
+    } else {
+        CHECK_RC(rsq_server_version(&c, &v), RSQ_OK);
+        if (bin) CHECK_EQ_INT(v, bin);
+    }
+    CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_OK);
+    rsq_client_free(&c);
+    srv_stop(&N, 0);
+}
+
 void suite_live(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_live_tcp_and_unix_ping);
@@ -415,5 +497,6 @@ void suite_live(void) {
     RUN(test_live_connect_timeout);
     RUN(test_live_silent_server_times_out);
     RUN(test_live_refused_and_bad_args);
+    RUN(test_live_server_version);
     if (have_server) srv_stop(&S, 0);
 }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh - installs what a make target needs from Debian's packages, when missing.
-# Usage: tools/deps.sh test|demo|bench|fuzz|cross|valgrind
+# Usage: tools/deps.sh test|demo|bench|fuzz|cross|cpus|valgrind
 # Required packages must install; optional ones may fail (their checks then skip).
 set -euo pipefail
 want=()
@@ -42,6 +42,17 @@ case "${1:-test}" in
          have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
          m32=1 ;;
   valgrind) have valgrind || want+=(valgrind) ;;
+  # the runner for other CPUs (tests/cpus.mk): clang --target with Debian's cross libc,
+  # libgcc and binutils (not gcc-TRIPLE, which conflicts with gcc-multilib), run under
+  # qemu-user against the native redis-server
+  cpus) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
+        have clang || want+=(clang); have qemu-arm && have qemu-s390x || want+=(qemu-user)
+        for t in armhf:arm-linux-gnueabihf s390x:s390x-linux-gnu; do
+          a=${t%%:*} tr=${t#*:}
+          [ -f /usr/$tr/include/stdio.h ] || want+=(libc6-dev-$a-cross)
+          ls /usr/lib/gcc-cross/$tr/*/libgcc.a >/dev/null 2>&1 || want+=(libgcc-12-dev-$a-cross)
+          have $tr-ld || want+=(binutils-$tr)
+        done ;;
 esac
 
 SUDO=""
