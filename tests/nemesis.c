@@ -478,7 +478,7 @@ static void supervise(void) {
             if (cexits < (int)(sizeof cexit_log / sizeof cexit_log[0])) {
                 cexit_log[cexits].t = now;
                 cexit_log[cexits].c = i;
-                snprintf(cexit_log[cexits].why, sizeof cexit_log[0].why, "%s", why);
+                snprintf(cexit_log[cexits].why, sizeof cexit_log[0].why, "%.190s", why);
             }
             cexits++;
             printf("  +%.3fs consumer c%d exited by itself (%s %d): %s; restarting\n", rel_s(now),

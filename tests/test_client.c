@@ -64,7 +64,7 @@ static int cl_unix_connect(const char *path) {
     if (fd < 0) return -1;
     memset(&a, 0, sizeof a);
     a.sun_family = AF_UNIX;
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    snprintf(a.sun_path, sizeof a.sun_path, "%.100s", path);
     if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) { close(fd); return -1; }
     return fd;
 }

@@ -195,8 +195,8 @@ static void test_codec_limits(void) {
         char big[200];
         size_t n = 0;
         int i;
-        n += (size_t)sprintf(big + n, "*30\r\n");
-        for (i = 0; i < 30; i++) n += (size_t)sprintf(big + n, ":%d\r\n", i);
+        n += (size_t)snprintf(big + n, sizeof big - n, "*30\r\n");
+        for (i = 0; i < 30; i++) n += (size_t)snprintf(big + n, sizeof big - n, ":%d\r\n", i);
         CHECK_RC(first_result(big, n, &lim), RSQ_ERR_LIMIT);
     }
     /* a deep nest with the default depth limit (16) */
@@ -204,7 +204,7 @@ static void test_codec_limits(void) {
         char deep[400];
         size_t n = 0;
         int i;
-        for (i = 0; i < 40; i++) n += (size_t)sprintf(deep + n, "*1\r\n");
+        for (i = 0; i < 40; i++) n += (size_t)snprintf(deep + n, sizeof deep - n, "*1\r\n");
         CHECK_RC(first_result(deep, n, NULL), RSQ_ERR_LIMIT);
     }
 }
