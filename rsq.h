@@ -3470,6 +3470,7 @@ RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, co
     rsq_result rc = RSQ_OK, first = RSQ_OK;
     char why[RSQ_ERR_MAX];
     int i, idx = -1;
+    uint32_t epoch;
     size_t j;
     *exec = NULL;
     if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
@@ -3482,11 +3483,16 @@ RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, co
         return rsq__set_err(c, rc, "%s: MULTI refused: %s; nothing was done", op, why);
     }
     if (rc != RSQ_OK) return rc;
+    epoch = c->epoch;
     for (i = 0; i <= n && rc == RSQ_OK; i++) {
         int argc = i == n ? 1 : cmds[i].argc;
         const char *const *argv = i == n ? exec_argv : cmds[i].argv;
         const size_t *lens = i == n ? NULL : cmds[i].lens;
         rc = c->cluster ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
+        /* a new connection (the old one was found closed before writing) has no MULTI:
+           the commands must not run outside the transaction */
+        if (rc == RSQ_OK && c->epoch != epoch)
+            rc = rsq__set_err(c, RSQ_ERR_IO, "%s: the connection was lost inside the transaction; nothing was sent", op);
     }
     if (rc != RSQ_OK) {
         rsq_disconnect(c); /* an open transaction (MULTI ran) must not stay open */
@@ -5801,12 +5807,15 @@ RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_m
     argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
     argv[4] = "0"; argv[5] = m->id_str; argv[6] = "RETRYCOUNT"; argv[7] = cnt;
     if (delay_ms <= 0) {
-        /* take it again now (XCLAIM to ourselves), counting the delivery to come */
-        rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries + 1));
-        rc = rsq__cmd(cons->c, &r, 8, argv, 0);
+        /* keep it (XCLAIM to ourselves: lease renewed) with the handlers' count so far;
+           the delivery to come counts once handed out (never before: a crash first
+           must not count it) */
+        rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+        argv[8] = "JUSTID";
+        rc = rsq__cmd(cons->c, &r, 9, argv, 0);
         if (rc != RSQ_OK) return rc;
         cons->stats.nacked++;
-        if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
+        if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type != RSQ_REPLY_NIL &&
             m >= cons->msg && m < cons->msg + cons->nmsg) {
             rsq_message *mm = &cons->msg[m - cons->msg];
             if (!RSQ__ENSURE(cons, requeue, requeue_cap, cons->nrequeue + 1))
