@@ -2927,7 +2927,9 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
             const char *argv[3];
             int argc = 0;
             argv[argc++] = "AUTH";
-            if (c->url.user[0]) argv[argc++] = c->url.user;
+            /* "default" is the user of plain AUTH (Redis >= 6.0); before 6.0, with no
+               ACL users, only plain AUTH is understood */
+            if (c->url.user[0] && strcmp(c->url.user, "default")) argv[argc++] = c->url.user;
             argv[argc++] = c->url.password;
             rc = rsq__node_append(c, n, argc, argv, NULL);
             what[steps++] = "AUTH";
@@ -3219,7 +3221,11 @@ RSQ__INTERN rsq_result rsq__route(rsq_client *c, int argc, const char *const *ar
             else if (c->nodes[i].connected) { *idx = i; return RSQ_OK; }
             else if ((rc = rsq__node_connect(c, &c->nodes[i], c->nodes[i].host, c->nodes[i].port)) == RSQ_OK) { *idx = i; return RSQ_OK; }
         }
-        if ((!rsq__connect_retryable(rc) && rc != RSQ_ERR_MOVED) || !rsq__retry_allowed(c, attempt) || c->order_len) return rc;
+        if ((!rsq__connect_retryable(rc) && rc != RSQ_ERR_MOVED) || !rsq__retry_allowed(c, attempt)) return rc;
+        if (c->order_len) { /* replies owed elsewhere: the caller retries, with the map asked again */
+            c->map_stale = 1;
+            return rc;
+        }
         if (rsq__stopped(c)) return rsq__set_err(c, RSQ_STOPPED, "stopped while reconnecting");
         c->map_stale = 1; /* a failover may have moved the slot: ask again */
         rsq__sleep(c, rsq__backoff_ms(c, attempt));
@@ -3874,6 +3880,31 @@ RSQ__INTERN int rsq__link_error(rsq_result rc) {
            rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE;
 }
 
+/* What an XADD of these messages needs beyond Redis 5.0 and cannot do without: MINID
+   (the cap, Redis 6.2) and an explicit "ms-*" ID (Redis 7.0). On an older server:
+   RSQ_ERR_UNSUPPORTED naming it, before anything is sent. The version is asked only
+   when one of them is used (once per connection); unknown (INFO and HELLO refused, or
+   replies of an earlier async publish still unread) gets the benefit of the doubt. */
+RSQ__INTERN rsq_result rsq__xadd_features(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
+    rsq_client *c = p->c;
+    const char *what = "XADD MINID (cap.mode RSQ_TRIM_MINID)";
+    long need = p->cap.mode == RSQ_TRIM_MINID ? 60200 : 0, v = 0;
+    rsq_result rc;
+    size_t i;
+    for (i = 0; i < n && need < 70000; i++) {
+        size_t len = msgs[i].id ? strlen(msgs[i].id) : 0;
+        if (len > 2 && !memcmp(msgs[i].id + len - 2, "-*", 2)) { need = 70000; what = "an explicit ms-* entry ID"; }
+    }
+    if (!need || (!(c->server_version && rsq_is_connected(c)) && rsq_pending_replies(c))) return RSQ_OK;
+    rc = rsq_server_version(c, &v);
+    if (rsq__link_error(rc)) return rc;
+    if (rc == RSQ_OK && v > 0 && v < need)
+        return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "%s needs Redis %ld.%ld or later; the server is %ld.%ld.%ld; nothing was sent",
+                            what, need / 10000, need / 100 % 100, v / 10000, v / 100 % 100, v % 100);
+    c->err[0] = '\0';
+    return RSQ_OK;
+}
+
 /* The periodic safe trim: every stream of the queue, each tried even when another
    failed; the first failure is returned. */
 RSQ__INTERN rsq_result rsq__safe_trim_queue(rsq_producer *p) {
@@ -3958,6 +3989,10 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
             if (results) { size_t k; for (k = 0; k < n; k++) results[k] = k == i ? rc : RSQ_ERR_ARG; }
             return rc;
         }
+    }
+    if ((rc = rsq__xadd_features(p, msgs, n)) != RSQ_OK) {
+        if (results) for (i = 0; i < n; i++) results[i] = rc;
+        return rc;
     }
     if (results) for (i = 0; i < n; i++) results[i] = RSQ_OK;
     while (done < n) {
@@ -4054,6 +4089,7 @@ RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, s
     if (n && !msgs) return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
     for (i = 0; i < n; i++)
         if ((rc = rsq__check_outgoing(p, &msgs[i], i)) != RSQ_OK) return rc;
+    if ((rc = rsq__xadd_features(p, msgs, n)) != RSQ_OK) return rc;
     for (i = 0; i < n; i++) {
         if ((rc = rsq__append_xadd(p, &msgs[i])) != RSQ_OK) return rc;
         p->inflight++;
@@ -5770,8 +5806,12 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
             attempt++;
             continue;
         }
+        /* a refused connect is final for one server (the client retried it already), not
+           in a cluster, where a node may refuse while its replica takes over: the next
+           attempt asks for the slot map again */
         if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) &&
-            (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc)) && rc != RSQ_ERR_RESOLVE && rsq__retry_allowed(c, attempt)) {
+            (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc) || c->cluster) && rc != RSQ_ERR_RESOLVE &&
+            rsq__retry_allowed(c, attempt)) {
             rsq__cons_backoff(cons, attempt, deadline);
             attempt++;
             continue;

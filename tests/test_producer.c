@@ -103,6 +103,32 @@ static void test_producer_publish_and_interop(void) {
     if (!OLDER_THAN(70000)) {
         CHECK_RC(rsq_publish_msg(&p, &m, &id), RSQ_OK);
         CHECK(id.ms == 9999999999999ULL && id.seq == 8);
+    } else {
+        /* no way around it before 7.0: refused before anything is sent, naming the
+           server; in a batch, the whole batch; asynchronously, the same */
+        rsq_outgoing two[2];
+        rsq_result res[2] = { RSQ_OK, RSQ_OK };
+        char v[16];
+        long long before = xlen(&c, "pub:basic");
+        srv_version_str(ver(), v, sizeof v);
+        CHECK_RC(rsq_publish_msg(&p, &m, &id), RSQ_ERR_UNSUPPORTED);
+        CHECK(strstr(rsq_errstr(&c), v) != NULL && strstr(rsq_errstr(&c), "ms-*") != NULL);
+        memset(two, 0, sizeof two);
+        two[0].payload = "plain"; two[0].payload_len = 5;
+        two[1] = m;
+        CHECK_RC(rsq_publish_batch(&p, two, 2, NULL, res), RSQ_ERR_UNSUPPORTED);
+        CHECK(res[0] == RSQ_ERR_UNSUPPORTED && res[1] == RSQ_ERR_UNSUPPORTED);
+        CHECK_RC(rsq_publish_async(&p, two, 2), RSQ_ERR_UNSUPPORTED);
+        CHECK_EQ_INT(rsq_publish_inflight(&p), 0);
+        {   /* (had they gone out, collect their replies: the client stays in step) */
+            int waited;
+            for (waited = 0; rsq_publish_inflight(&p) > 0 && waited < 200; waited++) {
+                size_t got = 0;
+                if (rsq_publish_poll(&p, NULL, NULL, 2, &got) != RSQ_OK) break;
+                usleep(10000);
+            }
+        }
+        CHECK_EQ_INT(xlen(&c, "pub:basic"), before);
     }
     m.id = "5-1"; /* below the top: the server's error, clearly */
     CHECK_RC(rsq_publish_msg(&p, &m, &id), RSQ_ERR_SERVER);
@@ -243,6 +269,15 @@ static void test_producer_lossy_caps(void) {
         char v[16];
         CHECK_RC(rsq_trim_minid(&c, "pub:cap", id, 1, &trimmed), RSQ_ERR_UNSUPPORTED);
         CHECK(strstr(rsq_errstr(&c), srv_version_str(ver(), v, sizeof v)) != NULL);
+        CHECK_EQ_INT(xlen(&c, "pub:cap"), 5);
+        /* a MINID cap on publish: the same, before the XADD is sent */
+        pc.cap.mode = RSQ_TRIM_MINID;
+        pc.cap.minid = id;
+        pc.cap.exact = 1;
+        pc.cap.maxlen = 0;
+        CHECK_RC(rsq_producer_init(&p, &c, &pc), RSQ_OK);
+        CHECK_RC(rsq_publish(&p, "y", 1, NULL), RSQ_ERR_UNSUPPORTED);
+        CHECK(strstr(rsq_errstr(&c), v) != NULL && strstr(rsq_errstr(&c), "MINID") != NULL);
         CHECK_EQ_INT(xlen(&c, "pub:cap"), 5);
         rsq_client_free(&c);
         t_need_version(ver(), 60200, "MINID");

@@ -572,7 +572,6 @@ static void test_tool_secrets(void) {
     srv P;
     char out[4096], err[2048], pwfile[600], badfile[600], envfile[600], url[800], env[1 << 15];
     FILE *f;
-    int acl = !srv_version(&S) || srv_version(&S) >= 60000; /* a user name: Redis >= 6.0 */
     REQUIRE(have_server);
     REQUIRE(srv_start(&P, "requirepass s3cr3t-pw-42") == 0);
     snprintf(pwfile, sizeof pwfile, "%s/pw.txt", P.dir);
@@ -591,7 +590,7 @@ static void test_tool_secrets(void) {
     CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq --password-file %s pub t:sec hello", pwfile), 0);
     CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq pub t:sec hello --password-file %s", pwfile), 0);
     snprintf(url, sizeof url, "unix://default@%s", P.sock); /* the user only */
-    if (acl) CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq --password-file %s pub t:sec hello", pwfile), 0);
+    CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq --password-file %s pub t:sec hello", pwfile), 0);
     CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq --password-file %s pub t:sec hello", badfile), 1);
     CHECK_EQ_INT(err_lines(err, sizeof err), 1);
     CHECK(strstr(err, "wrong-pw-77") == NULL);
@@ -637,7 +636,6 @@ static void test_tool_secrets(void) {
     CHECK_EQ_INT(run(out, sizeof out, "./rsq --help"), 0);
     CHECK(strstr(out, "--password-file") != NULL && strstr(out, "REDISCLI_AUTH") != NULL && strstr(out, "(ps,") != NULL);
     srv_stop(&P, 0);
-    if (!acl) t_need_version(srv_version(&S), 60000, "a user name in the URL (ACL users)");
 }
 
 /* DESIGN (issue 12): a group the tool creates starts at 0 unless --from says $. */
