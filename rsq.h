@@ -34,25 +34,38 @@
 
    Any other command: rsq_command(&c, &reply, "XLEN", "jobs", (char *)0).
 
-   CONTENTS (search for the anchors)
+   CONTENTS (search for the anchors: each names a section of the declarations, and
+   "// >>name (implementation)" the same section of the implementation, in the same
+   order; a section calls only the sections above it)
    ========
      // >>results      rsq_result, rsq_result_str
      // >>memory       rsq_allocator, rsq_arena (no-malloc mode)
      // >>logging      rsq_logger, log items
-     // >>codec        rsq_reader (RESP2/RESP3, limits), rsq_encode_argv, reply helpers
-     // >>transport    rsq_transport (the contract for firmware and TLS), sockets
+     // >>codec        the decoder: rsq_reader (RESP2/RESP3, limits); rsq_encode_argv;
+                       reply helpers
+     // >>transport    rsq_transport (the contract for firmware and TLS); the built-in
+                       socket transport
      // >>url          rsq_url_parse
-     // >>client       rsq_client: connect, commands, pipelines, event loops, cluster
      // >>ids          rsq_id
      // >>keys         rsq_queue_key: a queue's streams, dead letters, shards
-     // >>producer     rsq_publish, batches, async publishing, trimming options, WAIT
-     // >>admin        safe trimming, groups, streams
+     // >>connection   rsq_client: config, connect and handshake, errors, event-loop fd
+     // >>cluster      Redis Cluster: slot map, routing, redirects
+     // >>commands     the command path: rsq_command, pipelines (rsq_append, rsq_flush,
+                       rsq_read_reply), transactions, rsq_server_version
      // >>metrics      rsq_stream_stats, consumers, "falling behind"
-     // >>consumer     rsq_consumer: next/step/run, ack, nack, leases, dead letters
-     // >>impl         the implementation, in layer order: platform, results, memory,
-                       codec, sockets, url, client, cluster, ids, keys, producer,
-                       admin, metrics, consumer
-     Revision history and licence: at the end.
+     // >>admin        safe trimming, groups, streams
+     // >>producer     rsq_publish, batches, async publishing, trimming options, WAIT
+     // >>consumer     rsq_consumer: config and state; in the implementation, rooms:
+         // >>acks          rsq_ack, rsq_consumer_flush (acks ride with the next read)
+         // >>batch         fetched entries, hand-out, rsq_consumer_release
+         // >>deadletters   rsq_dead_letter, rsq_dead_letter_replay
+         // >>nack          rsq_nack, rsq_extend
+         // >>reclaim       taking over the entries of stalled consumers
+         // >>fetch         the consumer loop: group setup, resume, reads, and the one
+                            fetch state machine behind rsq_consumer_next and _step
+         // >>run           rsq_consumer_next, rsq_consumer_step, rsq_consumer_run
+     // >>impl         the implementation, from // >>platform on
+     Licence: at the end.
 
    DELIVERY, IN SHORT
    ==================
@@ -469,7 +482,54 @@ typedef struct rsq_url {
 RSQDEF rsq_result rsq_url_parse(rsq_url *out, const char *url, char *err, size_t errlen);
 
 /* ------------------------------------------------------------------------------------ */
-// >>client
+// >>ids
+/* A stream entry ID: milliseconds and sequence ("1700000000000-3"). */
+typedef struct rsq_id {
+    uint64_t ms;
+    uint64_t seq;
+} rsq_id;
+#define RSQ_ID_STRLEN 42 /* "18446744073709551615-18446744073709551615" + NUL */
+
+/* Parses "MS-SEQ" or "MS" (SEQ 0) from s[0..n). 1 on success, 0 on malformed input. */
+RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out);
+/* Writes the ID as text into buf (at least RSQ_ID_STRLEN bytes); returns its length. */
+RSQDEF size_t rsq_id_format(rsq_id id, char *buf);
+/* <0, 0, >0 as a sorts before, equal to, after b. */
+RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
+
+/* ------------------------------------------------------------------------------------ */
+// >>keys
+/* The keys of one logical queue share one Redis Cluster hash slot (per shard), so that
+   multi-key commands and scripts work on a cluster. Redis hashes only a key's hash
+   tag when it has one: the text between the first '{' and the first '}' after it,
+   if that text is not empty; otherwise the whole key. For a queue named Q:
+     shard 0, level 0 (the default stream) ... Q (exactly the name given, so that any
+                                               client can XADD to it)
+     priority level k > 0 .................... {Q}:p<k>
+     dead letters ............................ {Q}:dlq
+     delayed retries ......................... {Q}:delayed
+     shard s > 0 (its own tag) ............... {Q:s<s>}, then {Q:s<s>}:p<k>, ...
+   If Q already holds a hash tag ("{orders}.eu"), it is kept: {orders}.eu:p1, and
+   shards become {orders:s1}.eu. Higher priority levels are more urgent.
+   A name without a hash tag that holds a '}' ("}{", "{}x", "a}b") is refused: no tag
+   could hold the whole name (a tag ends at its first '}'), so its derived keys could
+   not share its slot. Give such a name a tag ("{a}b" -> tag "a"). */
+typedef enum rsq_key_kind {
+    RSQ_KEY_STREAM = 0,
+    RSQ_KEY_DEAD_LETTER,
+    RSQ_KEY_DELAYED
+} rsq_key_kind;
+#define RSQ_KEY_MAX 512
+#define RSQ_MAX_PRIORITIES 16
+#define RSQ_MAX_SHARDS 1024
+
+/* Writes the key of `kind` for (shard, level) of queue into out (cap bytes). Returns
+   the key length, or 0 when the arguments are out of range, the name is refused (see
+   above) or the key is longer than cap - 1. Thread-safe; allocates nothing. */
+RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind);
+
+/* ------------------------------------------------------------------------------------ */
+// >>connection
 #define RSQ_RETRY_FOREVER (-1)
 #define RSQ_NAME_MAX 128
 #define RSQ_ERR_MAX 256
@@ -587,6 +647,33 @@ RSQDEF int rsq_is_connected(const rsq_client *c);
    rsq_read_reply sets it and a succeeding one leaves it. Valid until the next call. */
 RSQDEF const char *rsq_errstr(const rsq_client *c);
 
+/* Event-loop integration: the connection's descriptor (-1 when not connected or when
+   the transport has none) and what the client waits for (RSQ_WANT_READ/WRITE bits). */
+RSQDEF int rsq_client_fd(const rsq_client *c);
+RSQDEF int rsq_client_wants(const rsq_client *c);
+
+/* Copies the client's counters. */
+RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out);
+
+/* ------------------------------------------------------------------------------------ */
+// >>cluster
+/* Redis Cluster. The client needs no setting for it: the first MOVED, ASK or
+   CROSSSLOT reply switches it to cluster mode, where it loads the slot map (CLUSTER
+   SLOTS), keeps one connection per master, sends each command to the master of its
+   key's slot (pipelines may span masters; replies still come back in order), follows
+   MOVED (updating the map) and ASK (ASKING, then the command), backs off on
+   TRYAGAIN/CLUSTERDOWN, and reloads the map after a lost connection (failover).
+   Commands without a key go to any master. Multi-key commands must stay within one
+   slot: the keys of one queue share a hash tag (see rsq_queue_key). The event-loop
+   calls (rsq_client_fd, rsq_consumer_step, rsq_publish_async) serve one connection
+   and are for standalone servers. */
+/* 1 once the client runs in cluster mode, else 0. */
+RSQDEF int rsq_client_is_cluster(const rsq_client *c);
+/* The cluster hash slot (0..16383) of a key: CRC16 of the key or of its {hash tag}. */
+RSQDEF int rsq_key_slot(const char *key, size_t len);
+
+/* ------------------------------------------------------------------------------------ */
+// >>commands
 /* Runs one command and waits for its reply. `argv` holds argc arguments of the given
    lengths (`lens` may be NULL for C strings); binary-safe. On RSQ_OK *reply points to
    the reply (valid until the next call on c). A server error reply returns its class
@@ -634,80 +721,116 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
 /* Replies owed by the server for commands appended so far. */
 RSQDEF size_t rsq_pending_replies(const rsq_client *c);
 
-/* Event-loop integration: the connection's descriptor (-1 when not connected or when
-   the transport has none) and what the client waits for (RSQ_WANT_READ/WRITE bits). */
-RSQDEF int rsq_client_fd(const rsq_client *c);
-RSQDEF int rsq_client_wants(const rsq_client *c);
-
 /* Server version as major*10000 + minor*100 + patch (70015 for 7.0.15), fetched with
    INFO server once per connection. Returns RSQ_OK and sets *version, or an error. */
 RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
 
-/* Copies the client's counters. */
-RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out);
+/* ------------------------------------------------------------------------------------ */
+// >>metrics
+typedef struct rsq_consumer_info {
+    char name[RSQ_NAME_MAX];
+    long long pending;  /* entries it holds */
+    long long idle_ms;  /* since its last attempted interaction */
+} rsq_consumer_info;
 
-/* Redis Cluster. The client needs no setting for it: the first MOVED, ASK or
-   CROSSSLOT reply switches it to cluster mode, where it loads the slot map (CLUSTER
-   SLOTS), keeps one connection per master, sends each command to the master of its
-   key's slot (pipelines may span masters; replies still come back in order), follows
-   MOVED (updating the map) and ASK (ASKING, then the command), backs off on
-   TRYAGAIN/CLUSTERDOWN, and reloads the map after a lost connection (failover).
-   Commands without a key go to any master. Multi-key commands must stay within one
-   slot: the keys of one queue share a hash tag (see rsq_queue_key). The event-loop
-   calls (rsq_client_fd, rsq_consumer_step, rsq_publish_async) serve one connection
-   and are for standalone servers. */
-/* 1 once the client runs in cluster mode, else 0. */
-RSQDEF int rsq_client_is_cluster(const rsq_client *c);
-/* The cluster hash slot (0..16383) of a key: CRC16 of the key or of its {hash tag}. */
-RSQDEF int rsq_key_slot(const char *key, size_t len);
+/* Pending entries looked at for rsq_group_info.oldest_pending_age_ms. */
+#define RSQ_AGE_SAMPLE 32
 
+typedef struct rsq_group_info {
+    char name[RSQ_NAME_MAX];     /* cut to RSQ_NAME_MAX - 1 bytes if longer               */
+    long long consumers;
+    long long pending;           /* delivered, not yet acknowledged                      */
+    long long lag;               /* entries after last_delivered: what the group has yet
+                                    to read (0: its next read is empty). Counted by rsq,
+                                    not taken from the server (whose figure counts
+                                    deleted entries). -1 when unknown (see
+                                    rsq_stream_stats)                                    */
+    int lag_exact;               /* 0: lag is a lower bound (counting stops past 10000)
+                                    or unknown                                           */
+    rsq_id last_delivered;
+    rsq_id oldest_pending;       /* lowest pending ID; 0-0 when nothing is pending        */
+    long long oldest_pending_age_ms; /* the longest idle time, in ms since its last
+                                    delivery (XPENDING's idle), among the group's
+                                    RSQ_AGE_SAMPLE lowest-ID pending entries: exact when
+                                    pending <= RSQ_AGE_SAMPLE, else a lower bound (later
+                                    entries are usually delivered later). 0 when nothing
+                                    is pending                                           */
+} rsq_group_info;
+
+typedef struct rsq_stream_info {
+    int exists;
+    long long length;
+    rsq_id first_id, last_id;    /* 0-0 when empty */
+    rsq_id last_generated_id;
+    long long groups;            /* number of groups (may exceed what fit in the array) */
+    int ends_known;              /* 1: first_id, last_id and last_generated_id are known.
+                                    0 only without scripting, when an entry at an end of
+                                    the stream exceeds the client's reply limits        */
+} rsq_stream_info;
+
+/* Stream metrics and, in groups[0..cap), per-group metrics (*ngroups receives how many
+   were written; groups may be NULL with cap 0). A missing stream gives RSQ_OK with
+   info->exists = 0. Entry bodies never cross the network (an entry may exceed this
+   client's reply limits): a short read-only script (EVAL) reads the stream's ends and
+   counts lag on the server. Without scripting (disabled, renamed, denied) XINFO
+   STREAM and XRANGE are used instead; an entry over the reply limits then leaves what
+   it hides unknown (ends_known 0, lag -1), never wrong. Cost: two round trips (the
+   script, XINFO GROUPS) and one pipelined batch: per group an XPENDING of up to
+   RSQ_AGE_SAMPLE entries when it has pending entries, and a count script when it lags
+   and the count is not evident; it grows with groups, not with entries. Blocks. */
+RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
+                                   rsq_group_info *groups, size_t cap, size_t *ngroups);
+/* Consumers of a group: *n receives how many the group has, and the first
+   min(*n, cap) of them are written to out (call with cap 0 to learn the count). A
+   name longer than RSQ_NAME_MAX - 1 bytes is cut to fit. */
+RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
+                                rsq_consumer_info *out, size_t cap, size_t *n);
+/* Deletes consumers idle for at least min_idle_ms that hold nothing, any number of
+   them, in one short server-side script (atomic: a consumer that picks up entries is
+   never deleted with them). Needs scripting (EVAL): without it RSQ_ERR_UNSUPPORTED
+   (RSQ_ERR_NOPERM when an ACL denies EVAL) with a text that says so. *retired (may
+   be NULL) receives how many were deleted. */
+RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
+                                            long long min_idle_ms, int *retired);
+/* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or
+   oldest_pending_age_ms > max_age_ms. A threshold <= 0 is not checked. */
+RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms);
 
 /* ------------------------------------------------------------------------------------ */
-// >>ids
-/* A stream entry ID: milliseconds and sequence ("1700000000000-3"). */
-typedef struct rsq_id {
-    uint64_t ms;
-    uint64_t seq;
-} rsq_id;
-#define RSQ_ID_STRLEN 42 /* "18446744073709551615-18446744073709551615" + NUL */
+// >>admin
+/* Safe retention: trims from `stream` only entries that every consumer group has
+   delivered and acknowledged. Per group the bound is its oldest pending entry, or,
+   with nothing pending, the entry after its last-delivered ID; a group that has never
+   read holds everything; a stream without groups is not trimmed. Applied with XTRIM
+   MINID (exact when `exact`). *trimmed (may be NULL) receives the number of entries
+   removed. Caveat: a group created at an older ID while this runs may miss entries. */
+RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed);
+/* Lossy trims, on demand. */
+RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed);
+RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed);
 
-/* Parses "MS-SEQ" or "MS" (SEQ 0) from s[0..n). 1 on success, 0 on malformed input. */
-RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out);
-/* Writes the ID as text into buf (at least RSQ_ID_STRLEN bytes); returns its length. */
-RSQDEF size_t rsq_id_format(rsq_id id, char *buf);
-/* <0, 0, >0 as a sorts before, equal to, after b. */
-RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
+/* Group start positions. */
+#define RSQ_START_NEW "$"   /* only entries added after the group is created           */
+#define RSQ_START_ALL "0"   /* the whole history (default: nothing published before the
+                               first consumer is lost)                                   */
 
-/* ------------------------------------------------------------------------------------ */
-// >>keys
-/* The keys of one logical queue share one Redis Cluster hash slot (per shard), so that
-   multi-key commands and scripts work on a cluster. Redis hashes only a key's hash
-   tag when it has one: the text between the first '{' and the first '}' after it,
-   if that text is not empty; otherwise the whole key. For a queue named Q:
-     shard 0, level 0 (the default stream) ... Q (exactly the name given, so that any
-                                               client can XADD to it)
-     priority level k > 0 .................... {Q}:p<k>
-     dead letters ............................ {Q}:dlq
-     delayed retries ......................... {Q}:delayed
-     shard s > 0 (its own tag) ............... {Q:s<s>}, then {Q:s<s>}:p<k>, ...
-   If Q already holds a hash tag ("{orders}.eu"), it is kept: {orders}.eu:p1, and
-   shards become {orders:s1}.eu. Higher priority levels are more urgent.
-   A name without a hash tag that holds a '}' ("}{", "{}x", "a}b") is refused: no tag
-   could hold the whole name (a tag ends at its first '}'), so its derived keys could
-   not share its slot. Give such a name a tag ("{a}b" -> tag "a"). */
-typedef enum rsq_key_kind {
-    RSQ_KEY_STREAM = 0,
-    RSQ_KEY_DEAD_LETTER,
-    RSQ_KEY_DELAYED
-} rsq_key_kind;
-#define RSQ_KEY_MAX 512
-#define RSQ_MAX_PRIORITIES 16
-#define RSQ_MAX_SHARDS 1024
-
-/* Writes the key of `kind` for (shard, level) of queue into out (cap bytes). Returns
-   the key length, or 0 when the arguments are out of range, the name is refused (see
-   above) or the key is longer than cap - 1. Thread-safe; allocates nothing. */
-RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind);
+/* Creates group on stream (and the stream, empty, if missing) starting at `start`
+   (RSQ_START_ALL, RSQ_START_NEW or an entry ID; NULL = RSQ_START_ALL). Idempotent: an
+   existing group (BUSYGROUP) is success and keeps its position. */
+RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start);
+/* Destroys a group and its pending list. *existed (may be NULL) is 1 if it existed. */
+RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed);
+/* Creates an empty stream if it does not exist. */
+RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream);
+/* Deletes the stream with its groups. */
+RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream);
+/* Removes every entry, keeping the stream and its groups (LOSSY by definition). */
+RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream);
+/* *exists = 1 when the key holds a stream, 0 when missing; RSQ_ERR_WRONGTYPE if the
+   key holds another type. */
+RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists);
+/* Number of entries (0 for a missing stream). */
+RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length);
 
 /* ------------------------------------------------------------------------------------ */
 // >>producer
@@ -835,114 +958,6 @@ RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, s
 RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *results, size_t cap, size_t *got);
 /* Confirmations outstanding from rsq_publish_async. */
 RSQDEF size_t rsq_publish_inflight(const rsq_producer *p);
-
-/* ------------------------------------------------------------------------------------ */
-// >>admin
-/* Safe retention: trims from `stream` only entries that every consumer group has
-   delivered and acknowledged. Per group the bound is its oldest pending entry, or,
-   with nothing pending, the entry after its last-delivered ID; a group that has never
-   read holds everything; a stream without groups is not trimmed. Applied with XTRIM
-   MINID (exact when `exact`). *trimmed (may be NULL) receives the number of entries
-   removed. Caveat: a group created at an older ID while this runs may miss entries. */
-RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed);
-/* Lossy trims, on demand. */
-RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed);
-RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed);
-
-/* Group start positions. */
-#define RSQ_START_NEW "$"   /* only entries added after the group is created           */
-#define RSQ_START_ALL "0"   /* the whole history (default: nothing published before the
-                               first consumer is lost)                                   */
-
-/* Creates group on stream (and the stream, empty, if missing) starting at `start`
-   (RSQ_START_ALL, RSQ_START_NEW or an entry ID; NULL = RSQ_START_ALL). Idempotent: an
-   existing group (BUSYGROUP) is success and keeps its position. */
-RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start);
-/* Destroys a group and its pending list. *existed (may be NULL) is 1 if it existed. */
-RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed);
-/* Creates an empty stream if it does not exist. */
-RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream);
-/* Deletes the stream with its groups. */
-RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream);
-/* Removes every entry, keeping the stream and its groups (LOSSY by definition). */
-RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream);
-/* *exists = 1 when the key holds a stream, 0 when missing; RSQ_ERR_WRONGTYPE if the
-   key holds another type. */
-RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists);
-/* Number of entries (0 for a missing stream). */
-RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length);
-
-/* ------------------------------------------------------------------------------------ */
-// >>metrics
-typedef struct rsq_consumer_info {
-    char name[RSQ_NAME_MAX];
-    long long pending;  /* entries it holds */
-    long long idle_ms;  /* since its last attempted interaction */
-} rsq_consumer_info;
-
-/* Pending entries looked at for rsq_group_info.oldest_pending_age_ms. */
-#define RSQ_AGE_SAMPLE 32
-
-typedef struct rsq_group_info {
-    char name[RSQ_NAME_MAX];     /* cut to RSQ_NAME_MAX - 1 bytes if longer               */
-    long long consumers;
-    long long pending;           /* delivered, not yet acknowledged                      */
-    long long lag;               /* entries after last_delivered: what the group has yet
-                                    to read (0: its next read is empty). Counted by rsq,
-                                    not taken from the server (whose figure counts
-                                    deleted entries). -1 when unknown (see
-                                    rsq_stream_stats)                                    */
-    int lag_exact;               /* 0: lag is a lower bound (counting stops past 10000)
-                                    or unknown                                           */
-    rsq_id last_delivered;
-    rsq_id oldest_pending;       /* lowest pending ID; 0-0 when nothing is pending        */
-    long long oldest_pending_age_ms; /* the longest idle time, in ms since its last
-                                    delivery (XPENDING's idle), among the group's
-                                    RSQ_AGE_SAMPLE lowest-ID pending entries: exact when
-                                    pending <= RSQ_AGE_SAMPLE, else a lower bound (later
-                                    entries are usually delivered later). 0 when nothing
-                                    is pending                                           */
-} rsq_group_info;
-
-typedef struct rsq_stream_info {
-    int exists;
-    long long length;
-    rsq_id first_id, last_id;    /* 0-0 when empty */
-    rsq_id last_generated_id;
-    long long groups;            /* number of groups (may exceed what fit in the array) */
-    int ends_known;              /* 1: first_id, last_id and last_generated_id are known.
-                                    0 only without scripting, when an entry at an end of
-                                    the stream exceeds the client's reply limits        */
-} rsq_stream_info;
-
-/* Stream metrics and, in groups[0..cap), per-group metrics (*ngroups receives how many
-   were written; groups may be NULL with cap 0). A missing stream gives RSQ_OK with
-   info->exists = 0. Entry bodies never cross the network (an entry may exceed this
-   client's reply limits): a short read-only script (EVAL) reads the stream's ends and
-   counts lag on the server. Without scripting (disabled, renamed, denied) XINFO
-   STREAM and XRANGE are used instead; an entry over the reply limits then leaves what
-   it hides unknown (ends_known 0, lag -1), never wrong. Cost: two round trips (the
-   script, XINFO GROUPS) and one pipelined batch: per group an XPENDING of up to
-   RSQ_AGE_SAMPLE entries when it has pending entries, and a count script when it lags
-   and the count is not evident; it grows with groups, not with entries. Blocks. */
-RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
-                                   rsq_group_info *groups, size_t cap, size_t *ngroups);
-/* Consumers of a group: *n receives how many the group has, and the first
-   min(*n, cap) of them are written to out (call with cap 0 to learn the count). A
-   name longer than RSQ_NAME_MAX - 1 bytes is cut to fit. */
-RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
-                                rsq_consumer_info *out, size_t cap, size_t *n);
-/* Deletes consumers idle for at least min_idle_ms that hold nothing, any number of
-   them, in one short server-side script (atomic: a consumer that picks up entries is
-   never deleted with them). Needs scripting (EVAL): without it RSQ_ERR_UNSUPPORTED
-   (RSQ_ERR_NOPERM when an ACL denies EVAL) with a text that says so. *retired (may
-   be NULL) receives how many were deleted. */
-RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
-                                            long long min_idle_ms, int *retired);
-/* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or
-   oldest_pending_age_ms > max_age_ms. A threshold <= 0 is not checked. */
-RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms);
-
 
 /* ------------------------------------------------------------------------------------ */
 // >>consumer
@@ -1239,8 +1254,10 @@ RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons);
 
 #if defined(__GNUC__) || defined(__clang__)
 #define RSQ__INTERN static __attribute__((unused))
+#define RSQ__PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
 #else
 #define RSQ__INTERN static
+#define RSQ__PRINTF(fmt, args)
 #endif
 
 #define RSQ__DEF(v, d) ((v) ? (v) : (d))
@@ -1265,12 +1282,7 @@ RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons);
 #include <netinet/tcp.h>
 #endif
 
-RSQ__INTERN void rsq__fmt(char *dst, size_t cap, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-RSQ__INTERN void rsq__fmt(char *dst, size_t cap, const char *fmt, ...) {
+RSQ__INTERN RSQ__PRINTF(3, 4) void rsq__fmt(char *dst, size_t cap, const char *fmt, ...) {
     va_list ap;
     if (!dst || cap == 0) return;
     va_start(ap, fmt);
@@ -1333,7 +1345,7 @@ RSQ__INTERN int rsq__parse_ll(const char *s, size_t n, long long *out) {
 }
 
 /* ------------------------------------------------------------------------------------ */
-// >>results (implementation)
+// >>results (implementation): results, then memory and logging
 RSQDEF const char *rsq_result_str(rsq_result r) {
     switch (r) {
 #define RSQ__X(name, value, text) case name: return text;
@@ -1366,7 +1378,6 @@ RSQDEF const char *rsq_log_item_str(rsq_log_item item) {
     return texts[item];
 }
 
-/* ------------------------------------------------------------------------------------ */
 // >>memory (implementation)
 RSQ__INTERN void *rsq__default_malloc(size_t n, void *u) { (void)u; return RSQ_MALLOC(n); }
 RSQ__INTERN void *rsq__default_realloc(void *p, size_t n, void *u) { (void)u; return RSQ_REALLOC(p, n); }
@@ -1512,6 +1523,28 @@ RSQDEF rsq_allocator rsq_arena_allocator(rsq_arena *a) {
     al.free_fn = rsq__arena_free;
     al.user = a;
     return al;
+}
+
+// >>logging (implementation)
+/* Logging and error texts: every failure reaches the caller as a result code, its text
+   in rsq_errstr(client); the logger hears what the caller cannot see. */
+
+RSQ__INTERN RSQ__PRINTF(4, 5) void rsq__log(rsq_client *c, rsq_log_level lvl, rsq_log_item item, const char *fmt, ...) {
+    char msg[320];
+    va_list ap;
+    if (!c->log.func || (int)lvl > (int)c->log.level) return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->log.func(c->log.user, lvl, item, msg);
+}
+
+RSQ__INTERN RSQ__PRINTF(3, 4) rsq_result rsq__set_err(rsq_client *c, rsq_result rc, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -2034,9 +2067,22 @@ RSQDEF int rsq_reply_int(const rsq_reply *r, long long *out) {
         return rsq__parse_ll(r->str, r->len, out);
     return 0;
 }
+/* Copies a name from a reply, cut to cap - 1 bytes (longer names come only from other
+   clients; wherever the full name matters, the reply itself is used). 0 when r is not
+   a string. */
+RSQ__INTERN int rsq__copy_name(char *dst, size_t cap, const rsq_reply *r) {
+    if (!r || !r->str) return 0;
+    rsq__copy(dst, cap, r->str, r->len);
+    return 1;
+}
+
+RSQ__INTERN long long rsq__get_int(const rsq_reply *r, const char *key, long long dflt) {
+    long long v;
+    return rsq_reply_int(rsq_reply_get(r, key), &v) ? v : dflt;
+}
 
 /* ------------------------------------------------------------------------------------ */
-// >>sockets: the built-in transport
+// >>transport (implementation): the built-in socket transport
 #ifndef RSQ_NO_SOCKETS
 #define RSQ__FD(h) ((int)(intptr_t)(h) - 1)
 
@@ -2379,36 +2425,166 @@ RSQDEF rsq_result rsq_url_parse(rsq_url *u, const char *url, char *err, size_t e
 }
 
 /* ------------------------------------------------------------------------------------ */
-// >>client (implementation): connection, handshake, commands, pipelines
+// >>ids (implementation)
+RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out) {
+    const char *p = s, *e;
+    uint64_t v[2] = { 0, 0 };
+    int k;
+    if (!s || !out || n == 0) return 0;
+    e = s + n;
+    for (k = 0; k < 2; k++) {
+        const char *first = p;
+        uint64_t x = 0;
+        while (p < e && (unsigned)(*p - '0') <= 9) {
+            unsigned d = (unsigned)(*p++ - '0');
+            if (x >= 1844674407370955161ULL && (x > 1844674407370955161ULL || d > 5)) return 0;
+            x = x * 10 + d;
+        }
+        if (p == first) return 0;
+        v[k] = x;
+        if (p == e) break;
+        if (k == 1 || *p != '-') return 0;
+        p++;
+    }
+    out->ms = v[0];
+    out->seq = v[1];
+    return 1;
+}
+
+RSQDEF size_t rsq_id_format(rsq_id id, char *buf) {
+    size_t n = rsq__u64_to_dec(buf, id.ms);
+    buf[n++] = '-';
+    return n + rsq__u64_to_dec(buf + n, id.seq);
+}
+
+RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b) {
+    if (a.ms != b.ms) return a.ms < b.ms ? -1 : 1;
+    if (a.seq != b.seq) return a.seq < b.seq ? -1 : 1;
+    return 0;
+}
+
+RSQ__INTERN int rsq__reply_id(const rsq_reply *r, rsq_id *out) {
+    if (!r || (r->type != RSQ_REPLY_STRING && r->type != RSQ_REPLY_STATUS)) return 0;
+    return rsq_id_parse(r->str, r->len, out);
+}
+
+/* The ID right after id (seq + 1, carrying into ms): as an inclusive range start it
+   reads as Redis 6.2's exclusive "(id", on every version. 0 when id is the largest. */
+RSQ__INTERN int rsq__id_succ(rsq_id id, rsq_id *out) {
+    if (id.seq != UINT64_MAX) { out->ms = id.ms; out->seq = id.seq + 1; return 1; }
+    if (id.ms == UINT64_MAX) return 0;
+    out->ms = id.ms + 1;
+    out->seq = 0;
+    return 1;
+}
+
+/* The ID right after id: the inclusive start of "entries after id" (the exclusive
+   form "(id" needs Redis 6.2). */
+RSQ__INTERN rsq_id rsq__id_next(rsq_id id) {
+    if (id.seq == UINT64_MAX) { id.ms++; id.seq = 0; } else id.seq++;
+    return id;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>keys (implementation)
+/* The hash tag of s, by Redis Cluster's rule: the first '{', the first '}' after it,
+   and at least one byte between. 1 with their offsets, else 0 (the whole key hashes). */
+RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *close) {
+    size_t i, j;
+    for (i = 0; i < n; i++)
+        if (s[i] == '{') {
+            for (j = i + 1; j < n; j++)
+                if (s[j] == '}') {
+                    if (j == i + 1) return 0;
+                    *open = i;
+                    *close = j;
+                    return 1;
+                }
+            return 0;
+        }
+    return 0;
+}
+
+/* 1 when the keys of queue name q[0..n) can share its slot: q has a hash tag (kept in
+   every derived key), or q holds no '}' (then "{q}" is a tag whose content is q). */
+RSQ__INTERN int rsq__queue_name_ok(const char *q, size_t n) {
+    size_t o, cl;
+    return rsq__hash_tag(q, n, &o, &cl) || !memchr(q, '}', n);
+}
+
+/* Appends s[0..n) at out + *w, keeping room for the terminator; 0 when it does not fit. */
+RSQ__INTERN int rsq__key_put(char *out, size_t cap, size_t *w, const char *s, size_t n) {
+    if (n >= cap - *w) return 0;
+    memcpy(out + *w, s, n);
+    *w += n;
+    return 1;
+}
+
+RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind) {
+    char num[24], sh[24];
+    const char *suffix = "";
+    size_t qn, o = 0, cl = 0, w = 0, sn = 0, shn = 0;
+    int tagged;
+    if (!out || cap == 0 || !queue || !queue[0] || shard < 0 || shard >= RSQ_MAX_SHARDS ||
+        level < 0 || level >= RSQ_MAX_PRIORITIES)
+        return 0;
+    qn = strlen(queue);
+    if (qn >= RSQ_KEY_MAX || !rsq__queue_name_ok(queue, qn)) return 0;
+    tagged = rsq__hash_tag(queue, qn, &o, &cl);
+    if (shard > 0) { /* the shard number: ":s<s>", inside the tag */
+        sh[0] = ':'; sh[1] = 's';
+        shn = 2 + rsq__u64_to_dec(sh + 2, (uint64_t)shard);
+    }
+    if (kind == RSQ_KEY_DEAD_LETTER) { suffix = ":dlq"; sn = 4; }
+    else if (kind == RSQ_KEY_DELAYED) { suffix = ":delayed"; sn = 8; }
+    else if (kind != RSQ_KEY_STREAM) return 0;
+    else if (level > 0) {
+        num[0] = ':'; num[1] = 'p';
+        sn = 2 + rsq__u64_to_dec(num + 2, (uint64_t)level);
+        suffix = num;
+    }
+    if (tagged) {
+        /* Q's tag stays the first one: the shard number goes inside it, the suffix after */
+        if (!rsq__key_put(out, cap, &w, queue, cl)) return 0;
+        if (!rsq__key_put(out, cap, &w, sh, shn)) return 0;
+        if (!rsq__key_put(out, cap, &w, queue + cl, qn - cl)) return 0;
+    } else if (shard == 0 && sn == 0) {
+        if (!rsq__key_put(out, cap, &w, queue, qn)) return 0;
+    } else {
+        /* no '}' in Q (checked above): "{Q...}" is a tag holding all of Q */
+        if (!rsq__key_put(out, cap, &w, "{", 1) || !rsq__key_put(out, cap, &w, queue, qn)) return 0;
+        if (!rsq__key_put(out, cap, &w, sh, shn)) return 0;
+        if (!rsq__key_put(out, cap, &w, "}", 1)) return 0;
+    }
+    if (!rsq__key_put(out, cap, &w, suffix, sn)) return 0;
+    out[w] = '\0';
+    return w;
+}
+
+/* RSQ_ERR_ARG for a queue name whose keys rsq_queue_key cannot derive, with the rule
+   that refused it in rsq_errstr(c). */
+RSQ__INTERN rsq_result rsq__queue_name_error(rsq_client *c, const char *queue) {
+    size_t n = strlen(queue);
+    if (!rsq__queue_name_ok(queue, n))
+        return rsq__set_err(c, RSQ_ERR_ARG,
+                            "queue name \"%.64s\" holds '}' but no hash tag (a non-empty {tag}: the text between the "
+                            "first '{' and the first '}' after it), so its derived keys cannot share its cluster slot; "
+                            "put a tag in the name, e.g. {orders}.eu",
+                            queue);
+    return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys (at most %d bytes each)", RSQ_KEY_MAX - 1);
+}
+RSQ__INTERN rsq_result rsq__check_key(rsq_client *c, const char *what, const char *key) {
+    size_t n;
+    if (!key) return rsq__set_err(c, RSQ_ERR_ARG, "%s is NULL", what);
+    n = strlen(key);
+    if (n == 0) return rsq__set_err(c, RSQ_ERR_ARG, "%s is empty", what);
+    if (n >= RSQ_KEY_MAX) return rsq__set_err(c, RSQ_ERR_ARG, "%s is longer than %d bytes", what, RSQ_KEY_MAX - 1);
+    return RSQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>connection (implementation): links to a server: connect, handshake, write, read
 #define RSQ__DEF_URL "redis://127.0.0.1:6379"
-
-RSQ__INTERN void rsq__log(rsq_client *c, rsq_log_level lvl, rsq_log_item item, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 4, 5)))
-#endif
-    ;
-RSQ__INTERN void rsq__log(rsq_client *c, rsq_log_level lvl, rsq_log_item item, const char *fmt, ...) {
-    char msg[320];
-    va_list ap;
-    if (!c->log.func || (int)lvl > (int)c->log.level) return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    c->log.func(c->log.user, lvl, item, msg);
-}
-
-RSQ__INTERN rsq_result rsq__set_err(rsq_client *c, rsq_result rc, const char *fmt, ...)
-#if defined(__GNUC__) || defined(__clang__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
-RSQ__INTERN rsq_result rsq__set_err(rsq_client *c, rsq_result rc, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(c->err, sizeof c->err, fmt, ap);
-    va_end(ap);
-    return rc;
-}
 
 RSQ__INTERN uint64_t rsq__now(rsq_client *c) {
     if (c->tp.now_ms) return c->tp.now_ms(c->tp.user);
@@ -2492,6 +2668,18 @@ RSQ__INTERN rsq_result rsq__noperm_key(rsq_client *c, rsq_result rc, const char 
    run, and a later attempt may find room. */
 RSQ__INTERN int rsq__server_full(const rsq_client *c, rsq_result rc) {
     return rc == RSQ_ERR_CONNECT && !strncmp(c->err, "ERR max number of clients", 25);
+}
+
+/* A connection-level failure: replies from here on are lost. */
+RSQ__INTERN int rsq__link_error(rsq_result rc) {
+    return rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_PROTOCOL || rc == RSQ_ERR_LIMIT ||
+           rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE;
+}
+
+/* Errors a fresh connect attempt may cure. */
+RSQ__INTERN int rsq__connect_retryable(rsq_result rc) {
+    return rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_IO || rc == RSQ_ERR_RESOLVE ||
+           rc == RSQ_ERR_RETRY || rc == RSQ_ERR_PROTOCOL;
 }
 
 RSQDEF void rsq_client_config_init(rsq_client_config *cfg) {
@@ -2614,6 +2802,7 @@ RSQDEF void rsq_client_free(rsq_client *c) {
 RSQDEF void rsq_disconnect(rsq_client *c) {
     if (c && c->initialized) rsq__close_all(c);
 }
+RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return !c ? 0 : c->cluster ? c->order_len : c->node.pending; }
 
 /* An internal exchange failed half-way with replies still owed (an append refused
    after others went out, a reply that ended the loop early): the link is dropped, so
@@ -2632,7 +2821,6 @@ RSQDEF int rsq_is_connected(const rsq_client *c) {
     return 0;
 }
 RSQDEF const char *rsq_errstr(const rsq_client *c) { return c ? c->err : "client is NULL"; }
-RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return !c ? 0 : c->cluster ? c->order_len : c->node.pending; }
 RSQDEF int rsq_client_is_cluster(const rsq_client *c) { return c && c->cluster; }
 RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out) { *out = c->stats; }
 
@@ -2988,12 +3176,6 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
     return RSQ_OK;
 }
 
-/* Errors a fresh connect attempt may cure. */
-RSQ__INTERN int rsq__connect_retryable(rsq_result rc) {
-    return rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_IO || rc == RSQ_ERR_RESOLVE ||
-           rc == RSQ_ERR_RETRY || rc == RSQ_ERR_PROTOCOL;
-}
-
 RSQDEF rsq_result rsq_connect(rsq_client *c) {
     int attempt;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
@@ -3013,10 +3195,8 @@ RSQDEF rsq_result rsq_connect(rsq_client *c) {
 }
 
 /* ------------------------------------------------------------------------------------ */
-// >>cluster: slot map, routing, redirects
+// >>cluster (implementation): slot map, routing, redirects
 #define RSQ__SLOTS 16384
-
-RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *close);
 
 /* CRC16-CCITT (XMODEM), the hash of Redis Cluster; bitwise, to stay small. */
 RSQ__INTERN unsigned rsq__crc16(const char *s, size_t n) {
@@ -3273,6 +3453,10 @@ RSQ__INTERN rsq_result rsq__cluster_read(rsq_client *c, const rsq_reply **reply,
     return rc;
 }
 
+/* ------------------------------------------------------------------------------------ */
+// >>commands (implementation): the command path: append, flush, read_reply, command;
+/* transactions, the server version, helpers for commands and scripts */
+
 RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *argv, const size_t *lens) {
     rsq_result rc;
     int i;
@@ -3359,12 +3543,15 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
     return rsq__node_read(c, &c->node, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
-/* What rsq__command_ex may send again, besides what the server refused to run. */
-#define RSQ__ONCE 0       /* not after a lost connection: it may have run               */
-#define RSQ__IDEMPOTENT 1 /* also after a lost connection: a second run is harmless     */
-#define RSQ__CALLER 2     /* the caller's command (rsq_command): as RSQ__ONCE, and the
-                             error reply of a script is final, whatever its first word:
-                             it may be the script's own, sent after the script ran     */
+/* What rsq__command_ex may send again, besides what the server refused to run:
+   RSQ__ONCE        not after a lost connection: it may have run;
+   RSQ__IDEMPOTENT  also after a lost connection: a second run is harmless;
+   RSQ__CALLER      the caller's command (rsq_command): as RSQ__ONCE, and the error
+                    reply of a script is final, whatever its first word: it may be the
+                    script's own, sent after the script ran. */
+#define RSQ__ONCE 0
+#define RSQ__IDEMPOTENT 1
+#define RSQ__CALLER 2
 
 /* One command with an explicit read deadline; retries retry-class errors. When
    `idempotent` is RSQ__IDEMPOTENT, a connection lost after writing is also retried
@@ -3450,6 +3637,12 @@ RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char
     va_end(ap);
     if (n < 0) return c ? rsq__set_err(c, RSQ_ERR_ARG, "more than 64 arguments") : RSQ_ERR_ARG;
     return rsq_command_argv(c, reply, n, argv, NULL);
+}
+
+/* One command on the client with the default timeout; idempotent ones survive a lost
+   connection (they are re-sent after reconnecting). */
+RSQ__INTERN rsq_result rsq__cmd(rsq_client *c, const rsq_reply **r, int argc, const char *const *argv, int idempotent) {
+    return rsq__command_ex(c, r, argc, argv, NULL, RSQ_TIMEOUT_DEFAULT, idempotent);
 }
 
 /* A command of a transaction: its arguments and a name for error texts. */
@@ -3590,155 +3783,540 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
     return RSQ_OK;
 }
 
-/* ------------------------------------------------------------------------------------ */
-// >>ids (implementation)
-RSQDEF int rsq_id_parse(const char *s, size_t n, rsq_id *out) {
-    const char *p = s, *e;
-    uint64_t v[2] = { 0, 0 };
-    int k;
-    if (!s || !out || n == 0) return 0;
-    e = s + n;
-    for (k = 0; k < 2; k++) {
-        const char *first = p;
-        uint64_t x = 0;
-        while (p < e && (unsigned)(*p - '0') <= 9) {
-            unsigned d = (unsigned)(*p++ - '0');
-            if (x >= 1844674407370955161ULL && (x > 1844674407370955161ULL || d > 5)) return 0;
-            x = x * 10 + d;
-        }
-        if (p == first) return 0;
-        v[k] = x;
-        if (p == e) break;
-        if (k == 1 || *p != '-') return 0;
-        p++;
-    }
-    out->ms = v[0];
-    out->seq = v[1];
-    return 1;
+/* XTRIM MINID arrived in Redis 6.2: RSQ_ERR_UNSUPPORTED naming an older server, before
+   anything is trimmed (an unknown version gets the benefit of the doubt). */
+RSQ__INTERN rsq_result rsq__need_minid(rsq_client *c) {
+    long v = 0;
+    if (rsq_server_version(c, &v) == RSQ_OK && v > 0 && v < 60200)
+        return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "XTRIM MINID needs Redis 6.2 or later; the server is %ld.%ld.%ld",
+                            v / 10000, v / 100 % 100, v % 100);
+    return RSQ_OK;
 }
 
-RSQDEF size_t rsq_id_format(rsq_id id, char *buf) {
-    size_t n = rsq__u64_to_dec(buf, id.ms);
-    buf[n++] = '-';
-    return n + rsq__u64_to_dec(buf + n, id.seq);
+/* A server error from EVAL that means "no scripting here" rather than a fault of the
+   stream: fall back to plain commands. */
+RSQ__INTERN int rsq__no_scripting(rsq_result rc) {
+    return rsq_result_is_server_error(rc) && rc != RSQ_ERR_WRONGTYPE && rc != RSQ_ERR_NOGROUP && rc != RSQ_ERR_RETRY &&
+           rc != RSQ_ERR_MOVED;
 }
 
-RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b) {
-    if (a.ms != b.ms) return a.ms < b.ms ? -1 : 1;
-    if (a.seq != b.seq) return a.seq < b.seq ? -1 : 1;
-    return 0;
-}
-
-RSQ__INTERN int rsq__reply_id(const rsq_reply *r, rsq_id *out) {
-    if (!r || (r->type != RSQ_REPLY_STRING && r->type != RSQ_REPLY_STATUS)) return 0;
-    return rsq_id_parse(r->str, r->len, out);
+/* rc from EVAL: when it means that scripting is not available to this client (EVAL
+   renamed away or disabled: an unknown command; or denied by ACL), the error says
+   that `what` needs scripting: RSQ_ERR_UNSUPPORTED (or RSQ_ERR_NOPERM) with the
+   server's line, cut before the script's text. Other errors pass unchanged. */
+RSQ__INTERN rsq_result rsq__needs_scripting(rsq_client *c, rsq_result rc, const char *what) {
+    char srv[RSQ_ERR_MAX];
+    const char *cut;
+    int unknown = rc == RSQ_ERR_SERVER && !strncmp(c->err, "ERR unknown command", 19);
+    if (!unknown && !(rc == RSQ_ERR_NOPERM && strstr(c->err, "'eval"))) return rc;
+    cut = strstr(c->err, ", with args");
+    rsq__copy(srv, sizeof srv, c->err, cut ? (size_t)(cut - c->err) : strlen(c->err));
+    return rsq__set_err(c, unknown ? RSQ_ERR_UNSUPPORTED : rc, "%s needs server-side scripting (EVAL), which %s: %s", what,
+                        unknown ? "this server does not offer (renamed or disabled)" : "this user may not run", srv);
 }
 
 /* ------------------------------------------------------------------------------------ */
-// >>keys (implementation)
-/* The hash tag of s, by Redis Cluster's rule: the first '{', the first '}' after it,
-   and at least one byte between. 1 with their offsets, else 0 (the whole key hashes). */
-RSQ__INTERN int rsq__hash_tag(const char *s, size_t n, size_t *open, size_t *close) {
-    size_t i, j;
-    for (i = 0; i < n; i++)
-        if (s[i] == '{') {
-            for (j = i + 1; j < n; j++)
-                if (s[j] == '}') {
-                    if (j == i + 1) return 0;
-                    *open = i;
-                    *close = j;
-                    return 1;
-                }
-            return 0;
+// >>metrics (implementation)
+/* Stats never read entry bodies: an entry may be larger than this client's reply
+   limits (written by another client), and a stats call should not move megabytes.
+   XINFO STREAM carries the first and last entries whole, and XRANGE every entry it
+   counts, so both are read on the server by this short read-only script, which
+   returns IDs and counts only:
+     ARGV[1] "head": {1, length, last-generated-id, first ID, last ID, groups}, or {0}
+                     when the key is missing;
+     ARGV[1] "count", ARGV[2] ID, ARGV[3] cap: {n, exact}, the entries after ID,
+                     counted 16 at a time (bounded script memory), stopping past cap.
+   Where scripting is unavailable (disabled, renamed, denied by ACL, refused under
+   maxmemory), plain XINFO STREAM and XRANGE are used: an entry over the reply limits
+   then makes the figures it hides unknown (ends_known 0, lag -1), never wrong. */
+static const char rsq__stats_script[] =
+    "local k = KEYS[1] "
+    "if ARGV[1] == 'count' then "
+    "local start, cap, n = ARGV[2], tonumber(ARGV[3]), 0 "
+    "while true do "
+    "local r = redis.call('XRANGE', k, start, '+', 'COUNT', 16) "
+    "local m = #r "
+    "if m > 0 and r[1][1] == start then n = n - 1 end "
+    "n = n + m "
+    "if m < 16 then return {n, 1} end "
+    "if n >= cap then return {n, 0} end "
+    "start = r[m][1] end end "
+    "local t = redis.call('TYPE', k)['ok'] "
+    "if t == 'none' then return {0} end "
+    "if t ~= 'stream' then return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value') end "
+    "local x, r = redis.call('XINFO', 'STREAM', k), {1, 0, '0-0', '0-0', '0-0', 0} "
+    "for i = 1, #x, 2 do "
+    "local f, v = x[i], x[i + 1] "
+    "if f == 'length' then r[2] = v elseif f == 'last-generated-id' then r[3] = v "
+    "elseif f == 'first-entry' and v then r[4] = v[1] elseif f == 'last-entry' and v then r[5] = v[1] "
+    "elseif f == 'groups' then r[6] = v end end "
+    "return r";
+
+#define RSQ__LAG_COUNT_MAX 10000 /* lag is counted up to this, then reported inexact */
+#define RSQ__XSTR(x) RSQ__STR(x)
+#define RSQ__STR(x) #x
+
+/* Counts entries after `from`, up to about `cap`, with XRANGE pages (the fallback
+   without scripting: these replies carry the entries). The range starts at the ID
+   after `from`, which is Redis 6.2's exclusive "(from" on every version. */
+RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_id from, long long cap, long long *count, int *exact) {
+    char start[RSQ_ID_STRLEN];
+    const char *argv[6];
+    *count = 0;
+    *exact = 1;
+    for (;;) {
+        const rsq_reply *r;
+        rsq_result rc;
+        rsq_id next;
+        if (!rsq__id_succ(from, &next)) return RSQ_OK;
+        start[rsq_id_format(next, start)] = '\0';
+        argv[0] = "XRANGE"; argv[1] = stream; argv[2] = start; argv[3] = "+"; argv[4] = "COUNT"; argv[5] = "100";
+        rc = rsq__cmd(c, &r, 6, argv, 1);
+        if (rc != RSQ_OK) return rc;
+        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: unexpected reply");
+        *count += (long long)r->len;
+        if (r->len < 100) return RSQ_OK;
+        if (*count >= cap) { *exact = 0; return RSQ_OK; }
+        if (r->element[r->len - 1].type != RSQ_REPLY_ARRAY || r->element[r->len - 1].len < 1 ||
+            !rsq__reply_id(&r->element[r->len - 1].element[0], &from))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: bad ID");
+    }
+}
+
+/* Length, end IDs and group count of the stream, without entry bodies (see above).
+   *scripting is cleared when the server has no scripting for us. */
+RSQ__INTERN rsq_result rsq__stats_head(rsq_client *c, const char *stream, rsq_stream_info *info, int *scripting) {
+    const rsq_reply *r, *e;
+    const char *argv[5];
+    rsq_result rc;
+    argv[0] = "EVAL"; argv[1] = rsq__stats_script; argv[2] = "1"; argv[3] = stream; argv[4] = "head";
+    rc = rsq__cmd(c, &r, 5, argv, 1);
+    if (rc == RSQ_OK) {
+        long long ex = 0;
+        if (r->type != RSQ_REPLY_ARRAY || r->len < 1 || !rsq_reply_int(&r->element[0], &ex) || (ex && r->len < 6))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "stats script: unexpected reply");
+        if (!ex) return RSQ_OK;
+        info->exists = 1;
+        info->ends_known = 1;
+        rsq_reply_int(&r->element[1], &info->length);
+        rsq__reply_id(&r->element[2], &info->last_generated_id);
+        rsq__reply_id(&r->element[3], &info->first_id);
+        rsq__reply_id(&r->element[4], &info->last_id);
+        rsq_reply_int(&r->element[5], &info->groups);
+        return RSQ_OK;
+    }
+    if (!rsq__no_scripting(rc)) return rc;
+    *scripting = 0;
+    argv[0] = "XINFO"; argv[1] = "STREAM"; argv[2] = stream;
+    rc = rsq__cmd(c, &r, 3, argv, 1);
+    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
+    if (rc == RSQ_OK) {
+        info->exists = 1;
+        info->ends_known = 1;
+        info->length = rsq__get_int(r, "length", 0);
+        info->groups = rsq__get_int(r, "groups", 0);
+        rsq__reply_id(rsq_reply_get(r, "last-generated-id"), &info->last_generated_id);
+        e = rsq_reply_get(r, "first-entry");
+        if (e && e->type == RSQ_REPLY_ARRAY && e->len >= 1) rsq__reply_id(&e->element[0], &info->first_id);
+        e = rsq_reply_get(r, "last-entry");
+        if (e && e->type == RSQ_REPLY_ARRAY && e->len >= 1) rsq__reply_id(&e->element[0], &info->last_id);
+        return RSQ_OK;
+    }
+    if (rc != RSQ_ERR_LIMIT) return rc;
+    /* an end entry is over the reply limits: length and groups only (the link was
+       closed on the oversized reply; these commands reconnect) */
+    argv[0] = "XLEN";
+    argv[1] = stream;
+    if ((rc = rsq__cmd(c, &r, 2, argv, 1)) != RSQ_OK) return rc;
+    info->exists = 1;
+    info->length = r->integer;
+    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
+    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
+    info->groups = r->type == RSQ_REPLY_ARRAY ? (long long)r->len : 0;
+    c->err[0] = '\0';
+    return RSQ_OK;
+}
+
+/* Reads the replies owed by rsq_stream_stats's pipeline for group o, in the order
+   they were appended: the lag count (o->lag == -2), then the pending sample. */
+RSQ__INTERN rsq_result rsq__stats_group_replies(rsq_client *c, rsq_group_info *o, int *scripting) {
+    const rsq_reply *r;
+    rsq_result rc;
+    size_t k;
+    if (o->lag == -2) {
+        long long n = 0, exact = 0;
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 2 && rsq_reply_int(&r->element[0], &n) &&
+            rsq_reply_int(&r->element[1], &exact)) {
+            o->lag = n;
+            o->lag_exact = exact != 0;
+        } else if (rc == RSQ_OK) {
+            return rsq__set_err(c, RSQ_ERR_REPLY, "stats script: unexpected reply");
+        } else if (rsq__no_scripting(rc)) {
+            *scripting = 0;
+            o->lag = -3; /* counted with XRANGE afterwards */
+        } else {
+            return rc;
         }
+    }
+    if (o->pending <= 0) return RSQ_OK;
+    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc == RSQ_ERR_NOGROUP) return RSQ_OK; /* destroyed meanwhile */
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
+    for (k = 0; k < r->len; k++) {
+        const rsq_reply *e = &r->element[k];
+        long long idle = 0;
+        if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq_reply_int(&e->element[2], &idle))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected entry");
+        if (k == 0) rsq__reply_id(&e->element[0], &o->oldest_pending);
+        if (idle > o->oldest_pending_age_ms) o->oldest_pending_age_ms = idle;
+    }
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
+                                   rsq_group_info *groups, size_t cap, size_t *ngroups) {
+    const rsq_reply *r;
+    const char *argv[7];
+    size_t lens[7], i, n = 0;
+    char from[RSQ_ID_STRLEN];
+    rsq_result rc = RSQ_OK, first = RSQ_OK;
+    int scripting = 1;
+    if (ngroups) *ngroups = 0;
+    if (!c || !info) return c ? rsq__set_err(c, RSQ_ERR_ARG, "info is NULL") : RSQ_ERR_ARG;
+    memset(info, 0, sizeof *info);
+    if (cap && !groups) return rsq__set_err(c, RSQ_ERR_ARG, "groups is NULL");
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
+    if ((rc = rsq__stats_head(c, stream, info, &scripting)) != RSQ_OK) return rc;
+    if (!info->exists || cap == 0 || info->groups == 0) return RSQ_OK;
+    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
+    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    /* Per group, pipelined while the XINFO GROUPS reply is in view (appending only
+       writes): the lag count where it is needed, then a sample of the pending list.
+       The server's own `lag` field is not used: after XTRIM or XDEL it counts entries
+       that are gone (Redis 7.0: lag 3 for a group with nothing left to read). */
+    for (i = 0; i < r->len && n < cap; i++) {
+        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
+        rsq_group_info *o = &groups[n];
+        memset(o, 0, sizeof *o);
+        if (!rsq__copy_name(o->name, sizeof o->name, name) || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered)) {
+            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
+            break;
+        }
+        o->consumers = rsq__get_int(g, "consumers", 0);
+        o->pending = rsq__get_int(g, "pending", 0);
+        o->lag_exact = 1;
+        if (info->length == 0 || (info->ends_known && rsq_id_cmp(o->last_delivered, info->last_id) >= 0)) {
+            o->lag = 0; /* nothing after last-delivered: the next read is empty */
+        } else if (info->ends_known && rsq_id_cmp(o->last_delivered, info->first_id) < 0) {
+            o->lag = info->length; /* every entry left is after it */
+        } else if (scripting) {
+            o->lag = -2;
+            argv[0] = "EVAL"; lens[0] = 4;
+            argv[1] = rsq__stats_script; lens[1] = sizeof rsq__stats_script - 1;
+            argv[2] = "1"; lens[2] = 1;
+            argv[3] = stream; lens[3] = strlen(stream);
+            argv[4] = "count"; lens[4] = 5;
+            argv[5] = from; lens[5] = rsq_id_format(o->last_delivered, from);
+            argv[6] = RSQ__XSTR(RSQ__LAG_COUNT_MAX); lens[6] = strlen(argv[6]);
+            if ((rc = rsq_append_argv(c, 7, argv, lens)) != RSQ_OK) { first = rc; break; }
+        } else {
+            o->lag = -3;
+        }
+        n++;
+        if (o->pending > 0) {
+            argv[0] = "XPENDING"; argv[1] = stream; argv[2] = name->str; argv[3] = "-"; argv[4] = "+";
+            argv[5] = RSQ__XSTR(RSQ_AGE_SAMPLE);
+            lens[0] = 8; lens[1] = strlen(stream); lens[2] = name->len; lens[3] = 1; lens[4] = 1; lens[5] = strlen(argv[5]);
+            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; o->pending = 0; break; }
+        }
+    }
+    for (i = 0; i < n && first == RSQ_OK; i++)
+        first = rsq__stats_group_replies(c, &groups[i], &scripting);
+    if (first != RSQ_OK) { /* stay in step: read what is still owed */
+        while (rsq_pending_replies(c) > 0 && !rsq__link_error(rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT))) {}
+        return first;
+    }
+    for (i = 0; i < n; i++) {
+        rsq_group_info *o = &groups[i];
+        if (o->lag != -3) continue;
+        rc = rsq__count_after(c, stream, o->last_delivered, RSQ__LAG_COUNT_MAX, &o->lag, &o->lag_exact);
+        if (rc == RSQ_ERR_LIMIT) { o->lag = -1; o->lag_exact = 0; c->err[0] = '\0'; } /* an entry too large to count */
+        else if (rc != RSQ_OK) return rc;
+    }
+    if (ngroups) *ngroups = n;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
+                                rsq_consumer_info *out, size_t cap, size_t *n) {
+    const rsq_reply *r;
+    const char *argv[4];
+    rsq_result rc;
+    size_t i;
+    if (n) *n = 0;
+    if (!c) return RSQ_ERR_ARG;
+    if (cap && !out) return rsq__set_err(c, RSQ_ERR_ARG, "out is NULL");
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    argv[0] = "XINFO"; argv[1] = "CONSUMERS"; argv[2] = stream; argv[3] = group;
+    rc = rsq__cmd(c, &r, 4, argv, 1);
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: unexpected reply");
+    for (i = 0; i < r->len && i < cap; i++) {
+        const rsq_reply *e = &r->element[i];
+        if (!rsq__copy_name(out[i].name, sizeof out[i].name, rsq_reply_get(e, "name")))
+            return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: a consumer without a name");
+        out[i].pending = rsq__get_int(e, "pending", 0);
+        out[i].idle_ms = rsq__get_int(e, "idle", 0);
+    }
+    if (n) *n = r->len;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
+                                            long long min_idle_ms, int *retired) {
+    /* Walks XINFO CONSUMERS on the server, so that any number of consumers is seen and
+       no list crosses the network; each deletion is checked in the same atomic step.
+       Before Redis 7 a script that writes after a non-deterministic command (XINFO)
+       must replicate its effects, not itself: hence replicate_commands where it exists. */
+    static const char script[] =
+        "if redis.replicate_commands then redis.replicate_commands() end "
+        "local n, min = 0, tonumber(ARGV[2]) "
+        "local list = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) "
+        "if list.err then return list end "
+        "for _, c in ipairs(list) do "
+        "local name, pending, idle = nil, 1, 0 "
+        "for j = 1, #c, 2 do "
+        "if c[j] == 'name' then name = c[j + 1] elseif c[j] == 'pending' then pending = c[j + 1] "
+        "elseif c[j] == 'idle' then idle = c[j + 1] end end "
+        "if name and pending == 0 and idle >= min then "
+        "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) n = n + 1 end end "
+        "return n";
+    const rsq_reply *r;
+    const char *argv[6];
+    char idle[24];
+    rsq_result rc;
+    if (retired) *retired = 0;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    rsq__u64_to_dec(idle, (uint64_t)(min_idle_ms > 0 ? min_idle_ms : 0));
+    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = idle;
+    rc = rsq__cmd(c, &r, 6, argv, 0); /* not idempotent in its count: never sent twice */
+    if (rc != RSQ_OK) return rsq__needs_scripting(c, rc, "rsq_retire_idle_consumers");
+    if (r->type != RSQ_REPLY_INTEGER) return rsq__set_err(c, RSQ_ERR_REPLY, "retire script: unexpected reply");
+    if (retired) *retired = r->integer > INT_MAX ? INT_MAX : (int)r->integer;
+    return RSQ_OK;
+}
+
+RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms) {
+    if (!g) return 0;
+    if (max_pending > 0 && g->pending > max_pending) return 1;
+    if (max_lag > 0 && g->lag > max_lag) return 1;
+    if (max_age_ms > 0 && g->oldest_pending_age_ms > max_age_ms) return 1;
     return 0;
 }
 
-/* 1 when the keys of queue name q[0..n) can share its slot: q has a hash tag (kept in
-   every derived key), or q holds no '}' (then "{q}" is a tag whose content is q). */
-RSQ__INTERN int rsq__queue_name_ok(const char *q, size_t n) {
-    size_t o, cl;
-    return rsq__hash_tag(q, n, &o, &cl) || !memchr(q, '}', n);
+/* ------------------------------------------------------------------------------------ */
+// >>admin (implementation)
+
+RSQ__INTERN rsq_result rsq__trim(rsq_client *c, const char *stream, const char *how, const char *thr, int exact, long long *trimmed) {
+    const rsq_reply *r;
+    const char *argv[5];
+    rsq_result rc = rsq__check_key(c, "stream", stream);
+    if (rc != RSQ_OK) return rc;
+    argv[0] = "XTRIM"; argv[1] = stream; argv[2] = how; argv[3] = exact ? "=" : "~"; argv[4] = thr;
+    rc = rsq__cmd(c, &r, 5, argv, 1);
+    if (rc == RSQ_OK && trimmed) *trimmed = r->integer;
+    return rc;
 }
 
-/* Appends s[0..n) at out + *w, keeping room for the terminator; 0 when it does not fit. */
-RSQ__INTERN int rsq__key_put(char *out, size_t cap, size_t *w, const char *s, size_t n) {
-    if (n >= cap - *w) return 0;
-    memcpy(out + *w, s, n);
-    *w += n;
-    return 1;
+RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed) {
+    char num[24];
+    if (!c) return RSQ_ERR_ARG;
+    if (maxlen < 0) return rsq__set_err(c, RSQ_ERR_ARG, "maxlen must not be negative");
+    rsq__u64_to_dec(num, (uint64_t)maxlen);
+    return rsq__trim(c, stream, "MAXLEN", num, exact, trimmed);
 }
 
-RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind) {
-    char num[24], sh[24];
-    const char *suffix = "";
-    size_t qn, o = 0, cl = 0, w = 0, sn = 0, shn = 0;
-    int tagged;
-    if (!out || cap == 0 || !queue || !queue[0] || shard < 0 || shard >= RSQ_MAX_SHARDS ||
-        level < 0 || level >= RSQ_MAX_PRIORITIES)
-        return 0;
-    qn = strlen(queue);
-    if (qn >= RSQ_KEY_MAX || !rsq__queue_name_ok(queue, qn)) return 0;
-    tagged = rsq__hash_tag(queue, qn, &o, &cl);
-    if (shard > 0) { /* the shard number: ":s<s>", inside the tag */
-        sh[0] = ':'; sh[1] = 's';
-        shn = 2 + rsq__u64_to_dec(sh + 2, (uint64_t)shard);
-    }
-    if (kind == RSQ_KEY_DEAD_LETTER) { suffix = ":dlq"; sn = 4; }
-    else if (kind == RSQ_KEY_DELAYED) { suffix = ":delayed"; sn = 8; }
-    else if (kind != RSQ_KEY_STREAM) return 0;
-    else if (level > 0) {
-        num[0] = ':'; num[1] = 'p';
-        sn = 2 + rsq__u64_to_dec(num + 2, (uint64_t)level);
-        suffix = num;
-    }
-    if (tagged) {
-        /* Q's tag stays the first one: the shard number goes inside it, the suffix after */
-        if (!rsq__key_put(out, cap, &w, queue, cl)) return 0;
-        if (!rsq__key_put(out, cap, &w, sh, shn)) return 0;
-        if (!rsq__key_put(out, cap, &w, queue + cl, qn - cl)) return 0;
-    } else if (shard == 0 && sn == 0) {
-        if (!rsq__key_put(out, cap, &w, queue, qn)) return 0;
-    } else {
-        /* no '}' in Q (checked above): "{Q...}" is a tag holding all of Q */
-        if (!rsq__key_put(out, cap, &w, "{", 1) || !rsq__key_put(out, cap, &w, queue, qn)) return 0;
-        if (!rsq__key_put(out, cap, &w, sh, shn)) return 0;
-        if (!rsq__key_put(out, cap, &w, "}", 1)) return 0;
-    }
-    if (!rsq__key_put(out, cap, &w, suffix, sn)) return 0;
-    out[w] = '\0';
-    return w;
+RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed) {
+    char id[RSQ_ID_STRLEN];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__need_minid(c)) != RSQ_OK) return rc;
+    rsq_id_format(minid, id);
+    return rsq__trim(c, stream, "MINID", id, exact, trimmed);
 }
 
-/* RSQ_ERR_ARG for a queue name whose keys rsq_queue_key cannot derive, with the rule
-   that refused it in rsq_errstr(c). */
-RSQ__INTERN rsq_result rsq__queue_name_error(rsq_client *c, const char *queue) {
-    size_t n = strlen(queue);
-    if (!rsq__queue_name_ok(queue, n))
-        return rsq__set_err(c, RSQ_ERR_ARG,
-                            "queue name \"%.64s\" holds '}' but no hash tag (a non-empty {tag}: the text between the "
-                            "first '{' and the first '}' after it), so its derived keys cannot share its cluster slot; "
-                            "put a tag in the name, e.g. {orders}.eu",
-                            queue);
-    return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys (at most %d bytes each)", RSQ_KEY_MAX - 1);
+/* The lowest entry ID that a safe trim must keep, over every group of the stream: a
+   group's oldest pending entry or, with nothing pending, the entry after its
+   last-delivered ID. Works through the XINFO GROUPS reply in place: for each group
+   with pending entries an `XPENDING stream group - + 1` is appended while the reply is
+   still in view (appending only writes: the reply stays valid until the next read),
+   and those replies are read afterwards. Any number of groups; nothing is copied, and
+   nothing allocated beyond the pipeline's write buffer. *have = 0: trim nothing. */
+RSQ__INTERN rsq_result rsq__safe_bound(rsq_client *c, const char *stream, rsq_id *bound, int *have) {
+    const rsq_reply *r;
+    const char *argv[6];
+    size_t lens[6], i, asked = 0;
+    rsq_id held_floor; /* the lowest "entry after last-delivered" of the groups with pending entries */
+    rsq_result rc, first = RSQ_OK;
+    int use_floor = 0;
+    *have = 0;
+    bound->ms = bound->seq = UINT64_MAX;
+    held_floor = *bound;
+    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
+    rc = rsq__cmd(c, &r, 3, argv, 1);
+    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    if (r->len == 0) return RSQ_OK; /* no group: nothing is known to be consumed */
+    argv[0] = "XPENDING"; argv[1] = stream; argv[3] = "-"; argv[4] = "+"; argv[5] = "1";
+    lens[0] = 8; lens[1] = strlen(stream); lens[3] = 1; lens[4] = 1; lens[5] = 1;
+    for (i = 0; i < r->len; i++) {
+        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
+        rsq_id last, next;
+        if (!name || !name->str || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &last)) {
+            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
+            break;
+        }
+        if (!rsq__id_succ(last, &next)) next = last;
+        if (rsq__get_int(g, "pending", 0) > 0) {
+            /* its bound is its oldest pending entry (at most last-delivered): ask */
+            argv[2] = name->str;
+            lens[2] = name->len;
+            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; break; }
+            asked++;
+            if (rsq_id_cmp(next, held_floor) < 0) held_floor = next;
+        } else if (rsq_id_cmp(next, *bound) < 0) {
+            *bound = next; /* everything up to last-delivered is acked: keep what follows */
+        }
+    }
+    /* read every reply owed (the connection stays in step even after a failure) */
+    while (asked > 0 && rsq_pending_replies(c) > 0) {
+        rsq_id p;
+        asked--;
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len >= 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
+            r->element[0].len >= 1 && rsq__reply_id(&r->element[0].element[0], &p)) {
+            if (rsq_id_cmp(p, *bound) < 0) *bound = p;
+        } else if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 0) {
+            use_floor = 1; /* acked everything meanwhile: its bound is past its last-delivered ID */
+        } else if (rc == RSQ_ERR_NOGROUP) {
+            /* destroyed meanwhile: it holds nothing back */
+        } else if (first == RSQ_OK) {
+            first = rc == RSQ_OK ? rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply") : rc;
+        }
+    }
+    if (first != RSQ_OK) return first;
+    if (use_floor && rsq_id_cmp(held_floor, *bound) < 0) *bound = held_floor;
+    /* 0-1 and below: some group has had nothing delivered, so nothing may go */
+    *have = !(bound->ms == 0 && bound->seq <= 1);
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed) {
+    rsq_id bound;
+    int have = 0;
+    rsq_result rc;
+    if (trimmed) *trimmed = 0;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__need_minid(c)) != RSQ_OK) return rc;
+    if ((rc = rsq__safe_bound(c, stream, &bound, &have)) != RSQ_OK || !have) return rc;
+    return rsq_trim_minid(c, stream, bound, exact, trimmed);
+}
+
+RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start) {
+    const rsq_reply *r;
+    const char *argv[6];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    if (start && strcmp(start, "$") && strcmp(start, "0")) {
+        rsq_id tmp;
+        if (!rsq_id_parse(start, strlen(start), &tmp)) return rsq__set_err(c, RSQ_ERR_ARG, "group start must be $, 0 or an entry ID");
+    }
+    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = group;
+    argv[4] = start ? start : RSQ_START_ALL; argv[5] = "MKSTREAM";
+    rc = rsq__cmd(c, &r, 6, argv, 1);
+    if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) { c->err[0] = '\0'; return RSQ_OK; }
+    return rc;
+}
+
+RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed) {
+    const rsq_reply *r;
+    const char *argv[4];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
+    argv[0] = "XGROUP"; argv[1] = "DESTROY"; argv[2] = stream; argv[3] = group;
+    rc = rsq__cmd(c, &r, 4, argv, 1);
+    if (rc == RSQ_OK && existed) *existed = r->integer > 0;
+    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; c->err[0] = '\0'; return RSQ_OK; }
+    return rc;
+}
+
+RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream) {
+    const rsq_reply *r;
+    const char *argv[5];
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
+    /* a throwaway group creates the empty stream; the group goes again at once */
+    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = "rsq:create"; argv[4] = "$";
+    {
+        const char *mk[6] = { "XGROUP", "CREATE", NULL, "rsq:create", "$", "MKSTREAM" };
+        mk[2] = stream;
+        rc = rsq__cmd(c, &r, 6, mk, 1);
+    }
+    if (rc != RSQ_OK && !(rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9))) return rc;
+    argv[1] = "DESTROY";
+    return rsq__cmd(c, &r, 4, argv, 1);
+}
+
+RSQ__INTERN rsq_result rsq__stream_simple(rsq_client *c, const char *cmd, const char *stream, const char *a, const char *b, const rsq_reply **r) {
+    const char *argv[4];
+    int argc = 0;
+    rsq_result rc;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
+    argv[argc++] = cmd;
+    argv[argc++] = stream;
+    if (a) argv[argc++] = a;
+    if (b) argv[argc++] = b;
+    return rsq__cmd(c, r, argc, argv, 1);
+}
+
+RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream) {
+    const rsq_reply *r;
+    return rsq__stream_simple(c, "DEL", stream, NULL, NULL, &r);
+}
+
+RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream) {
+    const rsq_reply *r;
+    return rsq__stream_simple(c, "XTRIM", stream, "MAXLEN", "0", &r);
+}
+
+RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists) {
+    const rsq_reply *r;
+    rsq_result rc = rsq__stream_simple(c, "TYPE", stream, NULL, NULL, &r);
+    if (rc != RSQ_OK) return rc;
+    if (rsq_reply_is(r, "none")) { if (exists) *exists = 0; return RSQ_OK; }
+    if (!rsq_reply_is(r, "stream")) return rsq__set_err(c, RSQ_ERR_WRONGTYPE, "WRONGTYPE key %s holds a %.*s, not a stream", stream, (int)r->len, r->str);
+    if (exists) *exists = 1;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length) {
+    const rsq_reply *r;
+    rsq_result rc = rsq__stream_simple(c, "XLEN", stream, NULL, NULL, &r);
+    if (rc == RSQ_OK && length) *length = r->integer;
+    return rc;
 }
 
 /* ------------------------------------------------------------------------------------ */
 // >>producer (implementation)
-RSQ__INTERN rsq_result rsq__check_key(rsq_client *c, const char *what, const char *key) {
-    size_t n;
-    if (!key) return rsq__set_err(c, RSQ_ERR_ARG, "%s is NULL", what);
-    n = strlen(key);
-    if (n == 0) return rsq__set_err(c, RSQ_ERR_ARG, "%s is empty", what);
-    if (n >= RSQ_KEY_MAX) return rsq__set_err(c, RSQ_ERR_ARG, "%s is longer than %d bytes", what, RSQ_KEY_MAX - 1);
-    return RSQ_OK;
-}
-
-/* One command on the client with the default timeout; idempotent ones survive a lost
-   connection (they are re-sent after reconnecting). */
-RSQ__INTERN rsq_result rsq__cmd(rsq_client *c, const rsq_reply **r, int argc, const char *const *argv, int idempotent) {
-    return rsq__command_ex(c, r, argc, argv, NULL, RSQ_TIMEOUT_DEFAULT, idempotent);
-}
 
 RSQDEF void rsq_producer_config_init(rsq_producer_config *cfg) {
     if (cfg) memset(cfg, 0, sizeof *cfg);
@@ -3872,12 +4450,6 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) 
         lens[argc++] = f->value ? (f->value_len ? f->value_len : strlen(f->value)) : 0;
     }
     return rsq_append_argv(p->c, argc, argv, lens);
-}
-
-/* A connection-level failure: replies from here on are lost. */
-RSQ__INTERN int rsq__link_error(rsq_result rc) {
-    return rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT || rc == RSQ_ERR_PROTOCOL || rc == RSQ_ERR_LIMIT ||
-           rc == RSQ_ERR_CONNECT || rc == RSQ_ERR_RESOLVE;
 }
 
 /* What an XADD of these messages needs beyond Redis 5.0 and cannot do without: MINID
@@ -4141,561 +4713,6 @@ RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, 
 }
 
 /* ------------------------------------------------------------------------------------ */
-// >>admin (implementation)
-/* Copies a name from a reply, cut to cap - 1 bytes (longer names come only from other
-   clients; wherever the full name matters, the reply itself is used). 0 when r is not
-   a string. */
-RSQ__INTERN int rsq__copy_name(char *dst, size_t cap, const rsq_reply *r) {
-    if (!r || !r->str) return 0;
-    rsq__copy(dst, cap, r->str, r->len);
-    return 1;
-}
-
-RSQ__INTERN long long rsq__get_int(const rsq_reply *r, const char *key, long long dflt) {
-    long long v;
-    return rsq_reply_int(rsq_reply_get(r, key), &v) ? v : dflt;
-}
-
-/* The ID right after id (seq + 1, carrying into ms): as an inclusive range start it
-   reads as Redis 6.2's exclusive "(id", on every version. 0 when id is the largest. */
-RSQ__INTERN int rsq__id_succ(rsq_id id, rsq_id *out) {
-    if (id.seq != UINT64_MAX) { out->ms = id.ms; out->seq = id.seq + 1; return 1; }
-    if (id.ms == UINT64_MAX) return 0;
-    out->ms = id.ms + 1;
-    out->seq = 0;
-    return 1;
-}
-
-/* XTRIM MINID arrived in Redis 6.2: RSQ_ERR_UNSUPPORTED naming an older server, before
-   anything is trimmed (an unknown version gets the benefit of the doubt). */
-RSQ__INTERN rsq_result rsq__need_minid(rsq_client *c) {
-    long v = 0;
-    if (rsq_server_version(c, &v) == RSQ_OK && v > 0 && v < 60200)
-        return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "XTRIM MINID needs Redis 6.2 or later; the server is %ld.%ld.%ld",
-                            v / 10000, v / 100 % 100, v % 100);
-    return RSQ_OK;
-}
-
-RSQ__INTERN rsq_result rsq__trim(rsq_client *c, const char *stream, const char *how, const char *thr, int exact, long long *trimmed) {
-    const rsq_reply *r;
-    const char *argv[5];
-    rsq_result rc = rsq__check_key(c, "stream", stream);
-    if (rc != RSQ_OK) return rc;
-    argv[0] = "XTRIM"; argv[1] = stream; argv[2] = how; argv[3] = exact ? "=" : "~"; argv[4] = thr;
-    rc = rsq__cmd(c, &r, 5, argv, 1);
-    if (rc == RSQ_OK && trimmed) *trimmed = r->integer;
-    return rc;
-}
-
-RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed) {
-    char num[24];
-    if (!c) return RSQ_ERR_ARG;
-    if (maxlen < 0) return rsq__set_err(c, RSQ_ERR_ARG, "maxlen must not be negative");
-    rsq__u64_to_dec(num, (uint64_t)maxlen);
-    return rsq__trim(c, stream, "MAXLEN", num, exact, trimmed);
-}
-
-RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed) {
-    char id[RSQ_ID_STRLEN];
-    rsq_result rc;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__need_minid(c)) != RSQ_OK) return rc;
-    rsq_id_format(minid, id);
-    return rsq__trim(c, stream, "MINID", id, exact, trimmed);
-}
-
-/* The lowest entry ID that a safe trim must keep, over every group of the stream: a
-   group's oldest pending entry or, with nothing pending, the entry after its
-   last-delivered ID. Works through the XINFO GROUPS reply in place: for each group
-   with pending entries an `XPENDING stream group - + 1` is appended while the reply is
-   still in view (appending only writes: the reply stays valid until the next read),
-   and those replies are read afterwards. Any number of groups; nothing is copied, and
-   nothing allocated beyond the pipeline's write buffer. *have = 0: trim nothing. */
-RSQ__INTERN rsq_result rsq__safe_bound(rsq_client *c, const char *stream, rsq_id *bound, int *have) {
-    const rsq_reply *r;
-    const char *argv[6];
-    size_t lens[6], i, asked = 0;
-    rsq_id held_floor; /* the lowest "entry after last-delivered" of the groups with pending entries */
-    rsq_result rc, first = RSQ_OK;
-    int use_floor = 0;
-    *have = 0;
-    bound->ms = bound->seq = UINT64_MAX;
-    held_floor = *bound;
-    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
-    rc = rsq__cmd(c, &r, 3, argv, 1);
-    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
-    if (rc != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
-    if (r->len == 0) return RSQ_OK; /* no group: nothing is known to be consumed */
-    argv[0] = "XPENDING"; argv[1] = stream; argv[3] = "-"; argv[4] = "+"; argv[5] = "1";
-    lens[0] = 8; lens[1] = strlen(stream); lens[3] = 1; lens[4] = 1; lens[5] = 1;
-    for (i = 0; i < r->len; i++) {
-        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
-        rsq_id last, next;
-        if (!name || !name->str || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &last)) {
-            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
-            break;
-        }
-        if (!rsq__id_succ(last, &next)) next = last;
-        if (rsq__get_int(g, "pending", 0) > 0) {
-            /* its bound is its oldest pending entry (at most last-delivered): ask */
-            argv[2] = name->str;
-            lens[2] = name->len;
-            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; break; }
-            asked++;
-            if (rsq_id_cmp(next, held_floor) < 0) held_floor = next;
-        } else if (rsq_id_cmp(next, *bound) < 0) {
-            *bound = next; /* everything up to last-delivered is acked: keep what follows */
-        }
-    }
-    /* read every reply owed (the connection stays in step even after a failure) */
-    while (asked > 0 && rsq_pending_replies(c) > 0) {
-        rsq_id p;
-        asked--;
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len >= 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
-            r->element[0].len >= 1 && rsq__reply_id(&r->element[0].element[0], &p)) {
-            if (rsq_id_cmp(p, *bound) < 0) *bound = p;
-        } else if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 0) {
-            use_floor = 1; /* acked everything meanwhile: its bound is past its last-delivered ID */
-        } else if (rc == RSQ_ERR_NOGROUP) {
-            /* destroyed meanwhile: it holds nothing back */
-        } else if (first == RSQ_OK) {
-            first = rc == RSQ_OK ? rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply") : rc;
-        }
-    }
-    if (first != RSQ_OK) return first;
-    if (use_floor && rsq_id_cmp(held_floor, *bound) < 0) *bound = held_floor;
-    /* 0-1 and below: some group has had nothing delivered, so nothing may go */
-    *have = !(bound->ms == 0 && bound->seq <= 1);
-    return RSQ_OK;
-}
-
-RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed) {
-    rsq_id bound;
-    int have = 0;
-    rsq_result rc;
-    if (trimmed) *trimmed = 0;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__need_minid(c)) != RSQ_OK) return rc;
-    if ((rc = rsq__safe_bound(c, stream, &bound, &have)) != RSQ_OK || !have) return rc;
-    return rsq_trim_minid(c, stream, bound, exact, trimmed);
-}
-
-RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start) {
-    const rsq_reply *r;
-    const char *argv[6];
-    rsq_result rc;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
-    if (start && strcmp(start, "$") && strcmp(start, "0")) {
-        rsq_id tmp;
-        if (!rsq_id_parse(start, strlen(start), &tmp)) return rsq__set_err(c, RSQ_ERR_ARG, "group start must be $, 0 or an entry ID");
-    }
-    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = group;
-    argv[4] = start ? start : RSQ_START_ALL; argv[5] = "MKSTREAM";
-    rc = rsq__cmd(c, &r, 6, argv, 1);
-    if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) { c->err[0] = '\0'; return RSQ_OK; }
-    return rc;
-}
-
-RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed) {
-    const rsq_reply *r;
-    const char *argv[4];
-    rsq_result rc;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
-    argv[0] = "XGROUP"; argv[1] = "DESTROY"; argv[2] = stream; argv[3] = group;
-    rc = rsq__cmd(c, &r, 4, argv, 1);
-    if (rc == RSQ_OK && existed) *existed = r->integer > 0;
-    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; c->err[0] = '\0'; return RSQ_OK; }
-    return rc;
-}
-
-RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream) {
-    const rsq_reply *r;
-    const char *argv[5];
-    rsq_result rc;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    /* a throwaway group creates the empty stream; the group goes again at once */
-    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = "rsq:create"; argv[4] = "$";
-    {
-        const char *mk[6] = { "XGROUP", "CREATE", NULL, "rsq:create", "$", "MKSTREAM" };
-        mk[2] = stream;
-        rc = rsq__cmd(c, &r, 6, mk, 1);
-    }
-    if (rc != RSQ_OK && !(rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9))) return rc;
-    argv[1] = "DESTROY";
-    return rsq__cmd(c, &r, 4, argv, 1);
-}
-
-RSQ__INTERN rsq_result rsq__stream_simple(rsq_client *c, const char *cmd, const char *stream, const char *a, const char *b, const rsq_reply **r) {
-    const char *argv[4];
-    int argc = 0;
-    rsq_result rc;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    argv[argc++] = cmd;
-    argv[argc++] = stream;
-    if (a) argv[argc++] = a;
-    if (b) argv[argc++] = b;
-    return rsq__cmd(c, r, argc, argv, 1);
-}
-
-RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream) {
-    const rsq_reply *r;
-    return rsq__stream_simple(c, "DEL", stream, NULL, NULL, &r);
-}
-
-RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream) {
-    const rsq_reply *r;
-    return rsq__stream_simple(c, "XTRIM", stream, "MAXLEN", "0", &r);
-}
-
-RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists) {
-    const rsq_reply *r;
-    rsq_result rc = rsq__stream_simple(c, "TYPE", stream, NULL, NULL, &r);
-    if (rc != RSQ_OK) return rc;
-    if (rsq_reply_is(r, "none")) { if (exists) *exists = 0; return RSQ_OK; }
-    if (!rsq_reply_is(r, "stream")) return rsq__set_err(c, RSQ_ERR_WRONGTYPE, "WRONGTYPE key %s holds a %.*s, not a stream", stream, (int)r->len, r->str);
-    if (exists) *exists = 1;
-    return RSQ_OK;
-}
-
-RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length) {
-    const rsq_reply *r;
-    rsq_result rc = rsq__stream_simple(c, "XLEN", stream, NULL, NULL, &r);
-    if (rc == RSQ_OK && length) *length = r->integer;
-    return rc;
-}
-
-/* ------------------------------------------------------------------------------------ */
-// >>metrics (implementation)
-/* Stats never read entry bodies: an entry may be larger than this client's reply
-   limits (written by another client), and a stats call should not move megabytes.
-   XINFO STREAM carries the first and last entries whole, and XRANGE every entry it
-   counts, so both are read on the server by this short read-only script, which
-   returns IDs and counts only:
-     ARGV[1] "head": {1, length, last-generated-id, first ID, last ID, groups}, or {0}
-                     when the key is missing;
-     ARGV[1] "count", ARGV[2] ID, ARGV[3] cap: {n, exact}, the entries after ID,
-                     counted 16 at a time (bounded script memory), stopping past cap.
-   Where scripting is unavailable (disabled, renamed, denied by ACL, refused under
-   maxmemory), plain XINFO STREAM and XRANGE are used: an entry over the reply limits
-   then makes the figures it hides unknown (ends_known 0, lag -1), never wrong. */
-static const char rsq__stats_script[] =
-    "local k = KEYS[1] "
-    "if ARGV[1] == 'count' then "
-    "local start, cap, n = ARGV[2], tonumber(ARGV[3]), 0 "
-    "while true do "
-    "local r = redis.call('XRANGE', k, start, '+', 'COUNT', 16) "
-    "local m = #r "
-    "if m > 0 and r[1][1] == start then n = n - 1 end "
-    "n = n + m "
-    "if m < 16 then return {n, 1} end "
-    "if n >= cap then return {n, 0} end "
-    "start = r[m][1] end end "
-    "local t = redis.call('TYPE', k)['ok'] "
-    "if t == 'none' then return {0} end "
-    "if t ~= 'stream' then return redis.error_reply('WRONGTYPE Operation against a key holding the wrong kind of value') end "
-    "local x, r = redis.call('XINFO', 'STREAM', k), {1, 0, '0-0', '0-0', '0-0', 0} "
-    "for i = 1, #x, 2 do "
-    "local f, v = x[i], x[i + 1] "
-    "if f == 'length' then r[2] = v elseif f == 'last-generated-id' then r[3] = v "
-    "elseif f == 'first-entry' and v then r[4] = v[1] elseif f == 'last-entry' and v then r[5] = v[1] "
-    "elseif f == 'groups' then r[6] = v end end "
-    "return r";
-
-#define RSQ__LAG_COUNT_MAX 10000 /* lag is counted up to this, then reported inexact */
-#define RSQ__XSTR(x) RSQ__STR(x)
-#define RSQ__STR(x) #x
-
-/* A server error from EVAL that means "no scripting here" rather than a fault of the
-   stream: fall back to plain commands. */
-RSQ__INTERN int rsq__no_scripting(rsq_result rc) {
-    return rsq_result_is_server_error(rc) && rc != RSQ_ERR_WRONGTYPE && rc != RSQ_ERR_NOGROUP && rc != RSQ_ERR_RETRY &&
-           rc != RSQ_ERR_MOVED;
-}
-
-/* Counts entries after `from`, up to about `cap`, with XRANGE pages (the fallback
-   without scripting: these replies carry the entries). The range starts at the ID
-   after `from`, which is Redis 6.2's exclusive "(from" on every version. */
-RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_id from, long long cap, long long *count, int *exact) {
-    char start[RSQ_ID_STRLEN];
-    const char *argv[6];
-    *count = 0;
-    *exact = 1;
-    for (;;) {
-        const rsq_reply *r;
-        rsq_result rc;
-        rsq_id next;
-        if (!rsq__id_succ(from, &next)) return RSQ_OK;
-        start[rsq_id_format(next, start)] = '\0';
-        argv[0] = "XRANGE"; argv[1] = stream; argv[2] = start; argv[3] = "+"; argv[4] = "COUNT"; argv[5] = "100";
-        rc = rsq__cmd(c, &r, 6, argv, 1);
-        if (rc != RSQ_OK) return rc;
-        if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: unexpected reply");
-        *count += (long long)r->len;
-        if (r->len < 100) return RSQ_OK;
-        if (*count >= cap) { *exact = 0; return RSQ_OK; }
-        if (r->element[r->len - 1].type != RSQ_REPLY_ARRAY || r->element[r->len - 1].len < 1 ||
-            !rsq__reply_id(&r->element[r->len - 1].element[0], &from))
-            return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: bad ID");
-    }
-}
-
-/* Length, end IDs and group count of the stream, without entry bodies (see above).
-   *scripting is cleared when the server has no scripting for us. */
-RSQ__INTERN rsq_result rsq__stats_head(rsq_client *c, const char *stream, rsq_stream_info *info, int *scripting) {
-    const rsq_reply *r, *e;
-    const char *argv[5];
-    rsq_result rc;
-    argv[0] = "EVAL"; argv[1] = rsq__stats_script; argv[2] = "1"; argv[3] = stream; argv[4] = "head";
-    rc = rsq__cmd(c, &r, 5, argv, 1);
-    if (rc == RSQ_OK) {
-        long long ex = 0;
-        if (r->type != RSQ_REPLY_ARRAY || r->len < 1 || !rsq_reply_int(&r->element[0], &ex) || (ex && r->len < 6))
-            return rsq__set_err(c, RSQ_ERR_REPLY, "stats script: unexpected reply");
-        if (!ex) return RSQ_OK;
-        info->exists = 1;
-        info->ends_known = 1;
-        rsq_reply_int(&r->element[1], &info->length);
-        rsq__reply_id(&r->element[2], &info->last_generated_id);
-        rsq__reply_id(&r->element[3], &info->first_id);
-        rsq__reply_id(&r->element[4], &info->last_id);
-        rsq_reply_int(&r->element[5], &info->groups);
-        return RSQ_OK;
-    }
-    if (!rsq__no_scripting(rc)) return rc;
-    *scripting = 0;
-    argv[0] = "XINFO"; argv[1] = "STREAM"; argv[2] = stream;
-    rc = rsq__cmd(c, &r, 3, argv, 1);
-    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
-    if (rc == RSQ_OK) {
-        info->exists = 1;
-        info->ends_known = 1;
-        info->length = rsq__get_int(r, "length", 0);
-        info->groups = rsq__get_int(r, "groups", 0);
-        rsq__reply_id(rsq_reply_get(r, "last-generated-id"), &info->last_generated_id);
-        e = rsq_reply_get(r, "first-entry");
-        if (e && e->type == RSQ_REPLY_ARRAY && e->len >= 1) rsq__reply_id(&e->element[0], &info->first_id);
-        e = rsq_reply_get(r, "last-entry");
-        if (e && e->type == RSQ_REPLY_ARRAY && e->len >= 1) rsq__reply_id(&e->element[0], &info->last_id);
-        return RSQ_OK;
-    }
-    if (rc != RSQ_ERR_LIMIT) return rc;
-    /* an end entry is over the reply limits: length and groups only (the link was
-       closed on the oversized reply; these commands reconnect) */
-    argv[0] = "XLEN";
-    argv[1] = stream;
-    if ((rc = rsq__cmd(c, &r, 2, argv, 1)) != RSQ_OK) return rc;
-    info->exists = 1;
-    info->length = r->integer;
-    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
-    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
-    info->groups = r->type == RSQ_REPLY_ARRAY ? (long long)r->len : 0;
-    c->err[0] = '\0';
-    return RSQ_OK;
-}
-
-/* Reads the replies owed by rsq_stream_stats's pipeline for group o, in the order
-   they were appended: the lag count (o->lag == -2), then the pending sample. */
-RSQ__INTERN rsq_result rsq__stats_group_replies(rsq_client *c, rsq_group_info *o, int *scripting) {
-    const rsq_reply *r;
-    rsq_result rc;
-    size_t k;
-    if (o->lag == -2) {
-        long long n = 0, exact = 0;
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 2 && rsq_reply_int(&r->element[0], &n) &&
-            rsq_reply_int(&r->element[1], &exact)) {
-            o->lag = n;
-            o->lag_exact = exact != 0;
-        } else if (rc == RSQ_OK) {
-            return rsq__set_err(c, RSQ_ERR_REPLY, "stats script: unexpected reply");
-        } else if (rsq__no_scripting(rc)) {
-            *scripting = 0;
-            o->lag = -3; /* counted with XRANGE afterwards */
-        } else {
-            return rc;
-        }
-    }
-    if (o->pending <= 0) return RSQ_OK;
-    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-    if (rc == RSQ_ERR_NOGROUP) return RSQ_OK; /* destroyed meanwhile */
-    if (rc != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
-    for (k = 0; k < r->len; k++) {
-        const rsq_reply *e = &r->element[k];
-        long long idle = 0;
-        if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq_reply_int(&e->element[2], &idle))
-            return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected entry");
-        if (k == 0) rsq__reply_id(&e->element[0], &o->oldest_pending);
-        if (idle > o->oldest_pending_age_ms) o->oldest_pending_age_ms = idle;
-    }
-    return RSQ_OK;
-}
-
-RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
-                                   rsq_group_info *groups, size_t cap, size_t *ngroups) {
-    const rsq_reply *r;
-    const char *argv[7];
-    size_t lens[7], i, n = 0;
-    char from[RSQ_ID_STRLEN];
-    rsq_result rc = RSQ_OK, first = RSQ_OK;
-    int scripting = 1;
-    if (ngroups) *ngroups = 0;
-    if (!c || !info) return c ? rsq__set_err(c, RSQ_ERR_ARG, "info is NULL") : RSQ_ERR_ARG;
-    memset(info, 0, sizeof *info);
-    if (cap && !groups) return rsq__set_err(c, RSQ_ERR_ARG, "groups is NULL");
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    if ((rc = rsq__stats_head(c, stream, info, &scripting)) != RSQ_OK) return rc;
-    if (!info->exists || cap == 0 || info->groups == 0) return RSQ_OK;
-    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
-    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
-    /* Per group, pipelined while the XINFO GROUPS reply is in view (appending only
-       writes): the lag count where it is needed, then a sample of the pending list.
-       The server's own `lag` field is not used: after XTRIM or XDEL it counts entries
-       that are gone (Redis 7.0: lag 3 for a group with nothing left to read). */
-    for (i = 0; i < r->len && n < cap; i++) {
-        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
-        rsq_group_info *o = &groups[n];
-        memset(o, 0, sizeof *o);
-        if (!rsq__copy_name(o->name, sizeof o->name, name) || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered)) {
-            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
-            break;
-        }
-        o->consumers = rsq__get_int(g, "consumers", 0);
-        o->pending = rsq__get_int(g, "pending", 0);
-        o->lag_exact = 1;
-        if (info->length == 0 || (info->ends_known && rsq_id_cmp(o->last_delivered, info->last_id) >= 0)) {
-            o->lag = 0; /* nothing after last-delivered: the next read is empty */
-        } else if (info->ends_known && rsq_id_cmp(o->last_delivered, info->first_id) < 0) {
-            o->lag = info->length; /* every entry left is after it */
-        } else if (scripting) {
-            o->lag = -2;
-            argv[0] = "EVAL"; lens[0] = 4;
-            argv[1] = rsq__stats_script; lens[1] = sizeof rsq__stats_script - 1;
-            argv[2] = "1"; lens[2] = 1;
-            argv[3] = stream; lens[3] = strlen(stream);
-            argv[4] = "count"; lens[4] = 5;
-            argv[5] = from; lens[5] = rsq_id_format(o->last_delivered, from);
-            argv[6] = RSQ__XSTR(RSQ__LAG_COUNT_MAX); lens[6] = strlen(argv[6]);
-            if ((rc = rsq_append_argv(c, 7, argv, lens)) != RSQ_OK) { first = rc; break; }
-        } else {
-            o->lag = -3;
-        }
-        n++;
-        if (o->pending > 0) {
-            argv[0] = "XPENDING"; argv[1] = stream; argv[2] = name->str; argv[3] = "-"; argv[4] = "+";
-            argv[5] = RSQ__XSTR(RSQ_AGE_SAMPLE);
-            lens[0] = 8; lens[1] = strlen(stream); lens[2] = name->len; lens[3] = 1; lens[4] = 1; lens[5] = strlen(argv[5]);
-            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; o->pending = 0; break; }
-        }
-    }
-    for (i = 0; i < n && first == RSQ_OK; i++)
-        first = rsq__stats_group_replies(c, &groups[i], &scripting);
-    if (first != RSQ_OK) { /* stay in step: read what is still owed */
-        while (rsq_pending_replies(c) > 0 && !rsq__link_error(rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT))) {}
-        return first;
-    }
-    for (i = 0; i < n; i++) {
-        rsq_group_info *o = &groups[i];
-        if (o->lag != -3) continue;
-        rc = rsq__count_after(c, stream, o->last_delivered, RSQ__LAG_COUNT_MAX, &o->lag, &o->lag_exact);
-        if (rc == RSQ_ERR_LIMIT) { o->lag = -1; o->lag_exact = 0; c->err[0] = '\0'; } /* an entry too large to count */
-        else if (rc != RSQ_OK) return rc;
-    }
-    if (ngroups) *ngroups = n;
-    return RSQ_OK;
-}
-
-RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
-                                rsq_consumer_info *out, size_t cap, size_t *n) {
-    const rsq_reply *r;
-    const char *argv[4];
-    rsq_result rc;
-    size_t i;
-    if (n) *n = 0;
-    if (!c) return RSQ_ERR_ARG;
-    if (cap && !out) return rsq__set_err(c, RSQ_ERR_ARG, "out is NULL");
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
-    argv[0] = "XINFO"; argv[1] = "CONSUMERS"; argv[2] = stream; argv[3] = group;
-    rc = rsq__cmd(c, &r, 4, argv, 1);
-    if (rc != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: unexpected reply");
-    for (i = 0; i < r->len && i < cap; i++) {
-        const rsq_reply *e = &r->element[i];
-        if (!rsq__copy_name(out[i].name, sizeof out[i].name, rsq_reply_get(e, "name")))
-            return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: a consumer without a name");
-        out[i].pending = rsq__get_int(e, "pending", 0);
-        out[i].idle_ms = rsq__get_int(e, "idle", 0);
-    }
-    if (n) *n = r->len;
-    return RSQ_OK;
-}
-
-/* rc from EVAL: when it means that scripting is not available to this client (EVAL
-   renamed away or disabled: an unknown command; or denied by ACL), the error says
-   that `what` needs scripting: RSQ_ERR_UNSUPPORTED (or RSQ_ERR_NOPERM) with the
-   server's line, cut before the script's text. Other errors pass unchanged. */
-RSQ__INTERN rsq_result rsq__needs_scripting(rsq_client *c, rsq_result rc, const char *what) {
-    char srv[RSQ_ERR_MAX];
-    const char *cut;
-    int unknown = rc == RSQ_ERR_SERVER && !strncmp(c->err, "ERR unknown command", 19);
-    if (!unknown && !(rc == RSQ_ERR_NOPERM && strstr(c->err, "'eval"))) return rc;
-    cut = strstr(c->err, ", with args");
-    rsq__copy(srv, sizeof srv, c->err, cut ? (size_t)(cut - c->err) : strlen(c->err));
-    return rsq__set_err(c, unknown ? RSQ_ERR_UNSUPPORTED : rc, "%s needs server-side scripting (EVAL), which %s: %s", what,
-                        unknown ? "this server does not offer (renamed or disabled)" : "this user may not run", srv);
-}
-
-RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
-                                            long long min_idle_ms, int *retired) {
-    /* Walks XINFO CONSUMERS on the server, so that any number of consumers is seen and
-       no list crosses the network; each deletion is checked in the same atomic step.
-       Before Redis 7 a script that writes after a non-deterministic command (XINFO)
-       must replicate its effects, not itself: hence replicate_commands where it exists. */
-    static const char script[] =
-        "if redis.replicate_commands then redis.replicate_commands() end "
-        "local n, min = 0, tonumber(ARGV[2]) "
-        "local list = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1]) "
-        "if list.err then return list end "
-        "for _, c in ipairs(list) do "
-        "local name, pending, idle = nil, 1, 0 "
-        "for j = 1, #c, 2 do "
-        "if c[j] == 'name' then name = c[j + 1] elseif c[j] == 'pending' then pending = c[j + 1] "
-        "elseif c[j] == 'idle' then idle = c[j + 1] end end "
-        "if name and pending == 0 and idle >= min then "
-        "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) n = n + 1 end end "
-        "return n";
-    const rsq_reply *r;
-    const char *argv[6];
-    char idle[24];
-    rsq_result rc;
-    if (retired) *retired = 0;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
-    rsq__u64_to_dec(idle, (uint64_t)(min_idle_ms > 0 ? min_idle_ms : 0));
-    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = idle;
-    rc = rsq__cmd(c, &r, 6, argv, 0); /* not idempotent in its count: never sent twice */
-    if (rc != RSQ_OK) return rsq__needs_scripting(c, rc, "rsq_retire_idle_consumers");
-    if (r->type != RSQ_REPLY_INTEGER) return rsq__set_err(c, RSQ_ERR_REPLY, "retire script: unexpected reply");
-    if (retired) *retired = r->integer > INT_MAX ? INT_MAX : (int)r->integer;
-    return RSQ_OK;
-}
-
-RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms) {
-    if (!g) return 0;
-    if (max_pending > 0 && g->pending > max_pending) return 1;
-    if (max_lag > 0 && g->lag > max_lag) return 1;
-    if (max_age_ms > 0 && g->oldest_pending_age_ms > max_age_ms) return 1;
-    return 0;
-}
-
-/* ------------------------------------------------------------------------------------ */
 // >>consumer (implementation)
 #define RSQ__KEY(cons, i) ((cons)->keys + (cons)->st[(i)].key_off)
 #define RSQ__DLQ(cons, i) ((cons)->keys + (cons)->st[(i)].dlq_off)
@@ -4726,6 +4743,18 @@ RSQ__INTERN rsq_result rsq__cons_argv(rsq_consumer *cons, size_t n) {
         return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for command arguments");
     cons->argv_cap = cap < cap2 ? cap : cap2;
     return RSQ_OK;
+}
+
+RSQDEF void rsq_consumer_free(rsq_consumer *cons) {
+    const rsq_allocator *a;
+    if (!cons || !cons->c) return;
+    a = &cons->c->alloc;
+    rsq__free(a, cons->st); rsq__free(a, cons->keys); rsq__free(a, cons->msg); rsq__free(a, cons->fld);
+    rsq__free(a, cons->foff); rsq__free(a, cons->arena); rsq__free(a, cons->requeue); rsq__free(a, cons->ack);
+    rsq__free(a, cons->ack_stream); rsq__free(a, (void *)cons->argv); rsq__free(a, cons->lens);
+    rsq__free(a, cons->idtxt);
+    rsq__free(a, cons->acktxt);
+    memset(cons, 0, sizeof *cons);
 }
 
 RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg) {
@@ -4818,18 +4847,6 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
     return RSQ_OK;
 }
 
-RSQDEF void rsq_consumer_free(rsq_consumer *cons) {
-    const rsq_allocator *a;
-    if (!cons || !cons->c) return;
-    a = &cons->c->alloc;
-    rsq__free(a, cons->st); rsq__free(a, cons->keys); rsq__free(a, cons->msg); rsq__free(a, cons->fld);
-    rsq__free(a, cons->foff); rsq__free(a, cons->arena); rsq__free(a, cons->requeue); rsq__free(a, cons->ack);
-    rsq__free(a, cons->ack_stream); rsq__free(a, (void *)cons->argv); rsq__free(a, cons->lens);
-    rsq__free(a, cons->idtxt);
-    rsq__free(a, cons->acktxt);
-    memset(cons, 0, sizeof *cons);
-}
-
 RSQDEF void rsq_consumer_stop(rsq_consumer *cons) { if (cons) cons->stop = 1; }
 RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons) { return cons ? cons->name : ""; }
 RSQDEF void rsq_consumer_get_stats(const rsq_consumer *cons, rsq_consumer_stats *out) { *out = cons->stats; }
@@ -4837,8 +4854,6 @@ RSQDEF void rsq_consumer_retry_delay(rsq_consumer *cons, int delay_ms) { if (con
 RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error) {
     if (cons) rsq__copy(cons->error, sizeof cons->error, error ? error : "", error ? strlen(error) : 0);
 }
-
-RSQ__INTERN rsq_result rsq__cons_sync(rsq_consumer *cons);
 
 /* Sleep in slices so that a stop request is noticed. */
 RSQ__INTERN void rsq__cons_sleep(rsq_consumer *cons, int ms) {
@@ -4849,19 +4864,8 @@ RSQ__INTERN void rsq__cons_sleep(rsq_consumer *cons, int ms) {
     }
 }
 
-/* ----- the batch: entries copied out of replies into one reusable arena ----- */
-RSQ__INTERN void rsq__batch_reset(rsq_consumer *cons) {
-    cons->nmsg = cons->bpos = cons->nfld = cons->alen = cons->nrequeue = 0;
-}
-
-RSQ__INTERN int rsq__arena_put(rsq_consumer *cons, const char *s, size_t n, size_t *off) {
-    if (!RSQ__ENSURE(cons, arena, acap, cons->alen + n + 1)) return 0;
-    if (n) memcpy(cons->arena + cons->alen, s, n);
-    cons->arena[cons->alen + n] = '\0';
-    *off = cons->alen;
-    cons->alen += n + 1;
-    return 1;
-}
+/* ------------------------------------------------------------------------------------ */
+// >>acks: acknowledgements, queued and sent with the next read (one XACK per stream)
 
 RSQ__INTERN rsq_result rsq__ack_push(rsq_consumer *cons, int sidx, rsq_id id, const char *txt, size_t tlen) {
     size_t cap2 = cons->ack_cap;
@@ -4890,6 +4894,124 @@ RSQ__INTERN void rsq__note_deleted(rsq_consumer *cons, int sidx, rsq_id id) {
     rsq__ack_push(cons, sidx, id, NULL, 0);
     rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DELETED_ENTRY, "%s %s: pending entry %s was deleted from the stream; acked away",
              RSQ__KEY(cons, sidx), cons->group, idb);
+}
+
+/* ----- acknowledgements: one XACK per stream, sent with the next read ----- */
+RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
+    size_t i, j;
+    rsq_result rc = RSQ_OK;
+    *ncmd = 0;
+    cons->acks_sent = 0;
+    if (cons->nack == 0) return RSQ_OK;
+    if ((rc = rsq__cons_argv(cons, 3 + cons->nack)) != RSQ_OK) return rc;
+    for (i = 0; i < cons->nack && rc == RSQ_OK; i++) {
+        int s = cons->ack_stream[i], argc = 3;
+        if (s < 0) continue;
+        cons->argv[0] = "XACK"; cons->lens[0] = 4;
+        cons->argv[1] = RSQ__KEY(cons, s); cons->lens[1] = strlen(cons->argv[1]);
+        cons->argv[2] = cons->group; cons->lens[2] = strlen(cons->group);
+        for (j = i; j < cons->nack; j++) {
+            if (cons->ack_stream[j] != s) continue;
+            cons->argv[argc] = cons->acktxt + j * RSQ_ID_STRLEN;
+            cons->lens[argc] = strlen(cons->argv[argc]);
+            argc++;
+            cons->ack_stream[j] = -1 - s; /* emitted */
+        }
+        rc = rsq_append_argv(cons->c, argc, cons->argv, cons->lens);
+        if (rc == RSQ_OK) (*ncmd)++;
+    }
+    for (j = 0; j < cons->nack; j++)
+        if (cons->ack_stream[j] < 0) cons->ack_stream[j] = -1 - cons->ack_stream[j];
+    if (rc == RSQ_OK) cons->acks_sent = cons->nack;
+    return rc;
+}
+
+/* Reads the XACK replies still owed (cons->ack_replies), waiting or not. Once all are
+   in, the acks that were sent leave the queue (acks queued meanwhile stay). After a
+   lost link they all stay queued and go again (XACK is idempotent). */
+RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
+    rsq_client *c = cons->c;
+    rsq_result keep = RSQ_OK;
+    char why[RSQ_ERR_MAX];
+    while (cons->ack_replies > 0) {
+        const rsq_reply *r;
+        rsq_result rc = rsq_read_reply(c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_AGAIN) return rc;
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->ack_replies = 0; cons->acks_sent = 0; return rc; }
+        if (rc != RSQ_OK && keep == RSQ_OK) { keep = rc; rsq__copy(why, sizeof why, c->err, strlen(c->err)); }
+        cons->ack_replies--;
+    }
+    if (keep != RSQ_OK && keep != RSQ_ERR_NOGROUP) {
+        /* not applied (a redirect, a retry class, or a final refusal such as NOPERM):
+           they stay queued; the caller hears of it */
+        cons->acks_sent = 0;
+        return rsq__set_err(c, keep, "acknowledging (XACK) failed: %s", why);
+    }
+    /* acked, or the group is gone (nothing is pending in a recreated group) */
+    if (cons->acks_sent) {
+        size_t left = cons->nack - cons->acks_sent;
+        memmove(cons->ack, cons->ack + cons->acks_sent, left * sizeof *cons->ack);
+        memmove(cons->ack_stream, cons->ack_stream + cons->acks_sent, left * sizeof *cons->ack_stream);
+        memmove(cons->acktxt, cons->acktxt + cons->acks_sent * RSQ_ID_STRLEN, left * RSQ_ID_STRLEN);
+        cons->nack = left;
+        cons->acks_sent = 0;
+    }
+    return keep;
+}
+
+/* Reads the replies owed for count resets (rsq__batch_uncount) before anything else
+   is sent or read. A refusal is ignored: the counts then stay one higher. */
+RSQ__INTERN rsq_result rsq__cons_sync(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    if (cons->uncount_epoch != c->epoch || !rsq_pending_replies(c)) cons->uncount_replies = 0; /* lost with the link */
+    while (cons->uncount_replies > 0) {
+        const rsq_reply *r;
+        rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->uncount_replies = 0; return rc; }
+        cons->uncount_replies--;
+    }
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
+    int ncmd = 0;
+    rsq_result rc;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    if (cons->nack == 0) return RSQ_OK;
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
+    if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    rc = rsq__append_acks(cons, &ncmd);
+    if (rc != RSQ_OK) return rsq__resync(cons->c, rc); /* the acks stay queued */
+    cons->ack_replies = ncmd;
+    return rsq__read_acks(cons, 0);
+}
+
+RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m) {
+    rsq_result rc;
+    if (!cons || !cons->c || !m || m->sidx < 0 || m->sidx >= cons->nstreams) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer") : RSQ_ERR_ARG;
+    if (cons->nack == 0) cons->ack_ms = rsq__now(cons->c); /* the oldest queued ack */
+    rc = rsq__ack_push(cons, m->sidx, m->id, m->id_str, strlen(m->id_str));
+    if (rc != RSQ_OK) return rc;
+    cons->stats.acked++;
+    if (cons->nack >= (size_t)cons->count * 4 + 64) return rsq_consumer_flush(cons);
+    return RSQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>batch: entries copied out of replies into one reusable arena, handed out in order
+
+/* ----- the batch: entries copied out of replies into one reusable arena ----- */
+RSQ__INTERN void rsq__batch_reset(rsq_consumer *cons) {
+    cons->nmsg = cons->bpos = cons->nfld = cons->alen = cons->nrequeue = 0;
+}
+
+RSQ__INTERN int rsq__arena_put(rsq_consumer *cons, const char *s, size_t n, size_t *off) {
+    if (!RSQ__ENSURE(cons, arena, acap, cons->alen + n + 1)) return 0;
+    if (n) memcpy(cons->arena + cons->alen, s, n);
+    cons->arena[cons->alen + n] = '\0';
+    *off = cons->alen;
+    cons->alen += n + 1;
+    return 1;
 }
 
 /* Copies one [id, [field, value, ...]] entry into the batch. Deleted entries (nil
@@ -4961,91 +5083,16 @@ RSQ__INTERN void rsq__batch_fix(rsq_consumer *cons) {
     }
 }
 
-/* ----- acknowledgements: one XACK per stream, sent with the next read ----- */
-RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
-    size_t i, j;
-    rsq_result rc = RSQ_OK;
-    *ncmd = 0;
-    cons->acks_sent = 0;
-    if (cons->nack == 0) return RSQ_OK;
-    if ((rc = rsq__cons_argv(cons, 3 + cons->nack)) != RSQ_OK) return rc;
-    for (i = 0; i < cons->nack && rc == RSQ_OK; i++) {
-        int s = cons->ack_stream[i], argc = 3;
-        if (s < 0) continue;
-        cons->argv[0] = "XACK"; cons->lens[0] = 4;
-        cons->argv[1] = RSQ__KEY(cons, s); cons->lens[1] = strlen(cons->argv[1]);
-        cons->argv[2] = cons->group; cons->lens[2] = strlen(cons->group);
-        for (j = i; j < cons->nack; j++) {
-            if (cons->ack_stream[j] != s) continue;
-            cons->argv[argc] = cons->acktxt + j * RSQ_ID_STRLEN;
-            cons->lens[argc] = strlen(cons->argv[argc]);
-            argc++;
-            cons->ack_stream[j] = -1 - s; /* emitted */
-        }
-        rc = rsq_append_argv(cons->c, argc, cons->argv, cons->lens);
-        if (rc == RSQ_OK) (*ncmd)++;
+/* Drops a batch that an error interrupted (a lost link, NOGROUP on one stream, a
+   limit, a malformed entry): none of it is handed out. What it held is in this
+   consumer's pending list, so every stream is re-read from its start (resume). */
+RSQ__INTERN void rsq__batch_drop(rsq_consumer *cons) {
+    int i;
+    rsq__batch_reset(cons);
+    for (i = 0; i < cons->nstreams; i++) {
+        cons->st[i].resuming = 1;
+        cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0;
     }
-    for (j = 0; j < cons->nack; j++)
-        if (cons->ack_stream[j] < 0) cons->ack_stream[j] = -1 - cons->ack_stream[j];
-    if (rc == RSQ_OK) cons->acks_sent = cons->nack;
-    return rc;
-}
-
-/* Reads the XACK replies still owed (cons->ack_replies), waiting or not. Once all are
-   in, the acks that were sent leave the queue (acks queued meanwhile stay). After a
-   lost link they all stay queued and go again (XACK is idempotent). */
-RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
-    rsq_client *c = cons->c;
-    rsq_result keep = RSQ_OK;
-    char why[RSQ_ERR_MAX];
-    while (cons->ack_replies > 0) {
-        const rsq_reply *r;
-        rsq_result rc = rsq_read_reply(c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
-        if (rc == RSQ_AGAIN) return rc;
-        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->ack_replies = 0; cons->acks_sent = 0; return rc; }
-        if (rc != RSQ_OK && keep == RSQ_OK) { keep = rc; rsq__copy(why, sizeof why, c->err, strlen(c->err)); }
-        cons->ack_replies--;
-    }
-    if (keep != RSQ_OK && keep != RSQ_ERR_NOGROUP) {
-        /* not applied (a redirect, a retry class, or a final refusal such as NOPERM):
-           they stay queued; the caller hears of it */
-        cons->acks_sent = 0;
-        return rsq__set_err(c, keep, "acknowledging (XACK) failed: %s", why);
-    }
-    /* acked, or the group is gone (nothing is pending in a recreated group) */
-    if (cons->acks_sent) {
-        size_t left = cons->nack - cons->acks_sent;
-        memmove(cons->ack, cons->ack + cons->acks_sent, left * sizeof *cons->ack);
-        memmove(cons->ack_stream, cons->ack_stream + cons->acks_sent, left * sizeof *cons->ack_stream);
-        memmove(cons->acktxt, cons->acktxt + cons->acks_sent * RSQ_ID_STRLEN, left * RSQ_ID_STRLEN);
-        cons->nack = left;
-        cons->acks_sent = 0;
-    }
-    return keep;
-}
-
-RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
-    int ncmd = 0;
-    rsq_result rc;
-    if (!cons || !cons->c) return RSQ_ERR_ARG;
-    if (cons->nack == 0) return RSQ_OK;
-    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
-    if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
-    rc = rsq__append_acks(cons, &ncmd);
-    if (rc != RSQ_OK) return rsq__resync(cons->c, rc); /* the acks stay queued */
-    cons->ack_replies = ncmd;
-    return rsq__read_acks(cons, 0);
-}
-
-RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m) {
-    rsq_result rc;
-    if (!cons || !cons->c || !m || m->sidx < 0 || m->sidx >= cons->nstreams) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer") : RSQ_ERR_ARG;
-    if (cons->nack == 0) cons->ack_ms = rsq__now(cons->c); /* the oldest queued ack */
-    rc = rsq__ack_push(cons, m->sidx, m->id, m->id_str, strlen(m->id_str));
-    if (rc != RSQ_OK) return rc;
-    cons->stats.acked++;
-    if (cons->nack >= (size_t)cons->count * 4 + 64) return rsq_consumer_flush(cons);
-    return RSQ_OK;
 }
 
 /* ----- reading ----- */
@@ -5057,30 +5104,6 @@ RSQ__INTERN int rsq__find_stream(const rsq_consumer *cons, const rsq_reply *k) {
         if (strlen(key) == k->len && !memcmp(key, k->str, k->len)) return i;
     }
     return -1;
-}
-
-/* In a cluster, a sharded queue's streams live in several slots. */
-RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
-    return cons->shards > 1 && (cons->c->cluster || cons->c->cluster_seen);
-}
-
-/* The ID right after id: the inclusive start of "entries after id" (the exclusive
-   form "(id" needs Redis 6.2). */
-RSQ__INTERN rsq_id rsq__id_next(rsq_id id) {
-    if (id.seq == UINT64_MAX) { id.ms++; id.seq = 0; } else id.seq++;
-    return id;
-}
-
-/* Drops a batch that an error interrupted (a lost link, NOGROUP on one stream, a
-   limit, a malformed entry): none of it is handed out. What it held is in this
-   consumer's pending list, so every stream is re-read from its start (resume). */
-RSQ__INTERN void rsq__batch_drop(rsq_consumer *cons) {
-    int i;
-    rsq__batch_reset(cons);
-    for (i = 0; i < cons->nstreams; i++) {
-        cons->st[i].resuming = 1;
-        cons->st[i].cursor.ms = cons->st[i].cursor.seq = 0;
-    }
 }
 
 /* The entries of one stream in an XREADGROUP reply, as an array (RESP2 and RESP3).
@@ -5097,20 +5120,6 @@ RSQ__INTERN int rsq__xr_stream(const rsq_consumer *cons, const rsq_reply *list, 
     }
     *sidx = rsq__find_stream(cons, key);
     return *sidx >= 0 && ((*ents)->type == RSQ_REPLY_ARRAY || (*ents)->type == RSQ_REPLY_NIL);
-}
-
-/* Reads the replies owed for count resets (rsq__batch_uncount) before anything else
-   is sent or read. A refusal is ignored: the counts then stay one higher. */
-RSQ__INTERN rsq_result rsq__cons_sync(rsq_consumer *cons) {
-    rsq_client *c = cons->c;
-    if (cons->uncount_epoch != c->epoch || !rsq_pending_replies(c)) cons->uncount_replies = 0; /* lost with the link */
-    while (cons->uncount_replies > 0) {
-        const rsq_reply *r;
-        rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->uncount_replies = 0; return rc; }
-        cons->uncount_replies--;
-    }
-    return RSQ_OK;
 }
 
 /* A fresh batch: the server counted a delivery for every entry XREADGROUP returned,
@@ -5141,109 +5150,116 @@ RSQ__INTERN rsq_result rsq__batch_uncount(rsq_consumer *cons, int nonblock) {
     return rc == RSQ_AGAIN ? RSQ_OK : rc;
 }
 
-/* XREADGROUP for new entries (">") over streams [first, first+n). block_ms < 0: no
-   BLOCK. Queued acks go in the same write. */
-RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int block_ms) {
+/* The next message of the batch (requeued ones first), if any: RSQ_OK and *out set. */
+RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out) {
+    while (cons->nrequeue) {
+        rsq_message *m = &cons->msg[cons->requeue[--cons->nrequeue]];
+        if (m->skip) continue;
+        *out = m;
+        cons->stats.delivered++;
+        return RSQ_OK;
+    }
+    while (cons->bpos < cons->nmsg) {
+        const rsq_message *m = &cons->msg[cons->bpos++];
+        if (m->skip) continue;
+        *out = m;
+        cons->stats.delivered++;
+        return RSQ_OK;
+    }
+    return RSQ_EMPTY;
+}
+
+/* XCLAIM ... JUSTID of the batch's messages not yet handed out, pipelined, one
+   command per message: `release` hands them back (IDLE visibility_ms, delivery count
+   back to what handlers saw), else their lease is renewed (idle time reset). */
+RSQ__INTERN rsq_result rsq__claim_rest(rsq_consumer *cons, int release) {
     rsq_client *c = cons->c;
-    char cnt[24], blk[24];
-    int argc = 0, i, acks = 0;
-    rsq_result rc;
-    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
-    if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
-    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rsq__resync(c, rc);
-    cons->ack_replies = acks;
-    cons->argv[argc++] = "XREADGROUP";
-    cons->argv[argc++] = "GROUP";
-    cons->argv[argc++] = cons->group;
-    cons->argv[argc++] = cons->name;
-    cons->argv[argc++] = "COUNT";
-    rsq__u64_to_dec(cnt, (uint64_t)cons->count);
-    cons->argv[argc++] = cnt;
-    if (block_ms >= 0) {
-        rsq__u64_to_dec(blk, (uint64_t)(block_ms > 0 ? block_ms : 1));
-        cons->argv[argc++] = "BLOCK";
-        cons->argv[argc++] = blk;
-    }
-    cons->argv[argc++] = "STREAMS";
-    cons->xr_cmds = 1;
-    if (rsq__cons_sharded_cluster(cons) && n > 1) {
-        /* a cluster refuses keys of several slots in one command: one read per shard,
-           each with that shard's levels, highest first */
-        int s, k, m;
-        cons->xr_cmds = 0;
-        for (s = 0; s < cons->shards && rc == RSQ_OK; s++) {
-            for (m = 0, k = 0; k < n; k++) if (cons->st[first + k].shard == s) cons->argv[argc + m++] = RSQ__KEY(cons, first + k);
-            if (!m) continue;
-            for (k = 0; k < m; k++) cons->argv[argc + m + k] = ">";
-            rc = rsq_append_argv(c, argc + 2 * m, cons->argv, NULL);
-            cons->xr_cmds++;
+    char idle[24], retry[24];
+    size_t i, sent = 0;
+    rsq_result rc = RSQ_OK, one;
+    rsq__u64_to_dec(idle, (uint64_t)cons->visibility_ms);
+    for (i = cons->bpos; i < cons->nmsg && rc == RSQ_OK; i++) {
+        const rsq_message *m = &cons->msg[i];
+        const char *argv[12];
+        int argc = 0;
+        if (m->skip) continue;
+        argv[argc++] = "XCLAIM"; argv[argc++] = RSQ__KEY(cons, m->sidx); argv[argc++] = cons->group;
+        argv[argc++] = cons->name; argv[argc++] = "0"; argv[argc++] = m->id_str;
+        if (release) {
+            rsq__u64_to_dec(retry, (uint64_t)(m->deliveries > 1 ? m->deliveries - 1 : 0));
+            argv[argc++] = "IDLE"; argv[argc++] = idle; argv[argc++] = "RETRYCOUNT"; argv[argc++] = retry;
         }
-        if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
-        return rc;
+        argv[argc++] = "JUSTID";
+        if ((rc = rsq_append_argv(c, argc, argv, NULL)) == RSQ_OK) sent++;
     }
-    for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
-    for (i = 0; i < n; i++) cons->argv[argc++] = ">";
-    rc = rsq_append_argv(c, argc, cons->argv, NULL);
-    if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
+    for (i = 0; i < sent; i++) {
+        const rsq_reply *r;
+        one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (one != RSQ_OK && rc == RSQ_OK) rc = one;
+        if (one != RSQ_OK && !rsq_result_is_server_error(one)) return one;
+    }
     return rc;
 }
 
-/* Receives what rsq__xread_send asked for: the XACK replies, then the XREADGROUP
-   reply, whose entries go into the batch (first deliveries: count 1). timeout_ms may
-   be RSQ_TIMEOUT_NONBLOCK (RSQ_AGAIN until the replies are in; progress is kept). On
-   an error the caller drops the partial batch. */
-RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
-    rsq_client *c = cons->c;
-    size_t k;
-    const rsq_reply *r, *list;
-    rsq_result rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
-    if (rc == RSQ_AGAIN || (rc != RSQ_OK && !rsq_result_is_server_error(rc))) return rc;
-    if (rc != RSQ_OK && cons->ack_fail == RSQ_OK) {
-        /* the server refused the acks sent with this read: the read's own replies are
-           still owed, so take them first; the refusal is reported by the next round
-           (rsq__duties), the acks stay queued */
-        cons->ack_fail = rc;
-        rsq__copy(cons->ack_err, sizeof cons->ack_err, c->err, strlen(c->err));
-    }
-  next_reply:
-    c->intr_wait = timeout_ms > 0; /* only a BLOCK read may be cut short by a stop */
-    rc = rsq_read_reply(c, &r, timeout_ms);
-    c->intr_wait = 0;
-    if (rc != RSQ_OK) {
-        /* later replies of a per-shard read are still owed: take them before reporting */
-        while (--cons->xr_cmds > 0 && rsq_result_is_server_error(rc)) rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        cons->xr_cmds = 0;
-        return rc;
-    }
-    if (r->type == RSQ_REPLY_NIL) { if (--cons->xr_cmds > 0) goto next_reply; return RSQ_OK; }
-    if (r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) rc = rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
-    list = r;
-    for (k = 0; rc == RSQ_OK && k < list->len; k += (list->type == RSQ_REPLY_MAP ? 2 : 1)) {
-        const rsq_reply *ents;
-        size_t j;
-        int sidx;
-        if (!rsq__xr_stream(cons, list, k, &sidx, &ents) || ents->type != RSQ_REPLY_ARRAY) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed reply or unknown stream");
-            break;
-        }
-        for (j = 0; j < ents->len && rc == RSQ_OK; j++) rc = rsq__batch_add(cons, sidx, &ents->element[j], 1);
-        if (rc == RSQ_OK && ents->len) rsq__reply_id(&ents->element[ents->len - 1].element[0], &cons->st[sidx].seen);
-    }
-    if (rc != RSQ_OK) {
-        while (--cons->xr_cmds > 0) if (rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT) != RSQ_OK && !rsq_pending_replies(c)) break;
-        cons->xr_cmds = 0;
-        return rc;
-    }
-    if (--cons->xr_cmds > 0) goto next_reply;
-    return rsq__batch_uncount(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
+    rsq_result rc;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
+    if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    rc = rsq__claim_rest(cons, 1);
+    cons->bpos = cons->nmsg;
+    cons->nrequeue = 0;
+    if (rc == RSQ_OK) rc = rsq_consumer_flush(cons);
+    return rc;
 }
 
-/* XREADGROUP for new entries, waiting for the reply (BLOCK time plus the client's
-   margin). */
-RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int block_ms) {
-    rsq_result rc = rsq__xread_send(cons, first, n, block_ms);
+/* ------------------------------------------------------------------------------------ */
+// >>deadletters: rsq_dead_letter, rsq_dead_letter_replay
+
+/* ----- nack, lease, dead letters ----- */
+RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) {
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    if (!m || m->sidx < 0 || m->sidx >= cons->nstreams) return rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer");
+    return rsq__cons_sync(cons);
+}
+
+RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error) {
+    const rsq_reply *r;
+    rsq__txcmd tx[2];
+    const char *ack[4];
+    char dl[24];
+    size_t i, argc = 0;
+    rsq_result rc = rsq__check_msg(cons, m);
     if (rc != RSQ_OK) return rc;
-    return rsq__xread_recv(cons, block_ms >= 0 ? block_ms + cons->c->block_margin_ms : RSQ_TIMEOUT_DEFAULT);
+    if ((rc = rsq__cons_argv(cons, 13 + 2 * m->field_count)) != RSQ_OK) return rc;
+    cons->argv[argc] = "XADD"; cons->lens[argc++] = 4;
+    cons->argv[argc] = RSQ__DLQ(cons, m->sidx); cons->lens[argc++] = strlen(RSQ__DLQ(cons, m->sidx));
+    cons->argv[argc] = "*"; cons->lens[argc++] = 1;
+    for (i = 0; i < m->field_count; i++) {
+        cons->argv[argc] = m->fields[i].name; cons->lens[argc++] = m->fields[i].name_len;
+        cons->argv[argc] = m->fields[i].value; cons->lens[argc++] = m->fields[i].value_len;
+    }
+    rsq__u64_to_dec(dl, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    if (!error) error = cons->error[0] ? cons->error : "dead-lettered";
+    cons->argv[argc] = "dlq-stream"; cons->lens[argc++] = 10;
+    cons->argv[argc] = m->stream; cons->lens[argc++] = m->stream_len;
+    cons->argv[argc] = "dlq-group"; cons->lens[argc++] = 9;
+    cons->argv[argc] = cons->group; cons->lens[argc++] = strlen(cons->group);
+    cons->argv[argc] = "dlq-id"; cons->lens[argc++] = 6;
+    cons->argv[argc] = m->id_str; cons->lens[argc++] = strlen(m->id_str);
+    cons->argv[argc] = "dlq-deliveries"; cons->lens[argc++] = 14;
+    cons->argv[argc] = dl; cons->lens[argc++] = strlen(dl);
+    cons->argv[argc] = "dlq-error"; cons->lens[argc++] = 9;
+    cons->argv[argc] = error; cons->lens[argc++] = strlen(error);
+    ack[0] = "XACK"; ack[1] = m->stream; ack[2] = cons->group; ack[3] = m->id_str;
+    tx[0].argc = (int)argc; tx[0].argv = cons->argv; tx[0].lens = cons->lens; tx[0].what = "XADD to the dead-letter stream";
+    tx[1].argc = 4; tx[1].argv = ack; tx[1].lens = NULL; tx[1].what = "XACK of the entry";
+    rc = rsq__transaction(cons->c, "dead letter", 2, tx, &r);
+    if (rc != RSQ_OK) return rc;
+    cons->stats.dead_lettered++;
+    rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
+             m->stream, cons->group, m->id_str, m->deliveries, error);
+    return RSQ_OK;
 }
 
 /* A pending entry that cannot be handed out is moved to the dead letters by ID,
@@ -5261,90 +5277,179 @@ RSQ__INTERN rsq_result rsq__dead_letter_id(rsq_consumer *cons, int sidx, rsq_id 
     return rsq_dead_letter(cons, &m, why);
 }
 
-/* Reads the XPENDING half of a resume exchange: the entry's ID and delivery count so
-   far. 0 when nothing is pending after the cursor (or the reply is unusable). */
-RSQ__INTERN int rsq__resume_pending(const rsq_reply *r, rsq_id *id, long long *count) {
-    const rsq_reply *e;
-    if (r->type != RSQ_REPLY_ARRAY || r->len < 1) return 0;
-    e = &r->element[0];
-    if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq__reply_id(&e->element[0], id)) return 0;
-    *count = e->element[3].integer;
-    return 1;
+/* Whether `origin` (a dead letter's dlq-stream field: data, never trusted) is one of
+   the streams whose dead letters go to `dlq`: for a dead-letter key B:dlq where B is
+   {X} (rsq_queue_key's wrapping), X itself, {X} (a shard's base) or {X}:p<k>; where
+   B carries its own tag, B or B:p<k>. */
+RSQ__INTERN int rsq__replay_target_ok(const char *dlq, const char *origin, size_t olen) {
+    size_t dn = strlen(dlq), bn, o, cl;
+    long long lvl;
+    if (dn < 5 || memcmp(dlq + dn - 4, ":dlq", 4)) return 0;
+    bn = dn - 4;
+    if (olen == bn && !memcmp(origin, dlq, bn)) return 1;
+    if (olen > bn + 2 && !memcmp(origin, dlq, bn) && origin[bn] == ':' && origin[bn + 1] == 'p' &&
+        rsq__parse_ll(origin + bn + 2, olen - bn - 2, &lvl) && lvl > 0 && lvl < RSQ_MAX_PRIORITIES && origin[bn + 2] != '0')
+        return 1;
+    return dlq[0] == '{' && rsq__hash_tag(dlq, bn, &o, &cl) && o == 0 && cl == bn - 1 && olen == bn - 2 &&
+           !memcmp(origin, dlq + 1, bn - 2);
 }
 
-/* Re-delivers the next entry of this consumer's own pending list on stream sidx
-   (after the resume cursor), one at a time so that the server counts a delivery only
-   for an entry that reaches the caller: XPENDING (its count so far) and XREADGROUP
-   from the cursor with COUNT 1, pipelined once XPENDING has answered (the first
-   exchange waits for it: refused, nothing is read). The entry joins the batch with deliveries
-   = count + 1; one already delivered max_deliveries times goes to the dead letters;
-   one deleted from the stream is acked away; one larger than the client's limits is
-   dead-lettered by ID (the link is lost with it: that is how the limit is enforced).
-   Clears `resuming` once nothing is left. */
-RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
-    rsq_client *c = cons->c;
-    rsq__cstream *st = &cons->st[sidx];
-    char from[RSQ_ID_STRLEN], cur[RSQ_ID_STRLEN], why[RSQ_ERR_MAX + 64];
-    const char *argv[9];
-    const rsq_reply *r, *ents = NULL;
-    long long before = 0;
-    rsq_id pid, id;
-    int have = 0, s2, piped = cons->pending_ok;
-    rsq_result rc, rc2;
-    rsq_id_format(rsq__id_next(st->cursor), from);
-    rsq_id_format(st->cursor, cur);
-    argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, sidx); argv[2] = cons->group;
-    argv[3] = from; argv[4] = "+"; argv[5] = "1"; argv[6] = cons->name;
-    if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
-    if (!piped) {
-        /* XPENDING alone until it has answered once: refused (an ACL user without
-           +xpending), the read must not go out, or the server would count a
-           delivery of an entry that no handler sees, at every attempt */
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
+    const char **argv = NULL, *del[3];
+    size_t *lens = NULL;
+    char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN], *copy = NULL;
+    size_t done = 0, cap = 0, acap = 0;
+    rsq_result rc;
+    if (replayed) *replayed = 0;
+    if (!c) return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK) return rc;
+    while (max == 0 || done < max) {
+        const rsq_reply *r, *e, *f, *o;
+        rsq__txcmd tx[2];
+        size_t i, argc = 0, need = 0, w = 0;
+        const char *rng[6];
+        rng[0] = "XRANGE"; rng[1] = dlq; rng[2] = "-"; rng[3] = "+"; rng[4] = "COUNT"; rng[5] = "1";
+        if ((rc = rsq__cmd(c, &r, 6, rng, 1)) != RSQ_OK) break;
+        if (r->type != RSQ_REPLY_ARRAY || r->len == 0) break;
+        e = &r->element[0];
+        if (e->type != RSQ_REPLY_ARRAY || e->len < 2 || e->element[1].type != RSQ_REPLY_ARRAY || !e->element[0].str) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "malformed dead letter");
+            break;
+        }
+        f = &e->element[1];
+        rsq__copy(id, sizeof id, e->element[0].str, e->element[0].len);
+        o = rsq_reply_get(f, "dlq-stream");
+        if (!o || !o->str || o->len == 0 || o->len >= sizeof origin) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field; left in place", id);
+            break;
+        }
+        if (!rsq__replay_target_ok(dlq, o->str, o->len)) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s names a stream that is not one of this queue's; left in "
+                              "place (a dead letter's fields are data, never a destination)", id);
+            break;
+        }
+        rsq__copy(origin, sizeof origin, o->str, o->len);
+        /* copy the kept fields out of the reply: the next command reuses its buffer */
+        for (i = 0; i + 1 < f->len; i += 2) need += f->element[i].len + f->element[i + 1].len + 2;
+        if (need > cap) {
+            void *p = rsq__realloc(&c->alloc, copy, need);
+            if (!p) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
+            copy = (char *)p;
+            cap = need;
+        }
+        if (3 + f->len > acap) { /* room for every field, however many */
+            size_t want = 3 + f->len;
+            void *pa = rsq__realloc(&c->alloc, (void *)argv, want * sizeof *argv), *pl;
+            if (pa) argv = (const char **)pa;
+            pl = pa ? rsq__realloc(&c->alloc, lens, want * sizeof *lens) : NULL;
+            if (!pl) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
+            lens = (size_t *)pl;
+            acap = want;
+        }
+        argv[argc] = "XADD"; lens[argc++] = 4;
+        argv[argc] = origin; lens[argc++] = strlen(origin);
+        argv[argc] = "*"; lens[argc++] = 1;
+        for (i = 0; i + 1 < f->len; i += 2) {
+            const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
+            if (k->len >= 4 && !memcmp(k->str, "dlq-", 4)) continue;
+            memcpy(copy + w, k->str, k->len); argv[argc] = copy + w; lens[argc++] = k->len; w += k->len + 1;
+            memcpy(copy + w, v->str, v->len); argv[argc] = copy + w; lens[argc++] = v->len; w += v->len + 1;
+        }
+        if (argc == 3) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id); break; }
+        del[0] = "XDEL"; del[1] = dlq; del[2] = id;
+        tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "XADD to the queue";
+        tx[1].argc = 3; tx[1].argv = del; tx[1].lens = NULL; tx[1].what = "XDEL of the dead letter";
+        if ((rc = rsq__transaction(c, "replay", 2, tx, &r)) != RSQ_OK) break;
+        done++;
+    }
+    rsq__free(&c->alloc, copy);
+    rsq__free(&c->alloc, (void *)argv);
+    rsq__free(&c->alloc, lens);
+    if (replayed) *replayed = done;
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>nack: rsq_nack (now or later), rsq_extend (the lease)
+
+/* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
+   its resume does not hand them out early; any consumer's reclaim takes them when due. */
+#define RSQ__DELAYED_CONSUMER "rsq:delayed"
+
+RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
+    const rsq_reply *r;
+    const char *argv[11];
+    char idle[24], cnt[24];
+    rsq_result rc = rsq__check_msg(cons, m);
+    if (rc != RSQ_OK) return rc;
+    if (error) rsq_consumer_set_error(cons, error);
+    if (cons->max_deliveries >= 0 && m->deliveries >= cons->max_deliveries) {
+        char why[96];
+        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
+        cons->stats.nacked++;
+        return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
+    }
+    argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
+    argv[4] = "0"; argv[5] = m->id_str; argv[6] = "RETRYCOUNT"; argv[7] = cnt;
+    if (delay_ms <= 0) {
+        /* keep it (XCLAIM to ourselves: lease renewed) with the handlers' count so far;
+           the delivery to come counts once handed out (never before: a crash first
+           must not count it) */
+        rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+        argv[8] = "JUSTID";
+        rc = rsq__cmd(cons->c, &r, 9, argv, 0);
         if (rc != RSQ_OK) return rc;
-        cons->pending_ok = 1;
-        have = rsq__resume_pending(r, &pid, &before);
-    }
-    argv[0] = "XREADGROUP"; argv[1] = "GROUP"; argv[2] = cons->group; argv[3] = cons->name;
-    argv[4] = "COUNT"; argv[5] = "1"; argv[6] = "STREAMS"; argv[7] = RSQ__KEY(cons, sidx); argv[8] = cur;
-    if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
-    if (piped) { /* XPENDING's reply first */
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
-        if (rc != RSQ_OK) cons->pending_ok = 0; /* refused now: alone again next time */
-        have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
-    }
-    rc2 = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-    if (rc2 == RSQ_ERR_LIMIT && rc == RSQ_OK && have) {
-        /* the entry is too large for this client: set it aside by ID */
-        rsq__fmt(why, sizeof why, "entry larger than the consumer's reply limits (%s)", c->err);
-        if ((rc = rsq__dead_letter_id(cons, sidx, pid, before, why)) != RSQ_OK) return rc;
-        st->cursor = pid;
+        cons->stats.nacked++;
+        if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type != RSQ_REPLY_NIL &&
+            m >= cons->msg && m < cons->msg + cons->nmsg) {
+            rsq_message *mm = &cons->msg[m - cons->msg];
+            if (!RSQ__ENSURE(cons, requeue, requeue_cap, cons->nrequeue + 1))
+                return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for requeue");
+            mm->deliveries++;
+            cons->requeue[cons->nrequeue++] = (size_t)(m - cons->msg);
+        } else if (r->type == RSQ_REPLY_ARRAY && (r->len == 0 || r->element[0].type == RSQ_REPLY_NIL)) {
+            rsq__note_deleted(cons, m->sidx, m->id); /* gone from the stream meanwhile */
+        }
         return RSQ_OK;
     }
+    /* park it on the pseudo-consumer, looking idle, so a reclaim pass takes it after
+       delay_ms */
+    if (delay_ms > cons->visibility_ms) delay_ms = cons->visibility_ms;
+    rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
+    argv[3] = RSQ__DELAYED_CONSUMER;
+    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0)); /* the handlers' count */
+    argv[8] = "IDLE"; argv[9] = idle; argv[10] = "JUSTID";
+    rc = rsq__cmd(cons->c, &r, 11, argv, 1);
     if (rc != RSQ_OK) return rc;
-    if (rc2 != RSQ_OK) return rc2;
-    if (r->type == RSQ_REPLY_NIL) { st->resuming = 0; return RSQ_OK; }
-    if ((r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) || r->len < 1 || !rsq__xr_stream(cons, r, 0, &s2, &ents) || s2 != sidx)
-        return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
-    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) { st->resuming = 0; return RSQ_OK; }
-    if (ents->element[0].type != RSQ_REPLY_ARRAY || ents->element[0].len < 2 || !rsq__reply_id(&ents->element[0].element[0], &id))
-        return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed entry");
-    st->cursor = id;
-    if (!have || rsq_id_cmp(id, pid) != 0) before = 0; /* changed in between: count unknown */
-    if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], before + 1)) != RSQ_OK) return rc;
-    if (cons->nmsg == 0) return RSQ_OK; /* deleted from the stream: acked away */
-    rsq__batch_fix(cons);
-    if (cons->max_deliveries >= 0 && before >= cons->max_deliveries) {
-        rsq_message *m = &cons->msg[cons->nmsg - 1];
-        m->skip = 1;
-        m->deliveries = before;
-        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", before, cons->max_deliveries);
-        return rsq_dead_letter(cons, m, why);
+    cons->stats.nacked++;
+    {
+        uint64_t due = rsq__now(cons->c) + (uint64_t)delay_ms;
+        rsq__cstream *st = &cons->st[m->sidx];
+        if (due < cons->next_reclaim) cons->next_reclaim = due;
+        if (rsq_id_cmp(m->id, st->claim) < 0) st->claim = m->id;
     }
-    cons->stats.resumed++;
     return RSQ_OK;
 }
+
+RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
+    static const char script[] =
+        "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) "
+        "if p[1] and p[1][2] == ARGV[3] then "
+        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID') return 1 end return 0";
+    const rsq_reply *r;
+    const char *argv[7];
+    rsq_result rc = rsq__check_msg(cons, m);
+    if (rc != RSQ_OK) return rc;
+    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = RSQ__KEY(cons, m->sidx);
+    argv[4] = cons->group; argv[5] = m->id_str; argv[6] = cons->name;
+    rc = rsq__cmd(cons->c, &r, 7, argv, 1);
+    if (rc != RSQ_OK) return rsq__needs_scripting(cons->c, rc, "rsq_extend");
+    if (r->integer != 1) return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
+    return RSQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>reclaim: entries idle on other consumers move to this one's pending list
 
 /* ----- reclaim: entries idle on other consumers move to this one's pending list
    (claimed by ID, which counts no delivery), then come out through resume ----- */
@@ -5465,6 +5570,204 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
         rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_RECLAIMED, "%s: reclaimed %zu entries idle over %d ms", cons->group, total,
                  cons->visibility_ms);
     }
+    return RSQ_OK;
+}
+
+/* ------------------------------------------------------------------------------------ */
+// >>fetch: the group, resume, new entries, and the state machine of next and step
+
+/* In a cluster, a sharded queue's streams live in several slots. */
+RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
+    return cons->shards > 1 && (cons->c->cluster || cons->c->cluster_seen);
+}
+
+/* XREADGROUP for new entries (">") over streams [first, first+n). block_ms < 0: no
+   BLOCK. Queued acks go in the same write. */
+RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int block_ms) {
+    rsq_client *c = cons->c;
+    char cnt[24], blk[24];
+    int argc = 0, i, acks = 0;
+    rsq_result rc;
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
+    if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
+    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rsq__resync(c, rc);
+    cons->ack_replies = acks;
+    cons->argv[argc++] = "XREADGROUP";
+    cons->argv[argc++] = "GROUP";
+    cons->argv[argc++] = cons->group;
+    cons->argv[argc++] = cons->name;
+    cons->argv[argc++] = "COUNT";
+    rsq__u64_to_dec(cnt, (uint64_t)cons->count);
+    cons->argv[argc++] = cnt;
+    if (block_ms >= 0) {
+        rsq__u64_to_dec(blk, (uint64_t)(block_ms > 0 ? block_ms : 1));
+        cons->argv[argc++] = "BLOCK";
+        cons->argv[argc++] = blk;
+    }
+    cons->argv[argc++] = "STREAMS";
+    cons->xr_cmds = 1;
+    if (rsq__cons_sharded_cluster(cons) && n > 1) {
+        /* a cluster refuses keys of several slots in one command: one read per shard,
+           each with that shard's levels, highest first */
+        int s, k, m;
+        cons->xr_cmds = 0;
+        for (s = 0; s < cons->shards && rc == RSQ_OK; s++) {
+            for (m = 0, k = 0; k < n; k++) if (cons->st[first + k].shard == s) cons->argv[argc + m++] = RSQ__KEY(cons, first + k);
+            if (!m) continue;
+            for (k = 0; k < m; k++) cons->argv[argc + m + k] = ">";
+            rc = rsq_append_argv(c, argc + 2 * m, cons->argv, NULL);
+            cons->xr_cmds++;
+        }
+        if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
+        return rc;
+    }
+    for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
+    for (i = 0; i < n; i++) cons->argv[argc++] = ">";
+    rc = rsq_append_argv(c, argc, cons->argv, NULL);
+    if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
+    return rc;
+}
+
+/* Receives what rsq__xread_send asked for: the XACK replies, then the XREADGROUP
+   reply, whose entries go into the batch (first deliveries: count 1). timeout_ms may
+   be RSQ_TIMEOUT_NONBLOCK (RSQ_AGAIN until the replies are in; progress is kept). On
+   an error the caller drops the partial batch. */
+RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
+    rsq_client *c = cons->c;
+    size_t k;
+    const rsq_reply *r, *list;
+    rsq_result rc = rsq__read_acks(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+    if (rc == RSQ_AGAIN || (rc != RSQ_OK && !rsq_result_is_server_error(rc))) return rc;
+    if (rc != RSQ_OK && cons->ack_fail == RSQ_OK) {
+        /* the server refused the acks sent with this read: the read's own replies are
+           still owed, so take them first; the refusal is reported by the next round
+           (rsq__duties), the acks stay queued */
+        cons->ack_fail = rc;
+        rsq__copy(cons->ack_err, sizeof cons->ack_err, c->err, strlen(c->err));
+    }
+  next_reply:
+    c->intr_wait = timeout_ms > 0; /* only a BLOCK read may be cut short by a stop */
+    rc = rsq_read_reply(c, &r, timeout_ms);
+    c->intr_wait = 0;
+    if (rc != RSQ_OK) {
+        /* later replies of a per-shard read are still owed: take them before reporting */
+        while (--cons->xr_cmds > 0 && rsq_result_is_server_error(rc)) rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        cons->xr_cmds = 0;
+        return rc;
+    }
+    if (r->type == RSQ_REPLY_NIL) { if (--cons->xr_cmds > 0) goto next_reply; return RSQ_OK; }
+    if (r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) rc = rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
+    list = r;
+    for (k = 0; rc == RSQ_OK && k < list->len; k += (list->type == RSQ_REPLY_MAP ? 2 : 1)) {
+        const rsq_reply *ents;
+        size_t j;
+        int sidx;
+        if (!rsq__xr_stream(cons, list, k, &sidx, &ents) || ents->type != RSQ_REPLY_ARRAY) {
+            rc = rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed reply or unknown stream");
+            break;
+        }
+        for (j = 0; j < ents->len && rc == RSQ_OK; j++) rc = rsq__batch_add(cons, sidx, &ents->element[j], 1);
+        if (rc == RSQ_OK && ents->len) rsq__reply_id(&ents->element[ents->len - 1].element[0], &cons->st[sidx].seen);
+    }
+    if (rc != RSQ_OK) {
+        while (--cons->xr_cmds > 0) if (rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT) != RSQ_OK && !rsq_pending_replies(c)) break;
+        cons->xr_cmds = 0;
+        return rc;
+    }
+    if (--cons->xr_cmds > 0) goto next_reply;
+    return rsq__batch_uncount(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+}
+
+/* XREADGROUP for new entries, waiting for the reply (BLOCK time plus the client's
+   margin). */
+RSQ__INTERN rsq_result rsq__xread(rsq_consumer *cons, int first, int n, int block_ms) {
+    rsq_result rc = rsq__xread_send(cons, first, n, block_ms);
+    if (rc != RSQ_OK) return rc;
+    return rsq__xread_recv(cons, block_ms >= 0 ? block_ms + cons->c->block_margin_ms : RSQ_TIMEOUT_DEFAULT);
+}
+
+/* Reads the XPENDING half of a resume exchange: the entry's ID and delivery count so
+   far. 0 when nothing is pending after the cursor (or the reply is unusable). */
+RSQ__INTERN int rsq__resume_pending(const rsq_reply *r, rsq_id *id, long long *count) {
+    const rsq_reply *e;
+    if (r->type != RSQ_REPLY_ARRAY || r->len < 1) return 0;
+    e = &r->element[0];
+    if (e->type != RSQ_REPLY_ARRAY || e->len < 4 || !rsq__reply_id(&e->element[0], id)) return 0;
+    *count = e->element[3].integer;
+    return 1;
+}
+
+/* Re-delivers the next entry of this consumer's own pending list on stream sidx
+   (after the resume cursor), one at a time so that the server counts a delivery only
+   for an entry that reaches the caller: XPENDING (its count so far) and XREADGROUP
+   from the cursor with COUNT 1, pipelined once XPENDING has answered (the first
+   exchange waits for it: refused, nothing is read). The entry joins the batch with deliveries
+   = count + 1; one already delivered max_deliveries times goes to the dead letters;
+   one deleted from the stream is acked away; one larger than the client's limits is
+   dead-lettered by ID (the link is lost with it: that is how the limit is enforced).
+   Clears `resuming` once nothing is left. */
+RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
+    rsq_client *c = cons->c;
+    rsq__cstream *st = &cons->st[sidx];
+    char from[RSQ_ID_STRLEN], cur[RSQ_ID_STRLEN], why[RSQ_ERR_MAX + 64];
+    const char *argv[9];
+    const rsq_reply *r, *ents = NULL;
+    long long before = 0;
+    rsq_id pid, id;
+    int have = 0, s2, piped = cons->pending_ok;
+    rsq_result rc, rc2;
+    rsq_id_format(rsq__id_next(st->cursor), from);
+    rsq_id_format(st->cursor, cur);
+    argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, sidx); argv[2] = cons->group;
+    argv[3] = from; argv[4] = "+"; argv[5] = "1"; argv[6] = cons->name;
+    if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
+    if (!piped) {
+        /* XPENDING alone until it has answered once: refused (an ACL user without
+           +xpending), the read must not go out, or the server would count a
+           delivery of an entry that no handler sees, at every attempt */
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK) return rc;
+        cons->pending_ok = 1;
+        have = rsq__resume_pending(r, &pid, &before);
+    }
+    argv[0] = "XREADGROUP"; argv[1] = "GROUP"; argv[2] = cons->group; argv[3] = cons->name;
+    argv[4] = "COUNT"; argv[5] = "1"; argv[6] = "STREAMS"; argv[7] = RSQ__KEY(cons, sidx); argv[8] = cur;
+    if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
+    if (piped) { /* XPENDING's reply first */
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+        if (rc != RSQ_OK) cons->pending_ok = 0; /* refused now: alone again next time */
+        have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
+    }
+    rc2 = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc2 == RSQ_ERR_LIMIT && rc == RSQ_OK && have) {
+        /* the entry is too large for this client: set it aside by ID */
+        rsq__fmt(why, sizeof why, "entry larger than the consumer's reply limits (%s)", c->err);
+        if ((rc = rsq__dead_letter_id(cons, sidx, pid, before, why)) != RSQ_OK) return rc;
+        st->cursor = pid;
+        return RSQ_OK;
+    }
+    if (rc != RSQ_OK) return rc;
+    if (rc2 != RSQ_OK) return rc2;
+    if (r->type == RSQ_REPLY_NIL) { st->resuming = 0; return RSQ_OK; }
+    if ((r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) || r->len < 1 || !rsq__xr_stream(cons, r, 0, &s2, &ents) || s2 != sidx)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
+    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) { st->resuming = 0; return RSQ_OK; }
+    if (ents->element[0].type != RSQ_REPLY_ARRAY || ents->element[0].len < 2 || !rsq__reply_id(&ents->element[0].element[0], &id))
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed entry");
+    st->cursor = id;
+    if (!have || rsq_id_cmp(id, pid) != 0) before = 0; /* changed in between: count unknown */
+    if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], before + 1)) != RSQ_OK) return rc;
+    if (cons->nmsg == 0) return RSQ_OK; /* deleted from the stream: acked away */
+    rsq__batch_fix(cons);
+    if (cons->max_deliveries >= 0 && before >= cons->max_deliveries) {
+        rsq_message *m = &cons->msg[cons->nmsg - 1];
+        m->skip = 1;
+        m->deliveries = before;
+        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", before, cons->max_deliveries);
+        return rsq_dead_letter(cons, m, why);
+    }
+    cons->stats.resumed++;
     return RSQ_OK;
 }
 
@@ -5590,50 +5893,6 @@ RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
     return rc;
 }
 
-/* XCLAIM ... JUSTID of the batch's messages not yet handed out, pipelined, one
-   command per message: `release` hands them back (IDLE visibility_ms, delivery count
-   back to what handlers saw), else their lease is renewed (idle time reset). */
-RSQ__INTERN rsq_result rsq__claim_rest(rsq_consumer *cons, int release) {
-    rsq_client *c = cons->c;
-    char idle[24], retry[24];
-    size_t i, sent = 0;
-    rsq_result rc = RSQ_OK, one;
-    rsq__u64_to_dec(idle, (uint64_t)cons->visibility_ms);
-    for (i = cons->bpos; i < cons->nmsg && rc == RSQ_OK; i++) {
-        const rsq_message *m = &cons->msg[i];
-        const char *argv[12];
-        int argc = 0;
-        if (m->skip) continue;
-        argv[argc++] = "XCLAIM"; argv[argc++] = RSQ__KEY(cons, m->sidx); argv[argc++] = cons->group;
-        argv[argc++] = cons->name; argv[argc++] = "0"; argv[argc++] = m->id_str;
-        if (release) {
-            rsq__u64_to_dec(retry, (uint64_t)(m->deliveries > 1 ? m->deliveries - 1 : 0));
-            argv[argc++] = "IDLE"; argv[argc++] = idle; argv[argc++] = "RETRYCOUNT"; argv[argc++] = retry;
-        }
-        argv[argc++] = "JUSTID";
-        if ((rc = rsq_append_argv(c, argc, argv, NULL)) == RSQ_OK) sent++;
-    }
-    for (i = 0; i < sent; i++) {
-        const rsq_reply *r;
-        one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (one != RSQ_OK && rc == RSQ_OK) rc = one;
-        if (one != RSQ_OK && !rsq_result_is_server_error(one)) return one;
-    }
-    return rc;
-}
-
-RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons) {
-    rsq_result rc;
-    if (!cons || !cons->c) return RSQ_ERR_ARG;
-    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
-    if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
-    rc = rsq__claim_rest(cons, 1);
-    cons->bpos = cons->nmsg;
-    cons->nrequeue = 0;
-    if (rc == RSQ_OK) rc = rsq_consumer_flush(cons);
-    return rc;
-}
-
 /* Time-driven duties between hand-outs: acks older than ack_interval_ms go out, and
    prefetched messages waiting longer than visibility_ms / 2 get their lease renewed,
    so that no one reclaims a live consumer's batch. */
@@ -5656,60 +5915,12 @@ RSQ__INTERN rsq_result rsq__duties(rsq_consumer *cons) {
     return RSQ_OK;
 }
 
-/* The next message of the batch (requeued ones first), if any: RSQ_OK and *out set. */
-RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out) {
-    while (cons->nrequeue) {
-        rsq_message *m = &cons->msg[cons->requeue[--cons->nrequeue]];
-        if (m->skip) continue;
-        *out = m;
-        cons->stats.delivered++;
-        return RSQ_OK;
-    }
-    while (cons->bpos < cons->nmsg) {
-        const rsq_message *m = &cons->msg[cons->bpos++];
-        if (m->skip) continue;
-        *out = m;
-        cons->stats.delivered++;
-        return RSQ_OK;
-    }
-    return RSQ_EMPTY;
-}
-
-/* While a consumer call runs, the client sees its stop flag: waits, reconnects and
-   backoffs then give up at once. The final release gets a few bounded attempts. */
-RSQ__INTERN rsq_result rsq__stop_now(rsq_consumer *cons) {
-    rsq_client *c = cons->c;
-    int attempts = c->retry_attempts;
-    c->intr = NULL;
-    c->call_deadline = 0;
-    if (attempts == RSQ_RETRY_FOREVER || attempts > 3) c->retry_attempts = 3;
-    rsq_consumer_release(cons);
-    c->retry_attempts = attempts;
-    return RSQ_STOPPED;
-}
-
-RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message **out);
-RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms);
-
-RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out) {
-    rsq_result rc;
-    if (!cons || !cons->c) return RSQ_ERR_ARG;
-    cons->c->intr = &cons->stop;
-    rc = rsq__consumer_step(cons, out);
-    cons->c->intr = NULL;
-    if (cons->stop && rc != RSQ_OK && rc != RSQ_AGAIN) rc = rsq__stop_now(cons);
-    return rc;
-}
-
-RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
-    rsq_result rc;
-    if (!cons || !cons->c) return RSQ_ERR_ARG;
-    cons->c->intr = &cons->stop;
-    rc = rsq__consumer_next(cons, out, timeout_ms);
-    cons->c->intr = NULL;
-    cons->c->call_deadline = 0;
-    if (cons->stop && rc != RSQ_OK) rc = rsq__stop_now(cons);
-    return rc;
+/* Pause before another attempt, never past the call's deadline. */
+RSQ__INTERN void rsq__cons_backoff(rsq_consumer *cons, int attempt, uint64_t deadline) {
+    uint64_t now = rsq__now(cons->c);
+    int ms = rsq__backoff_ms(cons->c, attempt);
+    if (deadline != UINT64_MAX) ms = (int)RSQ__MIN((uint64_t)ms, deadline > now ? deadline - now : 0);
+    rsq__cons_sleep(cons, ms);
 }
 
 RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message **out) {
@@ -5766,14 +5977,6 @@ RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message 
     return rc == RSQ_OK || rc == RSQ_AGAIN ? RSQ_AGAIN : rc;
 }
 
-/* Pause before another attempt, never past the call's deadline. */
-RSQ__INTERN void rsq__cons_backoff(rsq_consumer *cons, int attempt, uint64_t deadline) {
-    uint64_t now = rsq__now(cons->c);
-    int ms = rsq__backoff_ms(cons->c, attempt);
-    if (deadline != UINT64_MAX) ms = (int)RSQ__MIN((uint64_t)ms, deadline > now ? deadline - now : 0);
-    rsq__cons_sleep(cons, ms);
-}
-
 RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
     rsq_client *c;
     uint64_t deadline;
@@ -5820,217 +6023,40 @@ RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message 
     }
 }
 
-/* ----- nack, lease, dead letters ----- */
-RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) {
-    if (!cons || !cons->c) return RSQ_ERR_ARG;
-    if (!m || m->sidx < 0 || m->sidx >= cons->nstreams) return rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer");
-    return rsq__cons_sync(cons);
+/* ------------------------------------------------------------------------------------ */
+// >>run: rsq_consumer_next, rsq_consumer_step, rsq_consumer_run
+
+/* While a consumer call runs, the client sees its stop flag: waits, reconnects and
+   backoffs then give up at once. The final release gets a few bounded attempts. */
+RSQ__INTERN rsq_result rsq__stop_now(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    int attempts = c->retry_attempts;
+    c->intr = NULL;
+    c->call_deadline = 0;
+    if (attempts == RSQ_RETRY_FOREVER || attempts > 3) c->retry_attempts = 3;
+    rsq_consumer_release(cons);
+    c->retry_attempts = attempts;
+    return RSQ_STOPPED;
 }
 
-/* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
-   its resume does not hand them out early; any consumer's reclaim takes them when due. */
-#define RSQ__DELAYED_CONSUMER "rsq:delayed"
-
-RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
-    const rsq_reply *r;
-    const char *argv[11];
-    char idle[24], cnt[24];
-    rsq_result rc = rsq__check_msg(cons, m);
-    if (rc != RSQ_OK) return rc;
-    if (error) rsq_consumer_set_error(cons, error);
-    if (cons->max_deliveries >= 0 && m->deliveries >= cons->max_deliveries) {
-        char why[96];
-        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
-        cons->stats.nacked++;
-        return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
-    }
-    argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
-    argv[4] = "0"; argv[5] = m->id_str; argv[6] = "RETRYCOUNT"; argv[7] = cnt;
-    if (delay_ms <= 0) {
-        /* keep it (XCLAIM to ourselves: lease renewed) with the handlers' count so far;
-           the delivery to come counts once handed out (never before: a crash first
-           must not count it) */
-        rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
-        argv[8] = "JUSTID";
-        rc = rsq__cmd(cons->c, &r, 9, argv, 0);
-        if (rc != RSQ_OK) return rc;
-        cons->stats.nacked++;
-        if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type != RSQ_REPLY_NIL &&
-            m >= cons->msg && m < cons->msg + cons->nmsg) {
-            rsq_message *mm = &cons->msg[m - cons->msg];
-            if (!RSQ__ENSURE(cons, requeue, requeue_cap, cons->nrequeue + 1))
-                return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for requeue");
-            mm->deliveries++;
-            cons->requeue[cons->nrequeue++] = (size_t)(m - cons->msg);
-        } else if (r->type == RSQ_REPLY_ARRAY && (r->len == 0 || r->element[0].type == RSQ_REPLY_NIL)) {
-            rsq__note_deleted(cons, m->sidx, m->id); /* gone from the stream meanwhile */
-        }
-        return RSQ_OK;
-    }
-    /* park it on the pseudo-consumer, looking idle, so a reclaim pass takes it after
-       delay_ms */
-    if (delay_ms > cons->visibility_ms) delay_ms = cons->visibility_ms;
-    rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
-    argv[3] = RSQ__DELAYED_CONSUMER;
-    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0)); /* the handlers' count */
-    argv[8] = "IDLE"; argv[9] = idle; argv[10] = "JUSTID";
-    rc = rsq__cmd(cons->c, &r, 11, argv, 1);
-    if (rc != RSQ_OK) return rc;
-    cons->stats.nacked++;
-    {
-        uint64_t due = rsq__now(cons->c) + (uint64_t)delay_ms;
-        rsq__cstream *st = &cons->st[m->sidx];
-        if (due < cons->next_reclaim) cons->next_reclaim = due;
-        if (rsq_id_cmp(m->id, st->claim) < 0) st->claim = m->id;
-    }
-    return RSQ_OK;
-}
-
-RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
-    static const char script[] =
-        "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) "
-        "if p[1] and p[1][2] == ARGV[3] then "
-        "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID') return 1 end return 0";
-    const rsq_reply *r;
-    const char *argv[7];
-    rsq_result rc = rsq__check_msg(cons, m);
-    if (rc != RSQ_OK) return rc;
-    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = RSQ__KEY(cons, m->sidx);
-    argv[4] = cons->group; argv[5] = m->id_str; argv[6] = cons->name;
-    rc = rsq__cmd(cons->c, &r, 7, argv, 1);
-    if (rc != RSQ_OK) return rsq__needs_scripting(cons->c, rc, "rsq_extend");
-    if (r->integer != 1) return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
-    return RSQ_OK;
-}
-
-RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error) {
-    const rsq_reply *r;
-    rsq__txcmd tx[2];
-    const char *ack[4];
-    char dl[24];
-    size_t i, argc = 0;
-    rsq_result rc = rsq__check_msg(cons, m);
-    if (rc != RSQ_OK) return rc;
-    if ((rc = rsq__cons_argv(cons, 13 + 2 * m->field_count)) != RSQ_OK) return rc;
-    cons->argv[argc] = "XADD"; cons->lens[argc++] = 4;
-    cons->argv[argc] = RSQ__DLQ(cons, m->sidx); cons->lens[argc++] = strlen(RSQ__DLQ(cons, m->sidx));
-    cons->argv[argc] = "*"; cons->lens[argc++] = 1;
-    for (i = 0; i < m->field_count; i++) {
-        cons->argv[argc] = m->fields[i].name; cons->lens[argc++] = m->fields[i].name_len;
-        cons->argv[argc] = m->fields[i].value; cons->lens[argc++] = m->fields[i].value_len;
-    }
-    rsq__u64_to_dec(dl, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
-    if (!error) error = cons->error[0] ? cons->error : "dead-lettered";
-    cons->argv[argc] = "dlq-stream"; cons->lens[argc++] = 10;
-    cons->argv[argc] = m->stream; cons->lens[argc++] = m->stream_len;
-    cons->argv[argc] = "dlq-group"; cons->lens[argc++] = 9;
-    cons->argv[argc] = cons->group; cons->lens[argc++] = strlen(cons->group);
-    cons->argv[argc] = "dlq-id"; cons->lens[argc++] = 6;
-    cons->argv[argc] = m->id_str; cons->lens[argc++] = strlen(m->id_str);
-    cons->argv[argc] = "dlq-deliveries"; cons->lens[argc++] = 14;
-    cons->argv[argc] = dl; cons->lens[argc++] = strlen(dl);
-    cons->argv[argc] = "dlq-error"; cons->lens[argc++] = 9;
-    cons->argv[argc] = error; cons->lens[argc++] = strlen(error);
-    ack[0] = "XACK"; ack[1] = m->stream; ack[2] = cons->group; ack[3] = m->id_str;
-    tx[0].argc = (int)argc; tx[0].argv = cons->argv; tx[0].lens = cons->lens; tx[0].what = "XADD to the dead-letter stream";
-    tx[1].argc = 4; tx[1].argv = ack; tx[1].lens = NULL; tx[1].what = "XACK of the entry";
-    rc = rsq__transaction(cons->c, "dead letter", 2, tx, &r);
-    if (rc != RSQ_OK) return rc;
-    cons->stats.dead_lettered++;
-    rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
-             m->stream, cons->group, m->id_str, m->deliveries, error);
-    return RSQ_OK;
-}
-
-/* Whether `origin` (a dead letter's dlq-stream field: data, never trusted) is one of
-   the streams whose dead letters go to `dlq`: for a dead-letter key B:dlq where B is
-   {X} (rsq_queue_key's wrapping), X itself, {X} (a shard's base) or {X}:p<k>; where
-   B carries its own tag, B or B:p<k>. */
-RSQ__INTERN int rsq__replay_target_ok(const char *dlq, const char *origin, size_t olen) {
-    size_t dn = strlen(dlq), bn, o, cl;
-    long long lvl;
-    if (dn < 5 || memcmp(dlq + dn - 4, ":dlq", 4)) return 0;
-    bn = dn - 4;
-    if (olen == bn && !memcmp(origin, dlq, bn)) return 1;
-    if (olen > bn + 2 && !memcmp(origin, dlq, bn) && origin[bn] == ':' && origin[bn + 1] == 'p' &&
-        rsq__parse_ll(origin + bn + 2, olen - bn - 2, &lvl) && lvl > 0 && lvl < RSQ_MAX_PRIORITIES && origin[bn + 2] != '0')
-        return 1;
-    return dlq[0] == '{' && rsq__hash_tag(dlq, bn, &o, &cl) && o == 0 && cl == bn - 1 && olen == bn - 2 &&
-           !memcmp(origin, dlq + 1, bn - 2);
-}
-
-RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
-    const char **argv = NULL, *del[3];
-    size_t *lens = NULL;
-    char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN], *copy = NULL;
-    size_t done = 0, cap = 0, acap = 0;
+RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out) {
     rsq_result rc;
-    if (replayed) *replayed = 0;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK) return rc;
-    while (max == 0 || done < max) {
-        const rsq_reply *r, *e, *f, *o;
-        rsq__txcmd tx[2];
-        size_t i, argc = 0, need = 0, w = 0;
-        const char *rng[6];
-        rng[0] = "XRANGE"; rng[1] = dlq; rng[2] = "-"; rng[3] = "+"; rng[4] = "COUNT"; rng[5] = "1";
-        if ((rc = rsq__cmd(c, &r, 6, rng, 1)) != RSQ_OK) break;
-        if (r->type != RSQ_REPLY_ARRAY || r->len == 0) break;
-        e = &r->element[0];
-        if (e->type != RSQ_REPLY_ARRAY || e->len < 2 || e->element[1].type != RSQ_REPLY_ARRAY || !e->element[0].str) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "malformed dead letter");
-            break;
-        }
-        f = &e->element[1];
-        rsq__copy(id, sizeof id, e->element[0].str, e->element[0].len);
-        o = rsq_reply_get(f, "dlq-stream");
-        if (!o || !o->str || o->len == 0 || o->len >= sizeof origin) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field; left in place", id);
-            break;
-        }
-        if (!rsq__replay_target_ok(dlq, o->str, o->len)) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s names a stream that is not one of this queue's; left in "
-                              "place (a dead letter's fields are data, never a destination)", id);
-            break;
-        }
-        rsq__copy(origin, sizeof origin, o->str, o->len);
-        /* copy the kept fields out of the reply: the next command reuses its buffer */
-        for (i = 0; i + 1 < f->len; i += 2) need += f->element[i].len + f->element[i + 1].len + 2;
-        if (need > cap) {
-            void *p = rsq__realloc(&c->alloc, copy, need);
-            if (!p) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
-            copy = (char *)p;
-            cap = need;
-        }
-        if (3 + f->len > acap) { /* room for every field, however many */
-            size_t want = 3 + f->len;
-            void *pa = rsq__realloc(&c->alloc, (void *)argv, want * sizeof *argv), *pl;
-            if (pa) argv = (const char **)pa;
-            pl = pa ? rsq__realloc(&c->alloc, lens, want * sizeof *lens) : NULL;
-            if (!pl) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
-            lens = (size_t *)pl;
-            acap = want;
-        }
-        argv[argc] = "XADD"; lens[argc++] = 4;
-        argv[argc] = origin; lens[argc++] = strlen(origin);
-        argv[argc] = "*"; lens[argc++] = 1;
-        for (i = 0; i + 1 < f->len; i += 2) {
-            const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
-            if (k->len >= 4 && !memcmp(k->str, "dlq-", 4)) continue;
-            memcpy(copy + w, k->str, k->len); argv[argc] = copy + w; lens[argc++] = k->len; w += k->len + 1;
-            memcpy(copy + w, v->str, v->len); argv[argc] = copy + w; lens[argc++] = v->len; w += v->len + 1;
-        }
-        if (argc == 3) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id); break; }
-        del[0] = "XDEL"; del[1] = dlq; del[2] = id;
-        tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "XADD to the queue";
-        tx[1].argc = 3; tx[1].argv = del; tx[1].lens = NULL; tx[1].what = "XDEL of the dead letter";
-        if ((rc = rsq__transaction(c, "replay", 2, tx, &r)) != RSQ_OK) break;
-        done++;
-    }
-    rsq__free(&c->alloc, copy);
-    rsq__free(&c->alloc, (void *)argv);
-    rsq__free(&c->alloc, lens);
-    if (replayed) *replayed = done;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    cons->c->intr = &cons->stop;
+    rc = rsq__consumer_step(cons, out);
+    cons->c->intr = NULL;
+    if (cons->stop && rc != RSQ_OK && rc != RSQ_AGAIN) rc = rsq__stop_now(cons);
+    return rc;
+}
+
+RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
+    rsq_result rc;
+    if (!cons || !cons->c) return RSQ_ERR_ARG;
+    cons->c->intr = &cons->stop;
+    rc = rsq__consumer_next(cons, out, timeout_ms);
+    cons->c->intr = NULL;
+    cons->c->call_deadline = 0;
+    if (cons->stop && rc != RSQ_OK) rc = rsq__stop_now(cons);
     return rc;
 }
 
