@@ -907,6 +907,7 @@ typedef struct rsq_producer {
     uint32_t rr;
     uint64_t published, resent;
     size_t inflight;
+    rsq_result async_first;      /* the first refusal since the last after-steps (async)  */
     uint64_t after_failures;     /* after-steps failed since init                         */
     rsq_result after_rc;         /* the last publish call's after-steps                   */
     char after_err[RSQ_ERR_MAX];
@@ -4543,128 +4544,236 @@ RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeou
     return rsq__resync(c, rc);
 }
 
-RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
-    rsq_client *c;
-    size_t done = 0, i;
-    int attempt = 0, retry_pass = 0;
-    rsq_result first = RSQ_OK, rc;
-    if (!p || !p->c) return RSQ_ERR_ARG;
-    c = p->c;
-    p->after_rc = RSQ_OK;
-    p->after_err[0] = '\0';
-    if (n == 0) return RSQ_OK;
-    if (!msgs) return rsq__set_err(c, RSQ_ERR_ARG, "messages is NULL");
-    if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
-    for (i = 0; i < n; i++) {
-        rc = rsq__check_outgoing(p, &msgs[i], i);
-        if (rc != RSQ_OK) {
-            if (results) { size_t k; for (k = 0; k < n; k++) results[k] = k == i ? rc : RSQ_ERR_ARG; }
-            return rc;
-        }
-    }
-    if ((rc = rsq__xadd_features(p, msgs, n)) != RSQ_OK) {
-        if (results) for (i = 0; i < n; i++) results[i] = rc;
-        return rc;
-    }
-    if (results) for (i = 0; i < n; i++) results[i] = RSQ_OK;
-    while (done < n) {
-        size_t start = done;
-        uint32_t rr = p->rr; /* the shards this pass writes to, for error texts */
-        rc = RSQ_OK;
-        for (i = start; i < n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &msgs[i]);
-        if (rc == RSQ_OK) rc = rsq_flush(c, RSQ_TIMEOUT_DEFAULT);
-        if (rc != RSQ_OK && rsq_pending_replies(c)) {
-            /* part of the batch went out: its replies are lost with the link, resend */
-            rsq__resync(c, rc);
-            if (!rsq__link_error(rc)) rc = rsq__set_err(c, RSQ_ERR_IO, "publish interrupted: %s", rsq_result_str(rc));
-        }
-        if (rc == RSQ_OK) {
-            for (i = start; i < n; i++) {
-                const rsq_reply *r;
-                int shard = rsq__msg_shard(p, &msgs[i], &rr);
-                rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-                if (rc == RSQ_OK) {
-                    rsq_id id;
-                    if (!rsq__reply_id(r, &id)) rc = rsq__set_err(c, RSQ_ERR_REPLY, "XADD returned no entry ID");
-                    else if (ids) ids[i] = id;
-                } else if (rsq__link_error(rc)) {
-                    break;
-                } else if (rc == RSQ_ERR_NOPERM) {
-                    char key[RSQ_KEY_MAX];
-                    size_t kl = rsq_queue_key(key, sizeof key, p->queue, shard, msgs[i].priority, RSQ_KEY_STREAM);
-                    rsq__noperm_key(c, rc, "XADD", 4, key, kl);
-                }
-                if (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED) retry_pass = 1;
-                if (results) results[i] = rc;
-                if (rc != RSQ_OK && first == RSQ_OK) first = rc;
-                done = i + 1;
-            }
-        }
-        if (done < n) {
-            /* the link broke: messages done..n-1 are unconfirmed */
-            if (!rsq__link_error(rc)) { /* e.g. out of memory, bad state */
-                for (i = done; i < n; i++) if (results) results[i] = rc;
-                return first != RSQ_OK ? first : rc;
-            }
-            if (!p->resend || !rsq__retry_allowed(c, attempt) || (rc == RSQ_ERR_CONNECT && !rsq__server_full(c, rc)) ||
-                rc == RSQ_ERR_RESOLVE) {
-                for (i = done; i < n; i++) if (results) results[i] = rc;
-                return first != RSQ_OK ? first : rc;
-            }
-            rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_RESENT, "connection lost with %zu publishes unconfirmed; resending", n - done);
-            p->resent += n - done;
-            rsq__sleep(c, rsq__backoff_ms(c, attempt));
-            attempt++;
-        }
-    }
-    /* retry-class rejections (LOADING, READONLY...) were not applied: publish them again */
-    if (retry_pass && results) {
-        for (i = 0; i < n; i++) {
-            int a;
-            if (results[i] != RSQ_ERR_RETRY && results[i] != RSQ_ERR_MOVED) continue;
-            for (a = 0; (results[i] == RSQ_ERR_RETRY || results[i] == RSQ_ERR_MOVED) && rsq__retry_allowed(c, a); a++) {
-                rsq_id id;
-                if (results[i] == RSQ_ERR_RETRY || a > 0) rsq__sleep(c, rsq__backoff_ms(c, a)); /* MOVED: at once */
-                c->stats.server_retries++;
-                results[i] = rsq_publish_batch(p, &msgs[i], 1, &id, NULL);
-                if (results[i] == RSQ_OK && ids) ids[i] = id;
-            }
-        }
-        first = RSQ_OK;
-        for (i = 0; i < n && first == RSQ_OK; i++) first = results[i];
-    } else if (retry_pass && !results) {
-        first = RSQ_ERR_RETRY;
-    }
-    for (i = 0; i < n; i++) if (!results || results[i] == RSQ_OK) p->published++;
-    /* after-steps: only once every message is written; they never change the result */
-    if (p->safe_trim_every) p->since_trim += n;
-    if (first != RSQ_OK) return first;
+/* WAIT for wait_replicas (when set) and, every safe_trim_every messages, a safe trim:
+   the after-steps of a publish call whose messages are all written, confirmed RSQ_OK.
+   Their failure is kept for rsq_producer_after_step, never returned. Used by
+   rsq_publish_batch and, once the last confirmation is in, rsq_publish_poll. */
+RSQ__INTERN void rsq__after_publish(rsq_producer *p) {
+    rsq_client *c = p->c;
+    rsq_result rc;
     if (p->wait_replicas > 0) {
         long long acked = 0;
         rc = rsq__wait_written(c, p->wait_replicas, p->wait_timeout_ms, &acked);
         if (rc == RSQ_OK && acked < p->wait_replicas)
-            rc = rsq__set_err(c, RSQ_ERR_REPLICAS, "WAIT: %lld of %d replicas acknowledged within %d ms", acked, p->wait_replicas, p->wait_timeout_ms);
-        if (rc != RSQ_OK) rsq__after_step_failed(p, rc, "WAIT");
+            rc = rsq__set_err(c, RSQ_ERR_REPLICAS, "WAIT: %lld of %d replicas acknowledged within %d ms", acked,
+                              p->wait_replicas, p->wait_timeout_ms);
+        if (rc != RSQ_OK)
+            rsq__after_step_failed(p, rc, "WAIT");
     }
     if (p->safe_trim_every && p->since_trim >= (uint64_t)p->safe_trim_every) {
         p->since_trim = 0;
         rc = rsq__safe_trim_queue(p);
-        if (rc != RSQ_OK) rsq__after_step_failed(p, rc, "safe trim");
+        if (rc != RSQ_OK)
+            rsq__after_step_failed(p, rc, "safe trim");
     }
+}
+
+/* Sets results[from..n) (results may be NULL) to rc; returns rc. */
+RSQ__INTERN rsq_result rsq__results_set(rsq_result *results, size_t from, size_t n, rsq_result rc) {
+    size_t i;
+    if (results)
+        for (i = from; i < n; i++) results[i] = rc;
+    return rc;
+}
+
+/* Validates a batch before anything is sent: every message, then what the server must
+   support. results (may be NULL) receive RSQ_OK for all, or on a failure the failing
+   message's error and RSQ_ERR_ARG for the others (a missing feature: its error for all). */
+RSQ__INTERN rsq_result rsq__publish_check(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_result *results) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        rsq_result rc = rsq__check_outgoing(p, &msgs[i], i);
+        if (rc != RSQ_OK) {
+            rsq__results_set(results, 0, n, RSQ_ERR_ARG);
+            return rsq__results_set(results, i, i + 1, rc);
+        }
+    }
+    return rsq__results_set(results, 0, n, rsq__xadd_features(p, msgs, n));
+}
+
+/* A publish call in progress: its messages, where their IDs and results go, and how
+   far the confirmations have come. */
+typedef struct rsq__pub {
+    const rsq_outgoing *msgs;
+    size_t n, done;          /* msgs[0..done) have their confirmation (or refusal)   */
+    rsq_id *ids;
+    rsq_result *results;
+    rsq_result first;        /* the first refusal                                   */
+    int retry_pass;          /* some were refused with a retry class (LOADING...)    */
+} rsq__pub;
+
+/* The confirmation of msgs[i], written to shard `shard`: its result, the ID stored. */
+RSQ__INTERN rsq_result rsq__publish_confirm(rsq_producer *p, rsq__pub *b, size_t i, int shard) {
+    rsq_client *c = p->c;
+    const rsq_reply *r;
+    rsq_id id;
+    rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc == RSQ_ERR_NOPERM) {
+        char key[RSQ_KEY_MAX];
+        size_t kl = rsq_queue_key(key, sizeof key, p->queue, shard, b->msgs[i].priority, RSQ_KEY_STREAM);
+        return rsq__noperm_key(c, rc, "XADD", 4, key, kl);
+    }
+    if (rc != RSQ_OK)
+        return rc;
+    if (!rsq__reply_id(r, &id))
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XADD returned no entry ID");
+    if (b->ids)
+        b->ids[i] = id;
+    return RSQ_OK;
+}
+
+/* One pass: the XADDs of msgs[done..n) in one write, then their confirmations in
+   order. RSQ_OK once all are in; else the error that stopped it (a link error: the
+   rest is unconfirmed). */
+RSQ__INTERN rsq_result rsq__publish_pass(rsq_producer *p, rsq__pub *b) {
+    rsq_client *c = p->c;
+    uint32_t rr = p->rr; /* the shards this pass writes to, for error texts */
+    rsq_result rc = RSQ_OK;
+    size_t i;
+    for (i = b->done; i < b->n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &b->msgs[i]);
+    if (rc == RSQ_OK)
+        rc = rsq_flush(c, RSQ_TIMEOUT_DEFAULT);
+    if (rc != RSQ_OK && rsq_pending_replies(c)) {
+        /* part of the batch went out: its replies are lost with the link, resend */
+        rsq__resync(c, rc);
+        if (!rsq__link_error(rc))
+            rc = rsq__set_err(c, RSQ_ERR_IO, "publish interrupted: %s", rsq_result_str(rc));
+    }
+    if (rc != RSQ_OK)
+        return rc;
+    for (i = b->done; i < b->n; i++) {
+        rc = rsq__publish_confirm(p, b, i, rsq__msg_shard(p, &b->msgs[i], &rr));
+        if (rsq__link_error(rc))
+            return rc;
+        if (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED)
+            b->retry_pass = 1;
+        rsq__results_set(b->results, i, i + 1, rc);
+        if (rc != RSQ_OK && b->first == RSQ_OK)
+            b->first = rc;
+        b->done = i + 1;
+    }
+    return RSQ_OK;
+}
+
+/* Sends the batch; after a lost connection the unconfirmed tail is resent (at least
+   once), within the client's retries, unless no_resend. RSQ_OK when every message has
+   its result; else the call's result, the unconfirmed ones' results set to the error. */
+RSQ__INTERN rsq_result rsq__publish_send(rsq_producer *p, rsq__pub *b) {
+    rsq_client *c = p->c;
+    int attempt;
+    for (attempt = 0; b->done < b->n; attempt++) {
+        rsq_result rc = rsq__publish_pass(p, b);
+        if (b->done == b->n)
+            break;
+        /* not a lost link (out of memory, bad state), or one not worth resending */
+        if (!rsq__link_error(rc) || !p->resend || !rsq__retry_allowed(c, attempt) ||
+            (rc == RSQ_ERR_CONNECT && !rsq__server_full(c, rc)) || rc == RSQ_ERR_RESOLVE) {
+            rsq__results_set(b->results, b->done, b->n, rc);
+            return b->first != RSQ_OK ? b->first : rc;
+        }
+        rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_RESENT, "connection lost with %zu publishes unconfirmed; resending",
+                 b->n - b->done);
+        p->resent += b->n - b->done;
+        rsq__sleep(c, rsq__backoff_ms(c, attempt));
+    }
+    return RSQ_OK;
+}
+
+/* msgs[i] of a batch, refused with a retry class, published again alone. Refused with
+   that class again: RSQ_ERR_RETRY. */
+RSQ__INTERN rsq_result rsq__publish_again(rsq_producer *p, const rsq__pub *b, size_t i) {
+    rsq__pub one;
+    rsq_result res = RSQ_OK, rc;
+    rsq_id id;
+    memset(&one, 0, sizeof one);
+    one.msgs = &b->msgs[i];
+    one.n = 1;
+    one.ids = &id;
+    one.results = &res;
+    rc = rsq__publish_send(p, &one);
+    if (rc == RSQ_OK && one.retry_pass)
+        rc = RSQ_ERR_RETRY;
+    if (rc == RSQ_OK && b->ids)
+        b->ids[i] = id;
+    return rc;
+}
+
+/* The retry pass: messages refused with a retry class (LOADING, READONLY, MOVED...)
+   were not applied; each is published again, with backoff, within the client's
+   retries. Returns the batch's first failure after that (without results[], nothing
+   is retried: RSQ_ERR_RETRY). */
+RSQ__INTERN rsq_result rsq__publish_retry(rsq_producer *p, rsq__pub *b) {
+    rsq_client *c = p->c;
+    rsq_result first = RSQ_OK;
+    size_t i;
+    int a;
+    if (!b->retry_pass)
+        return b->first;
+    if (!b->results)
+        return RSQ_ERR_RETRY;
+    for (i = 0; i < b->n; i++) {
+        for (a = 0; (b->results[i] == RSQ_ERR_RETRY || b->results[i] == RSQ_ERR_MOVED) && rsq__retry_allowed(c, a); a++) {
+            if (b->results[i] == RSQ_ERR_RETRY || a > 0)
+                rsq__sleep(c, rsq__backoff_ms(c, a)); /* MOVED: at once */
+            c->stats.server_retries++;
+            b->results[i] = rsq__publish_again(p, b, i);
+        }
+        if (first == RSQ_OK)
+            first = b->results[i];
+    }
+    return first;
+}
+
+RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
+    rsq__pub b;
+    rsq_result rc;
+    size_t i;
+    if (!p || !p->c)
+        return RSQ_ERR_ARG;
+    p->after_rc = RSQ_OK;
+    p->after_err[0] = '\0';
+    if (n == 0)
+        return RSQ_OK;
+    if (!msgs)
+        return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
+    if (rsq_pending_replies(p->c))
+        return rsq__set_err(p->c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if ((rc = rsq__publish_check(p, msgs, n, results)) != RSQ_OK)
+        return rc;
+    memset(&b, 0, sizeof b);
+    b.msgs = msgs;
+    b.n = n;
+    b.ids = ids;
+    b.results = results;
+    if ((rc = rsq__publish_send(p, &b)) != RSQ_OK)
+        return rc;
+    rc = rsq__publish_retry(p, &b);
+    for (i = 0; i < n; i++) p->published += !results || results[i] == RSQ_OK;
+    if (p->safe_trim_every)
+        p->since_trim += n;
+    if (rc != RSQ_OK)
+        return rc;
+    rsq__after_publish(p); /* only once every message is written; never changes the result */
     return RSQ_OK;
 }
 
 RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
     size_t i;
     rsq_result rc;
-    if (!p || !p->c) return RSQ_ERR_ARG;
-    if (n && !msgs) return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
-    for (i = 0; i < n; i++)
-        if ((rc = rsq__check_outgoing(p, &msgs[i], i)) != RSQ_OK) return rc;
-    if ((rc = rsq__xadd_features(p, msgs, n)) != RSQ_OK) return rc;
+    if (!p || !p->c)
+        return RSQ_ERR_ARG;
+    p->after_rc = RSQ_OK;
+    p->after_err[0] = '\0';
+    if (n && !msgs)
+        return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
+    if ((rc = rsq__publish_check(p, msgs, n, NULL)) != RSQ_OK)
+        return rc;
     for (i = 0; i < n; i++) {
-        if ((rc = rsq__append_xadd(p, &msgs[i])) != RSQ_OK) return rc;
+        if ((rc = rsq__append_xadd(p, &msgs[i])) != RSQ_OK)
+            return rc;
         p->inflight++;
+        if (p->safe_trim_every)
+            p->since_trim++;
     }
     rc = rsq_flush(p->c, RSQ_TIMEOUT_NONBLOCK);
     return rc == RSQ_AGAIN ? RSQ_OK : rc;
@@ -4673,24 +4782,44 @@ RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, s
 RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *results, size_t cap, size_t *got) {
     size_t n = 0;
     rsq_result rc = RSQ_OK;
-    if (got) *got = 0;
-    if (!p || !p->c) return RSQ_ERR_ARG;
+    if (got)
+        *got = 0;
+    if (!p || !p->c)
+        return RSQ_ERR_ARG;
     while (n < cap && p->inflight > 0) {
         const rsq_reply *r;
         rsq_id id;
         rc = rsq_read_reply(p->c, &r, RSQ_TIMEOUT_NONBLOCK);
-        if (rc == RSQ_AGAIN) { rc = RSQ_OK; break; }
-        if (rsq__link_error(rc) || rc == RSQ_ERR_STATE) { p->inflight = 0; break; }
+        if (rc == RSQ_AGAIN) {
+            rc = RSQ_OK;
+            break;
+        }
+        if (rsq__link_error(rc) || rc == RSQ_ERR_STATE) {
+            p->inflight = 0;
+            p->async_first = RSQ_OK;
+            break;
+        }
         p->inflight--;
         id.ms = id.seq = 0;
-        if (rc == RSQ_OK && !rsq__reply_id(r, &id)) rc = rsq__set_err(p->c, RSQ_ERR_REPLY, "XADD returned no entry ID");
-        if (rc == RSQ_OK) p->published++;
-        if (ids) ids[n] = id;
-        if (results) results[n] = rc;
+        if (rc == RSQ_OK && !rsq__reply_id(r, &id))
+            rc = rsq__set_err(p->c, RSQ_ERR_REPLY, "XADD returned no entry ID");
+        if (rc == RSQ_OK)
+            p->published++;
+        else if (p->async_first == RSQ_OK)
+            p->async_first = rc;
+        if (ids)
+            ids[n] = id;
+        if (results)
+            results[n] = rc;
         n++;
         rc = RSQ_OK;
+        if (p->inflight == 0 && p->async_first == RSQ_OK)
+            rsq__after_publish(p); /* as rsq_publish_batch: all written and confirmed */
+        if (p->inflight == 0)
+            p->async_first = RSQ_OK;
     }
-    if (got) *got = n;
+    if (got)
+        *got = n;
     return rc;
 }
 

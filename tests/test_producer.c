@@ -415,6 +415,105 @@ static void test_producer_safe_trim_every_n(void) {
     rsq_client_free(&c);
 }
 
+/* Publishes msgs asynchronously and polls until every confirmation is in (at most
+   about 5 s); returns how many were confirmed with RSQ_OK. */
+static size_t publish_async_all(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
+    size_t ok = 0, seen = 0;
+    int waited;
+    if (rsq_publish_async(p, msgs, n) != RSQ_OK) return 0;
+    for (waited = 0; seen < n && waited < 5000; waited++) {
+        rsq_result res[128];
+        size_t got = 0, k;
+        if (rsq_publish_poll(p, NULL, res, 128, &got) != RSQ_OK) break;
+        for (k = 0; k < got; k++) ok += res[k] == RSQ_OK;
+        seen += got;
+        if (!got) usleep(1000);
+    }
+    return ok;
+}
+
+/* Reads and acks every entry of `stream` that group g has not read yet. */
+static void consume_all(rsq_client *c, const char *stream) {
+    for (;;) {
+        const rsq_reply *r = NULL;
+        const rsq_reply *ents;
+        char idb[100][RSQ_ID_STRLEN];
+        const char *argv[103];
+        size_t k;
+        if (rsq_command(c, &r, "XREADGROUP", "GROUP", "g", "c", "COUNT", "100", "STREAMS", stream, ">", (char *)0) !=
+                RSQ_OK || !r || r->type != RSQ_REPLY_ARRAY || r->len == 0)
+            return;
+        ents = &r->element[0].element[1];
+        if (ents->len == 0) return;
+        argv[0] = "XACK"; argv[1] = stream; argv[2] = "g";
+        for (k = 0; k < ents->len && k < 100; k++) {
+            memcpy(idb[k], ents->element[k].element[0].str, ents->element[k].element[0].len + 1);
+            argv[3 + k] = idb[k];
+        }
+        rsq_command_argv(c, &r, (int)(3 + k), argv, NULL);
+    }
+}
+
+/* rsq_publish_async + rsq_publish_poll run the after-steps as rsq_publish_batch does:
+   once the poll has collected the last confirmation outstanding, a safe trim every
+   safe_trim_every messages, and WAIT for wait_replicas (its failure reported by
+   rsq_producer_after_step, the publishes confirmed RSQ_OK all the same). */
+static void test_producer_async_after_steps(void) {
+    rsq_client c;
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_outgoing msgs[100];
+    const char *text = NULL;
+    uint64_t failures = 0;
+    int i;
+    REQUIRE(have_server);
+    client(&c);
+    memset(msgs, 0, sizeof msgs);
+    for (i = 0; i < 100; i++) {
+        msgs[i].payload = "x";
+        msgs[i].payload_len = 1;
+    }
+    /* safe trim every 100 messages: 1000 published in rounds of 100, each round read
+       and acked by the only group before the next */
+    rsq_producer_config_init(&pc);
+    pc.queue = "pub:async-every";
+    pc.safe_trim_every = 100;
+    CHECK_RC(rsq_producer_init(&p, &c, &pc), RSQ_OK);
+    CHECK_RC(rsq_group_create(&c, "pub:async-every", "g", RSQ_START_NEW), RSQ_OK);
+    for (i = 0; i < 10; i++) {
+        CHECK_EQ_INT(publish_async_all(&p, msgs, 100), 100);
+        consume_all(&c, "pub:async-every");
+    }
+    if (OLDER_THAN(60200)) {
+        /* each after-step trim is refused (no MINID before 6.2); the publishes are fine */
+        char v[16];
+        CHECK_RC(rsq_producer_after_step(&p, &text, &failures), RSQ_ERR_UNSUPPORTED);
+        CHECK(text && strstr(text, srv_version_str(ver(), v, sizeof v)) != NULL);
+        CHECK_EQ_INT(failures, 10);
+        CHECK_EQ_INT(xlen(&c, "pub:async-every"), 1000);
+    } else {
+        CHECK_RC(rsq_producer_after_step(&p, &text, &failures), RSQ_OK);
+        CHECK_EQ_INT(failures, 0);
+        /* approximate trims ran: most of the acked history is gone */
+        CHECK(xlen(&c, "pub:async-every") < 500);
+    }
+    /* WAIT for a replica that this server does not have: the confirmations are RSQ_OK,
+       the after-step says RSQ_ERR_REPLICAS */
+    rsq_producer_config_init(&pc);
+    pc.queue = "pub:async-wait";
+    pc.wait_replicas = 1;
+    pc.wait_timeout_ms = 50;
+    CHECK_RC(rsq_producer_init(&p, &c, &pc), RSQ_OK);
+    CHECK_EQ_INT(publish_async_all(&p, msgs, 3), 3);
+    CHECK_RC(rsq_producer_after_step(&p, &text, &failures), RSQ_ERR_REPLICAS);
+    CHECK(text && strstr(text, "WAIT") != NULL);
+    CHECK_EQ_INT(failures, 1);
+    CHECK_EQ_INT(xlen(&c, "pub:async-wait"), 3);
+    CHECK_EQ_INT(rsq_pending_replies(&c), 0);
+    rsq_client_free(&c);
+    t_need_version(ver(), 60200, "the safe trim (XTRIM MINID)");
+}
+
 static void test_producer_priorities_share_a_tag(void) {
     rsq_client c;
     rsq_producer p;
@@ -649,6 +748,7 @@ void suite_producer(void) {
     RUN(test_producer_lossy_caps);
     RUN(test_producer_safe_trim_keeps_pending_and_undelivered);
     RUN(test_producer_safe_trim_every_n);
+    RUN(test_producer_async_after_steps);
     RUN(test_producer_priorities_share_a_tag);
     RUN(test_producer_fanout_groups);
     RUN(test_producer_admin);
