@@ -1101,6 +1101,7 @@ struct rsq_consumer {
     int uncount_replies;                      /* replies owed for count resets     */
     uint32_t uncount_epoch;
     int xr_cmds, poll_ms;                     /* XREADGROUPs sent; cluster polling  */
+    int xr_timeout;                           /* how long its reply may take (ms)  */
     size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
     rsq_result ack_fail;                 /* acks refused with a read, not yet reported */
@@ -5900,7 +5901,6 @@ RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
     return RSQ_OK;
 }
 
-/* ----- group setup and the fetch loop ----- */
 /* NOGROUP (the stream or the group was deleted: FLUSHALL, DEL, XGROUP DESTROY) or
    UNBLOCKED (the stream vanished under a blocking read): the group is made again
    before the next read. 1 if rc is one of these. */
@@ -5989,37 +5989,90 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
     return RSQ_OK;
 }
 
-/* One round of fetching: housekeeping, else new entries, waiting at most until the
-   deadline or the next reclaim. The batch is empty on entry; on an error it is
-   dropped whole. */
-RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
-    rsq_client *c = cons->c;
-    uint64_t now;
-    int block;
-    rsq_result rc = rsq__housekeeping(cons);
-    if (rc != RSQ_OK || cons->nmsg) goto done;
-    now = rsq__now(c);
-    block = cons->block_ms;
-    if (deadline != UINT64_MAX) block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
+/* How long a read of new entries may block, in ms: block_ms, cut to the call's
+   deadline (UINT64_MAX: none) and to the next reclaim; 0 once either has come. */
+RSQ__INTERN int rsq__read_block(rsq_consumer *cons, uint64_t deadline) {
+    uint64_t now = rsq__now(cons->c);
+    int block = cons->block_ms;
+    if (deadline != UINT64_MAX)
+        block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
     if (cons->reclaim != RSQ_RECLAIM_OFF)
         block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
-    if (rsq__cons_sharded_cluster(cons)) {
-        /* no single command can wait on several slots: read every shard without
-           waiting, then pause 5..100 ms (growing while idle) */
-        if ((rc = rsq__xread(cons, 0, cons->nstreams, -1)) != RSQ_OK) goto done;
-        if (cons->nmsg) { cons->poll_ms = 0; goto done; }
-        cons->poll_ms = cons->poll_ms ? RSQ__MIN(cons->poll_ms * 2, 100) : 5;
-        rsq__cons_sleep(cons, RSQ__MIN(cons->poll_ms, block));
+    return block;
+}
+
+/* A sharded queue in a cluster: no single command can wait on several slots, so every
+   shard is read without waiting, then, when nothing came, a pause of 5..100 ms
+   (growing while idle), at most `block`. */
+RSQ__INTERN rsq_result rsq__fetch_shards(rsq_consumer *cons, int block) {
+    rsq_result rc = rsq__xread(cons, 0, cons->nstreams, -1);
+    if (rc != RSQ_OK)
+        return rc;
+    if (cons->nmsg) {
+        cons->poll_ms = 0;
         return RSQ_OK;
     }
-    rc = rsq__xread(cons, 0, cons->nstreams, block > 0 ? block : -1);
-  done:
-    if (rc != RSQ_OK) rsq__batch_drop(cons);
-    else if (cons->nmsg) {
-        rsq__batch_fix(cons);
-        cons->batch_ms = rsq__now(c);
+    cons->poll_ms = cons->poll_ms ? RSQ__MIN(cons->poll_ms * 2, 100) : 5;
+    rsq__cons_sleep(cons, RSQ__MIN(cons->poll_ms, block));
+    return RSQ_OK;
+}
+
+/* Sends the read of new entries on every stream (acks go with it), blocking at most
+   rsq__read_block, and marks it in flight. nonblock: writes what the socket takes now
+   and returns RSQ_AGAIN (at least BLOCK 1 ms: the reply completes a later turn);
+   else RSQ_OK (no BLOCK when no time is left), its reply awaited next. */
+RSQ__INTERN rsq_result rsq__fetch_send(rsq_consumer *cons, uint64_t deadline, int nonblock) {
+    int block = rsq__read_block(cons, deadline);
+    rsq_result rc;
+    if (!nonblock && rsq__cons_sharded_cluster(cons))
+        return rsq__fetch_shards(cons, block);
+    if (block <= 0)
+        block = nonblock ? 1 : -1;
+    rc = rsq__xread_send(cons, 0, cons->nstreams, block);
+    if (rc != RSQ_OK)
+        return rc;
+    cons->xr_inflight = 1;
+    cons->xr_timeout = block >= 0 ? block + cons->c->block_margin_ms : RSQ_TIMEOUT_DEFAULT;
+    if (!nonblock)
+        return RSQ_OK;
+    rc = rsq_flush(cons->c, RSQ_TIMEOUT_NONBLOCK);
+    return rc == RSQ_OK || rc == RSQ_AGAIN ? RSQ_AGAIN : rc;
+}
+
+/* The fetch state machine behind rsq_consumer_next (blocking) and rsq_consumer_step
+   (nonblock). Called when the batch has nothing left to hand out. States:
+     idle       housekeeping (the group on first use, reclaim when due, own pending
+                entries after a start or reconnect, higher levels without waiting);
+                when it finds nothing, a read of new entries is sent: in flight;
+     in flight  the read's reply is collected: RSQ_AGAIN (nonblock) until it is in;
+                blocking, it is awaited for the BLOCK time plus the client's margin.
+   Returns RSQ_OK (the batch refilled, or empty: nothing came), RSQ_AGAIN (nonblock,
+   a read in flight) or an error: the batch is dropped whole (its entries are in this
+   consumer's pending list and come again through resume). */
+RSQ__INTERN rsq_result rsq__fetch(rsq_consumer *cons, uint64_t deadline, int nonblock) {
+    rsq_result rc = RSQ_OK;
+    if (!cons->xr_inflight) {
+        rsq__batch_reset(cons);
+        rc = rsq__housekeeping(cons);
+        if (rc == RSQ_OK && !cons->nmsg)
+            rc = rsq__fetch_send(cons, deadline, nonblock);
     }
-    return rc;
+    if (rc == RSQ_OK && cons->xr_inflight) {
+        rc = rsq__xread_recv(cons, nonblock ? RSQ_TIMEOUT_NONBLOCK : cons->xr_timeout);
+        if (rc != RSQ_AGAIN)
+            cons->xr_inflight = 0;
+    }
+    if (rc == RSQ_AGAIN)
+        return rc;
+    if (rc != RSQ_OK) {
+        rsq__batch_drop(cons);
+        return rc;
+    }
+    if (cons->nmsg) {
+        rsq__batch_fix(cons);
+        cons->batch_ms = rsq__now(cons->c);
+    }
+    return RSQ_OK;
 }
 
 /* Time-driven duties between hand-outs: acks older than ack_interval_ms go out, and
@@ -6052,106 +6105,6 @@ RSQ__INTERN void rsq__cons_backoff(rsq_consumer *cons, int attempt, uint64_t dea
     rsq__cons_sleep(cons, ms);
 }
 
-RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message **out) {
-    rsq_client *c;
-    rsq_result rc;
-    if (out) *out = NULL;
-    if (!cons || !cons->c || !out) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL") : RSQ_ERR_ARG;
-    c = cons->c;
-    if (cons->stop) {
-        if (cons->xr_inflight) { rsq_disconnect(c); cons->xr_inflight = 0; } /* the reply is still owed */
-        return RSQ_STOPPED;
-    }
-    if (!cons->xr_inflight && (rc = rsq__duties(cons)) != RSQ_OK) return rc;
-    if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
-    if (cons->xr_inflight) {
-        rc = rsq__xread_recv(cons, RSQ_TIMEOUT_NONBLOCK);
-        if (rc == RSQ_AGAIN) return RSQ_AGAIN;
-        cons->xr_inflight = 0;
-        if (rc != RSQ_OK) {
-            rsq__batch_drop(cons);
-            rsq__group_lost(cons, rc);
-            return rc;
-        }
-        rsq__batch_fix(cons);
-        cons->batch_ms = rsq__now(c);
-        rc = rsq__hand_out(cons, out);
-        return rc == RSQ_EMPTY ? RSQ_AGAIN : rc;
-    }
-    rsq__batch_reset(cons);
-    rc = rsq__housekeeping(cons);
-    if (rc != RSQ_OK) {
-        rsq__batch_drop(cons);
-        rsq__group_lost(cons, rc);
-        return rc;
-    }
-    if (cons->nmsg) {
-        rsq__batch_fix(cons);
-        cons->batch_ms = rsq__now(c);
-        rc = rsq__hand_out(cons, out);
-        if (rc != RSQ_EMPTY) return rc;
-        rsq__batch_reset(cons);
-    }
-    /* nothing at hand: ask for new entries and return; the reply completes a later call */
-    {
-        uint64_t now = rsq__now(c);
-        int block = cons->block_ms;
-        if (cons->reclaim != RSQ_RECLAIM_OFF)
-            block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 1);
-        rc = rsq__xread_send(cons, 0, cons->nstreams, block > 0 ? block : 1);
-    }
-    if (rc != RSQ_OK) return rc;
-    cons->xr_inflight = 1;
-    rc = rsq_flush(c, RSQ_TIMEOUT_NONBLOCK);
-    return rc == RSQ_OK || rc == RSQ_AGAIN ? RSQ_AGAIN : rc;
-}
-
-RSQ__INTERN rsq_result rsq__consumer_next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
-    rsq_client *c;
-    uint64_t deadline;
-    int attempt = 0;
-    if (out) *out = NULL;
-    if (!cons || !cons->c || !out) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL") : RSQ_ERR_ARG;
-    c = cons->c;
-    if (timeout_ms == RSQ_TIMEOUT_DEFAULT) timeout_ms = cons->block_ms;
-    deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
-    /* every wait inside (reads, connects, backoffs) ends by the deadline plus the margin */
-    c->call_deadline = deadline == UINT64_MAX ? 0 : deadline + (uint64_t)c->block_margin_ms;
-    for (;;) {
-        rsq_result rc;
-        if (cons->stop) return RSQ_STOPPED;
-        rc = rsq__duties(cons);
-        if (rc == RSQ_OK) {
-            if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY) return rc;
-            rsq__batch_reset(cons);
-            rc = rsq__fill(cons, deadline);
-        }
-        if (rc == RSQ_OK || rc == RSQ_STOPPED) {
-            if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline)
-                return cons->ack_fail != RSQ_OK ? rsq__duties(cons) : RSQ_EMPTY;
-            attempt = 0;
-            continue;
-        }
-        if (rsq__now(c) >= deadline) return rc;
-        if (rsq__group_lost(cons, rc)) {
-            if (attempt > 0) rsq__cons_backoff(cons, attempt, deadline);
-            attempt++;
-            continue;
-        }
-        /* a refused connect is final for one server (the client retried it already), not
-           in a cluster, where a node may refuse while its replica takes over: the next
-           attempt asks for the slot map again */
-        if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) &&
-            (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc) || c->cluster) && rc != RSQ_ERR_RESOLVE &&
-            rsq__retry_allowed(c, attempt)) {
-            rsq__cons_backoff(cons, attempt, deadline);
-            attempt++;
-            continue;
-        }
-        return rc;
-    }
-}
-
 /* ------------------------------------------------------------------------------------ */
 // >>run: rsq_consumer_next, rsq_consumer_step, rsq_consumer_run
 
@@ -6168,11 +6121,113 @@ RSQ__INTERN rsq_result rsq__stop_now(rsq_consumer *cons) {
     return RSQ_STOPPED;
 }
 
+/* The argument check of rsq_consumer_next and _step: clears *out. */
+RSQ__INTERN rsq_result rsq__check_out(rsq_consumer *cons, const rsq_message **out) {
+    if (out)
+        *out = NULL;
+    if (!cons || !cons->c)
+        return RSQ_ERR_ARG;
+    if (!out)
+        return rsq__set_err(cons->c, RSQ_ERR_ARG, "out is NULL");
+    return RSQ_OK;
+}
+
+/* rsq_consumer_step: duties (not while a read is in flight: its acks went with it),
+   then turns of the fetch state machine until a message, a read in flight, or a read
+   that came back empty (RSQ_AGAIN). */
+RSQ__INTERN rsq_result rsq__step(rsq_consumer *cons, const rsq_message **out) {
+    rsq_result rc = rsq__check_out(cons, out);
+    if (rc != RSQ_OK)
+        return rc;
+    if (cons->stop) {
+        if (cons->xr_inflight) { /* the reply is still owed */
+            rsq_disconnect(cons->c);
+            cons->xr_inflight = 0;
+        }
+        return RSQ_STOPPED;
+    }
+    if (!cons->xr_inflight && (rc = rsq__duties(cons)) != RSQ_OK)
+        return rc;
+    if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY)
+        return rc;
+    for (;;) {
+        int collecting = cons->xr_inflight;
+        rc = rsq__fetch(cons, UINT64_MAX, 1);
+        if (rc != RSQ_OK) {
+            if (rc != RSQ_AGAIN)
+                rsq__group_lost(cons, rc);
+            return rc;
+        }
+        if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY)
+            return rc;
+        if (collecting)
+            return RSQ_AGAIN; /* the read came back empty */
+    }
+}
+
+/* After a failed round of rsq_consumer_next: 1 when another attempt follows (after a
+   pause, never past the deadline), 0 when rc is the call's result. A lost group is
+   made again at once. A refused connect is final for one server (the client retried
+   it already), not in a cluster, where a node may refuse while its replica takes
+   over: the next attempt asks for the slot map again. */
+RSQ__INTERN int rsq__next_again(rsq_consumer *cons, rsq_result rc, int *attempt, uint64_t deadline) {
+    rsq_client *c = cons->c;
+    if (rsq__group_lost(cons, rc)) {
+        if (*attempt > 0)
+            rsq__cons_backoff(cons, *attempt, deadline);
+        (*attempt)++;
+        return 1;
+    }
+    if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) &&
+        (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc) || c->cluster) && rc != RSQ_ERR_RESOLVE &&
+        rsq__retry_allowed(c, *attempt)) {
+        rsq__cons_backoff(cons, *attempt, deadline);
+        (*attempt)++;
+        return 1;
+    }
+    return 0;
+}
+
+/* rsq_consumer_next: rounds of duties, hand-out and the fetch state machine (blocking)
+   until a message, the deadline, a stop, or an error retries could not cure. */
+RSQ__INTERN rsq_result rsq__next(rsq_consumer *cons, const rsq_message **out, int timeout_ms) {
+    rsq_client *c;
+    uint64_t deadline;
+    int attempt = 0;
+    rsq_result rc = rsq__check_out(cons, out);
+    if (rc != RSQ_OK)
+        return rc;
+    c = cons->c;
+    if (timeout_ms == RSQ_TIMEOUT_DEFAULT)
+        timeout_ms = cons->block_ms;
+    deadline = timeout_ms >= RSQ_TIMEOUT_FOREVER ? UINT64_MAX : rsq__now(c) + (uint64_t)(timeout_ms < 0 ? 0 : timeout_ms);
+    /* every wait inside (reads, connects, backoffs) ends by the deadline plus the margin */
+    c->call_deadline = deadline == UINT64_MAX ? 0 : deadline + (uint64_t)c->block_margin_ms;
+    for (;;) {
+        if (cons->stop)
+            return RSQ_STOPPED;
+        rc = rsq__duties(cons);
+        if (rc == RSQ_OK) {
+            if ((rc = rsq__hand_out(cons, out)) != RSQ_EMPTY)
+                return rc;
+            rc = rsq__fetch(cons, deadline, 0);
+        }
+        if (rc == RSQ_OK || rc == RSQ_STOPPED) {
+            if (cons->nmsg == 0 && !cons->stop && rsq__now(c) >= deadline)
+                return cons->ack_fail != RSQ_OK ? rsq__duties(cons) : RSQ_EMPTY;
+            attempt = 0;
+            continue;
+        }
+        if (rsq__now(c) >= deadline || !rsq__next_again(cons, rc, &attempt, deadline))
+            return rc;
+    }
+}
+
 RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out) {
     rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
     cons->c->intr = &cons->stop;
-    rc = rsq__consumer_step(cons, out);
+    rc = rsq__step(cons, out);
     cons->c->intr = NULL;
     if (cons->stop && rc != RSQ_OK && rc != RSQ_AGAIN) rc = rsq__stop_now(cons);
     return rc;
@@ -6182,7 +6237,7 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
     rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
     cons->c->intr = &cons->stop;
-    rc = rsq__consumer_next(cons, out, timeout_ms);
+    rc = rsq__next(cons, out, timeout_ms);
     cons->c->intr = NULL;
     cons->c->call_deadline = 0;
     if (cons->stop && rc != RSQ_OK) rc = rsq__stop_now(cons);
