@@ -2078,6 +2078,43 @@ RSQ__INTERN int rsq__copy_name(char *dst, size_t cap, const rsq_reply *r) {
     return 1;
 }
 
+/* The arguments of one command, built one at a time into the caller's arrays (cap
+   entries): rsq__arg for C strings, rsq__argn for binary-safe ones, rsq__args_list
+   for a list ended by (char *)0. */
+typedef struct rsq__args {
+    const char **argv;
+    size_t *lens;
+    int argc, cap;
+} rsq__args;
+
+RSQ__INTERN rsq__args rsq__args_on(const char **argv, size_t *lens, int cap) {
+    rsq__args a;
+    a.argv = argv;
+    a.lens = lens;
+    a.argc = 0;
+    a.cap = cap;
+    return a;
+}
+
+RSQ__INTERN void rsq__argn(rsq__args *a, const char *s, size_t n) {
+    RSQ_ASSERT(a->argc < a->cap);
+    a->argv[a->argc] = s;
+    a->lens[a->argc] = n;
+    a->argc++;
+}
+
+RSQ__INTERN void rsq__arg(rsq__args *a, const char *s) {
+    rsq__argn(a, s, strlen(s));
+}
+
+RSQ__INTERN void rsq__args_list(rsq__args *a, const char *arg0, ...) {
+    va_list ap;
+    const char *s;
+    va_start(ap, arg0);
+    for (s = arg0; s; s = va_arg(ap, const char *)) rsq__arg(a, s);
+    va_end(ap);
+}
+
 RSQ__INTERN long long rsq__get_int(const rsq_reply *r, const char *key, long long dflt) {
     long long v;
     return rsq_reply_int(rsq_reply_get(r, key), &v) ? v : dflt;
@@ -2319,95 +2356,128 @@ RSQ__INTERN rsq_result rsq__url_userinfo(rsq_url *u, const char *s, size_t n, ch
     return RSQ_OK;
 }
 
-RSQDEF rsq_result rsq_url_parse(rsq_url *u, const char *url, char *err, size_t errlen) {
-    const char *s, *end, *at, *slash;
-    size_t n;
-    if (err && errlen) err[0] = '\0';
-    if (!u || !url) { rsq__fmt(err, errlen, "URL is NULL"); return RSQ_ERR_ARG; }
-    memset(u, 0, sizeof *u);
-    u->port = 6379;
-    n = strlen(url);
-    end = url + n;
-    if (n > 4096) { rsq__fmt(err, errlen, "URL too long"); return RSQ_ERR_URL; }
-    if (!strncmp(url, "redis://", 8)) s = url + 8;
-    else if (!strncmp(url, "rediss://", 9)) { s = url + 9; u->tls = 1; }
-    else if (!strncmp(url, "unix://", 7)) { s = url + 7; u->is_unix = 1; }
-    else { rsq__fmt(err, errlen, "URL must start with redis://, rediss:// or unix://"); return RSQ_ERR_URL; }
-
-    if (u->is_unix) {
-        const char *q = (const char *)memchr(s, '?', (size_t)(end - s));
-        const char *pend = q ? q : end;
-        at = NULL;
-        if (s < pend && s[0] != '/') {
-            at = (const char *)memchr(s, '@', (size_t)(pend - s));
-            if (!at) { rsq__fmt(err, errlen, "unix URL needs an absolute path: unix:///path/to/sock"); return RSQ_ERR_URL; }
-            if (rsq__url_userinfo(u, s, (size_t)(at - s), err, errlen) != RSQ_OK) return RSQ_ERR_URL;
-            s = at + 1;
+/* The query of a unix URL, p[0..end): key=value pairs joined by '&' (db, password,
+   user). */
+RSQ__INTERN rsq_result rsq__url_query(rsq_url *u, const char *p, const char *end, char *err, size_t errlen) {
+    while (p < end) {
+        const char *amp = (const char *)memchr(p, '&', (size_t)(end - p));
+        const char *pe = amp ? amp : end;
+        const char *eq = (const char *)memchr(p, '=', (size_t)(pe - p));
+        size_t kl = eq ? (size_t)(eq - p) : 0;
+        if (!eq) {
+            rsq__fmt(err, errlen, "unix URL query must be key=value pairs");
+            return RSQ_ERR_URL;
         }
-        if (s >= pend || s[0] != '/') { rsq__fmt(err, errlen, "unix URL needs an absolute path: unix:///path/to/sock"); return RSQ_ERR_URL; }
-        if ((size_t)(pend - s) >= sizeof u->path) { rsq__fmt(err, errlen, "unix socket path too long (max %d bytes)", (int)sizeof u->path - 1); return RSQ_ERR_URL; }
-        rsq__copy(u->path, sizeof u->path, s, (size_t)(pend - s));
-        if (q) {
-            const char *p = q + 1;
-            while (p < end) {
-                const char *amp = (const char *)memchr(p, '&', (size_t)(end - p));
-                const char *pe = amp ? amp : end;
-                const char *eq = (const char *)memchr(p, '=', (size_t)(pe - p));
-                size_t kl = eq ? (size_t)(eq - p) : 0;
-                if (!eq) { rsq__fmt(err, errlen, "unix URL query must be key=value pairs"); return RSQ_ERR_URL; }
-                if (kl == 2 && !memcmp(p, "db", 2)) {
-                    if (!rsq__parse_uint_range(eq + 1, (size_t)(pe - eq - 1), 0, 1000000, &u->db)) { rsq__fmt(err, errlen, "bad db number in URL"); return RSQ_ERR_URL; }
-                } else if (kl == 8 && !memcmp(p, "password", 8)) {
-                    if (!rsq__pct_decode(u->password, sizeof u->password, eq + 1, (size_t)(pe - eq - 1))) { rsq__fmt(err, errlen, "bad or too long password in URL"); return RSQ_ERR_URL; }
-                    u->has_password = 1;
-                } else if (kl == 4 && !memcmp(p, "user", 4)) {
-                    if (!rsq__pct_decode(u->user, sizeof u->user, eq + 1, (size_t)(pe - eq - 1))) { rsq__fmt(err, errlen, "bad or too long user name in URL"); return RSQ_ERR_URL; }
-                } else {
-                    rsq__fmt(err, errlen, "unknown URL option (expected db, user, password)");
-                    return RSQ_ERR_URL;
-                }
-                p = amp ? amp + 1 : end;
+        if (kl == 2 && !memcmp(p, "db", 2)) {
+            if (!rsq__parse_uint_range(eq + 1, (size_t)(pe - eq - 1), 0, 1000000, &u->db)) {
+                rsq__fmt(err, errlen, "bad db number in URL");
+                return RSQ_ERR_URL;
             }
+        } else if (kl == 8 && !memcmp(p, "password", 8)) {
+            if (!rsq__pct_decode(u->password, sizeof u->password, eq + 1, (size_t)(pe - eq - 1))) {
+                rsq__fmt(err, errlen, "bad or too long password in URL");
+                return RSQ_ERR_URL;
+            }
+            u->has_password = 1;
+        } else if (kl == 4 && !memcmp(p, "user", 4)) {
+            if (!rsq__pct_decode(u->user, sizeof u->user, eq + 1, (size_t)(pe - eq - 1))) {
+                rsq__fmt(err, errlen, "bad or too long user name in URL");
+                return RSQ_ERR_URL;
+            }
+        } else {
+            rsq__fmt(err, errlen, "unknown URL option (expected db, user, password)");
+            return RSQ_ERR_URL;
         }
-        if (u->user[0] && !u->has_password) { rsq__fmt(err, errlen, "URL has a user name but no password"); return RSQ_ERR_URL; }
+        p = amp ? amp + 1 : end;
+    }
+    return RSQ_OK;
+}
+
+/* unix://[user:password@]/path[?query]: s[0..end) is what follows the scheme. */
+RSQ__INTERN rsq_result rsq__url_unix(rsq_url *u, const char *s, const char *end, char *err, size_t errlen) {
+    const char *q = (const char *)memchr(s, '?', (size_t)(end - s));
+    const char *pend = q ? q : end;
+    if (s < pend && s[0] != '/') {
+        const char *at = (const char *)memchr(s, '@', (size_t)(pend - s));
+        if (at && rsq__url_userinfo(u, s, (size_t)(at - s), err, errlen) != RSQ_OK)
+            return RSQ_ERR_URL;
+        s = at ? at + 1 : pend;
+    }
+    if (s >= pend || s[0] != '/') {
+        rsq__fmt(err, errlen, "unix URL needs an absolute path: unix:///path/to/sock");
+        return RSQ_ERR_URL;
+    }
+    if ((size_t)(pend - s) >= sizeof u->path) {
+        rsq__fmt(err, errlen, "unix socket path too long (max %d bytes)", (int)sizeof u->path - 1);
+        return RSQ_ERR_URL;
+    }
+    rsq__copy(u->path, sizeof u->path, s, (size_t)(pend - s));
+    return q ? rsq__url_query(u, q + 1, end, err, errlen) : RSQ_OK;
+}
+
+/* The host of a redis:// URL at s[0..slash): a name, an IPv4 address or an [IPv6]
+   address. *rest receives where the host ends. */
+RSQ__INTERN rsq_result rsq__url_host(rsq_url *u, const char *s, const char *slash, const char **rest, char *err,
+                                     size_t errlen) {
+    const char *p = s;
+    if (s < slash && s[0] == '[') {
+        const char *rb = (const char *)memchr(s, ']', (size_t)(slash - s));
+        if (!rb || rb == s + 1) {
+            rsq__fmt(err, errlen, "bad IPv6 address in URL");
+            return RSQ_ERR_URL;
+        }
+        if ((size_t)(rb - s - 1) >= sizeof u->host) {
+            rsq__fmt(err, errlen, "host name too long");
+            return RSQ_ERR_URL;
+        }
+        rsq__copy(u->host, sizeof u->host, s + 1, (size_t)(rb - s - 1));
+        *rest = rb + 1;
+        if (*rest < slash && **rest != ':') {
+            rsq__fmt(err, errlen, "unexpected characters after IPv6 address");
+            return RSQ_ERR_URL;
+        }
         return RSQ_OK;
     }
+    for (; p < slash && *p != ':'; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch <= ' ' || ch == '[' || ch == ']' || ch >= 0x7f) {
+            rsq__fmt(err, errlen, "bad character in host name");
+            return RSQ_ERR_URL;
+        }
+    }
+    if (p == s) {
+        rsq__fmt(err, errlen, "URL has no host");
+        return RSQ_ERR_URL;
+    }
+    if ((size_t)(p - s) >= sizeof u->host) {
+        rsq__fmt(err, errlen, "host name too long");
+        return RSQ_ERR_URL;
+    }
+    rsq__copy(u->host, sizeof u->host, s, (size_t)(p - s));
+    *rest = p;
+    return RSQ_OK;
+}
 
-    /* redis:// and rediss:// : authority up to '/', then optional /db */
-    slash = (const char *)memchr(s, '/', (size_t)(end - s));
-    if (!slash) slash = end;
+/* redis:// and rediss://: s[0..end) is what follows the scheme: the authority
+   ([user:password@]host[:port]) up to '/', then an optional /db. */
+RSQ__INTERN rsq_result rsq__url_tcp(rsq_url *u, const char *s, const char *end, char *err, size_t errlen) {
+    const char *slash = (const char *)memchr(s, '/', (size_t)(end - s)), *at = NULL, *p;
+    if (!slash)
+        slash = end;
     if (memchr(s, '?', (size_t)(end - s)) || memchr(s, '#', (size_t)(end - s))) {
         rsq__fmt(err, errlen, "unexpected query or fragment in URL");
         return RSQ_ERR_URL;
     }
-    at = NULL;
-    {
-        const char *p;
-        for (p = s; p < slash; p++) if (*p == '@') at = p; /* the last '@' ends the credentials */
-    }
+    for (p = s; p < slash; p++)
+        if (*p == '@')
+            at = p; /* the last '@' ends the credentials */
     if (at) {
-        if (rsq__url_userinfo(u, s, (size_t)(at - s), err, errlen) != RSQ_OK) return RSQ_ERR_URL;
+        if (rsq__url_userinfo(u, s, (size_t)(at - s), err, errlen) != RSQ_OK)
+            return RSQ_ERR_URL;
         s = at + 1;
     }
-    if (s < slash && s[0] == '[') {
-        const char *rb = (const char *)memchr(s, ']', (size_t)(slash - s));
-        if (!rb || rb == s + 1) { rsq__fmt(err, errlen, "bad IPv6 address in URL"); return RSQ_ERR_URL; }
-        if ((size_t)(rb - s - 1) >= sizeof u->host) { rsq__fmt(err, errlen, "host name too long"); return RSQ_ERR_URL; }
-        rsq__copy(u->host, sizeof u->host, s + 1, (size_t)(rb - s - 1));
-        s = rb + 1;
-        if (s < slash && s[0] != ':') { rsq__fmt(err, errlen, "unexpected characters after IPv6 address"); return RSQ_ERR_URL; }
-    } else {
-        const char *p = s;
-        while (p < slash && *p != ':') {
-            unsigned char ch = (unsigned char)*p;
-            if (ch <= ' ' || ch == '[' || ch == ']' || ch >= 0x7f) { rsq__fmt(err, errlen, "bad character in host name"); return RSQ_ERR_URL; }
-            p++;
-        }
-        if (p == s) { rsq__fmt(err, errlen, "URL has no host"); return RSQ_ERR_URL; }
-        if ((size_t)(p - s) >= sizeof u->host) { rsq__fmt(err, errlen, "host name too long"); return RSQ_ERR_URL; }
-        rsq__copy(u->host, sizeof u->host, s, (size_t)(p - s));
-        s = p;
-    }
+    if (rsq__url_host(u, s, slash, &s, err, errlen) != RSQ_OK)
+        return RSQ_ERR_URL;
     if (s < slash && s[0] == ':') {
         long port;
         if (!rsq__parse_uint_range(s + 1, (size_t)(slash - s - 1), 1, 65535, &port)) {
@@ -2416,13 +2486,47 @@ RSQDEF rsq_result rsq_url_parse(rsq_url *u, const char *url, char *err, size_t e
         }
         u->port = (int)port;
     }
-    if (slash < end && slash + 1 < end) {
-        if (!rsq__parse_uint_range(slash + 1, (size_t)(end - slash - 1), 0, 1000000, &u->db)) {
-            rsq__fmt(err, errlen, "bad db number in URL path (expected /N)");
-            return RSQ_ERR_URL;
-        }
+    if (slash < end && slash + 1 < end && !rsq__parse_uint_range(slash + 1, (size_t)(end - slash - 1), 0, 1000000, &u->db)) {
+        rsq__fmt(err, errlen, "bad db number in URL path (expected /N)");
+        return RSQ_ERR_URL;
     }
-    if (u->user[0] && !u->has_password) { rsq__fmt(err, errlen, "URL has a user name but no password"); return RSQ_ERR_URL; }
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_url_parse(rsq_url *u, const char *url, char *err, size_t errlen) {
+    size_t n;
+    rsq_result rc;
+    if (err && errlen)
+        err[0] = '\0';
+    if (!u || !url) {
+        rsq__fmt(err, errlen, "URL is NULL");
+        return RSQ_ERR_ARG;
+    }
+    memset(u, 0, sizeof *u);
+    u->port = 6379;
+    n = strlen(url);
+    if (n > 4096) {
+        rsq__fmt(err, errlen, "URL too long");
+        return RSQ_ERR_URL;
+    }
+    if (!strncmp(url, "redis://", 8)) {
+        rc = rsq__url_tcp(u, url + 8, url + n, err, errlen);
+    } else if (!strncmp(url, "rediss://", 9)) {
+        u->tls = 1;
+        rc = rsq__url_tcp(u, url + 9, url + n, err, errlen);
+    } else if (!strncmp(url, "unix://", 7)) {
+        u->is_unix = 1;
+        rc = rsq__url_unix(u, url + 7, url + n, err, errlen);
+    } else {
+        rsq__fmt(err, errlen, "URL must start with redis://, rediss:// or unix://");
+        return RSQ_ERR_URL;
+    }
+    if (rc != RSQ_OK)
+        return rc;
+    if (u->user[0] && !u->has_password) {
+        rsq__fmt(err, errlen, "URL has a user name but no password");
+        return RSQ_ERR_URL;
+    }
     return RSQ_OK;
 }
 
@@ -3070,26 +3174,27 @@ RSQ__INTERN void rsq__node_check_idle(rsq_client *c, rsq__node *n) {
     }
 }
 
-/* One connect attempt plus handshake, pipelined in one round trip. host NULL: the URL's
-   endpoint; else a cluster node (no SELECT there: a cluster has only db 0). */
-RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char *host, int port) {
-    rsq_endpoint ep;
+/* Opens the transport to host:port, or (host NULL) to the URL's endpoint, within the
+   connect timeout (and the call's deadline). *ep receives the endpoint. */
+RSQ__INTERN rsq_result rsq__node_open(rsq_client *c, rsq__node *n, const char *host, int port, rsq_endpoint *ep) {
     char why[200];
+    int ms = c->connect_timeout_ms;
     rsq_result rc;
-    int steps = 0, i;
-    const char *what[4];
-    uint64_t deadline;
-    memset(&ep, 0, sizeof ep);
-    ep.tls = c->url.tls;
-    if (host) { ep.host = host; ep.port = port; }
-    else if (c->url.is_unix) ep.path = c->url.path;
-    else { ep.host = c->url.host; ep.port = c->url.port; }
-    why[0] = '\0';
-    {
-        int ms = c->connect_timeout_ms;
-        if (c->call_deadline) ms = RSQ__MAX(RSQ__MIN(ms, rsq__left(c, c->call_deadline)), 1);
-        rc = c->tp.open(c->tp.user, &ep, ms, &n->handle, why, sizeof why);
+    memset(ep, 0, sizeof *ep);
+    ep->tls = c->url.tls;
+    if (host) {
+        ep->host = host;
+        ep->port = port;
+    } else if (c->url.is_unix) {
+        ep->path = c->url.path;
+    } else {
+        ep->host = c->url.host;
+        ep->port = c->url.port;
     }
+    why[0] = '\0';
+    if (c->call_deadline)
+        ms = RSQ__MAX(RSQ__MIN(ms, rsq__left(c, c->call_deadline)), 1);
+    rc = c->tp.open(c->tp.user, ep, ms, &n->handle, why, sizeof why);
     if (rc != RSQ_OK) {
         n->handle = NULL;
         return rsq__set_err(c, rc, "%s", why[0] ? why : rsq_result_str(rc));
@@ -3098,83 +3203,111 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
     n->wlen = n->wsent = 0;
     n->pending = 0;
     rsq_reader_reset(&n->rd);
+    return RSQ_OK;
+}
+
+/* Appends the handshake: HELLO 3 [AUTH] [SETNAME] (protocol 3), else AUTH and CLIENT
+   SETNAME as configured; SELECT for a db other than 0 (not to cluster nodes: a
+   cluster has only db 0). what[] receives a name per command, *steps their count. */
+RSQ__INTERN rsq_result rsq__handshake_send(rsq_client *c, rsq__node *n, int cluster_node, const char **what, int *steps) {
+    const char *argv[7];
+    size_t lens[7];
+    rsq__args a = rsq__args_on(argv, lens, 7);
+    char db[24];
+    rsq_result rc = RSQ_OK;
+    *steps = 0;
     if (c->protocol == 3) {
-        const char *argv[7];
-        int argc = 0;
-        argv[argc++] = "HELLO";
-        argv[argc++] = "3";
-        if (c->url.has_password) {
-            argv[argc++] = "AUTH";
-            argv[argc++] = c->url.user[0] ? c->url.user : "default";
-            argv[argc++] = c->url.password;
-        }
-        if (c->name[0]) { argv[argc++] = "SETNAME"; argv[argc++] = c->name; }
-        rc = rsq__node_append(c, n, argc, argv, NULL);
-        what[steps++] = "HELLO 3";
-    } else {
-        rc = RSQ_OK;
-        if (c->url.has_password) {
-            const char *argv[3];
-            int argc = 0;
-            argv[argc++] = "AUTH";
-            /* "default" is the user of plain AUTH (Redis >= 6.0); before 6.0, with no
-               ACL users, only plain AUTH is understood */
-            if (c->url.user[0] && strcmp(c->url.user, "default")) argv[argc++] = c->url.user;
-            argv[argc++] = c->url.password;
-            rc = rsq__node_append(c, n, argc, argv, NULL);
-            what[steps++] = "AUTH";
-        }
-        if (rc == RSQ_OK && c->name[0] && !c->name_refused) {
-            const char *argv[3] = { "CLIENT", "SETNAME", c->name };
-            rc = rsq__node_append(c, n, 3, argv, NULL);
-            what[steps++] = "CLIENT SETNAME";
-        }
+        rsq__args_list(&a, "HELLO", "3", (char *)0);
+        if (c->url.has_password)
+            rsq__args_list(&a, "AUTH", c->url.user[0] ? c->url.user : "default", c->url.password, (char *)0);
+        if (c->name[0])
+            rsq__args_list(&a, "SETNAME", c->name, (char *)0);
+        rc = rsq__node_append(c, n, a.argc, argv, lens);
+        what[(*steps)++] = "HELLO 3";
+    } else if (c->url.has_password) {
+        rsq__arg(&a, "AUTH");
+        /* "default" is the user of plain AUTH (Redis >= 6.0); before 6.0, with no ACL
+           users, only plain AUTH is understood */
+        if (c->url.user[0] && strcmp(c->url.user, "default"))
+            rsq__arg(&a, c->url.user);
+        rsq__arg(&a, c->url.password);
+        rc = rsq__node_append(c, n, a.argc, argv, lens);
+        what[(*steps)++] = "AUTH";
     }
-    if (rc == RSQ_OK && c->url.db && !host) {
-        char db[24];
-        const char *argv[2];
+    if (rc == RSQ_OK && c->protocol != 3 && c->name[0] && !c->name_refused) {
+        a.argc = 0;
+        rsq__args_list(&a, "CLIENT", "SETNAME", c->name, (char *)0);
+        rc = rsq__node_append(c, n, a.argc, argv, lens);
+        what[(*steps)++] = "CLIENT SETNAME";
+    }
+    if (rc == RSQ_OK && c->url.db && !cluster_node) {
         rsq__u64_to_dec(db, (uint64_t)c->url.db);
-        argv[0] = "SELECT";
-        argv[1] = db;
-        rc = rsq__node_append(c, n, 2, argv, NULL);
-        what[steps++] = "SELECT";
+        a.argc = 0;
+        rsq__args_list(&a, "SELECT", db, (char *)0);
+        rc = rsq__node_append(c, n, a.argc, argv, lens);
+        what[(*steps)++] = "SELECT";
     }
-    if (rc != RSQ_OK) { rsq__node_close(c, n); return rc; }
-    deadline = rsq__deadline(c, c->connect_timeout_ms);
+    return rc;
+}
+
+/* Reads the handshake's replies. A refused CLIENT SETNAME (denied by ACL, or renamed
+   away on managed servers) is skipped, said once: the name only labels the connection
+   in CLIENT LIST. Any other failure names its step; a server without HELLO 3 is
+   RSQ_ERR_UNSUPPORTED. */
+RSQ__INTERN rsq_result rsq__handshake_read(rsq_client *c, rsq__node *n, const char *const *what, int steps) {
+    uint64_t deadline = rsq__deadline(c, c->connect_timeout_ms);
+    char msg[RSQ_ERR_MAX];
+    int i;
     for (i = 0; i < steps; i++) {
         const rsq_reply *r;
-        rc = rsq__node_read(c, n, &r, deadline, 0);
+        rsq_result rc = rsq__node_read(c, n, &r, deadline, 0);
         if ((rc == RSQ_ERR_NOPERM || (rc == RSQ_ERR_SERVER && !strncmp(c->err, "ERR unknown command", 19))) &&
             !strcmp(what[i], "CLIENT SETNAME")) {
-            /* denied by ACL or renamed away (managed servers): the name only labels
-               the connection in CLIENT LIST, so go on without it; said once */
             c->name_refused = 1;
             rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_NAME_SKIPPED, "CLIENT SETNAME refused (%s); connecting without a name",
                      c->err);
             c->err[0] = '\0';
             continue;
         }
-        if (rc != RSQ_OK) {
-            if (rsq_result_is_server_error(rc)) {
-                char srv[RSQ_ERR_MAX];
-                rsq__copy(srv, sizeof srv, c->err, strlen(c->err));
-                rsq__set_err(c, rc, "%s failed: %s", what[i], srv);
-                if (rc == RSQ_ERR_SERVER && (i == 0 && c->protocol == 3)) rc = RSQ_ERR_UNSUPPORTED;
-            } else {
-                char msg[RSQ_ERR_MAX];
-                rsq__copy(msg, sizeof msg, c->err, strlen(c->err));
-                rsq__set_err(c, rc, "handshake (%s): %s", what[i], msg);
-            }
-            n->connected = 0; /* never counted as up: no epoch bump */
-            rsq__node_close(c, n);
-            return rc;
-        }
+        if (rc == RSQ_OK)
+            continue;
+        rsq__copy(msg, sizeof msg, c->err, strlen(c->err));
+        if (!rsq_result_is_server_error(rc))
+            return rsq__set_err(c, rc, "handshake (%s): %s", what[i], msg);
+        rsq__set_err(c, rc, "%s failed: %s", what[i], msg);
+        return rc == RSQ_ERR_SERVER && i == 0 && c->protocol == 3 ? RSQ_ERR_UNSUPPORTED : rc;
+    }
+    return RSQ_OK;
+}
+
+/* One connect attempt plus handshake, pipelined in one round trip. host NULL: the URL's
+   endpoint; else a cluster node. */
+RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char *host, int port) {
+    rsq_endpoint ep;
+    const char *what[4];
+    int steps = 0;
+    rsq_result rc = rsq__node_open(c, n, host, port, &ep);
+    if (rc != RSQ_OK)
+        return rc;
+    rc = rsq__handshake_send(c, n, host != NULL, what, &steps);
+    if (rc != RSQ_OK) {
+        rsq__node_close(c, n);
+        return rc;
+    }
+    rc = rsq__handshake_read(c, n, what, steps);
+    if (rc != RSQ_OK) {
+        n->connected = 0; /* never counted as up: no epoch bump */
+        rsq__node_close(c, n);
+        return rc;
     }
     c->stats.connects++;
-    if (c->ever_connected) c->stats.reconnects++;
+    if (c->ever_connected)
+        c->stats.reconnects++;
     c->ever_connected = 1;
-    if (ep.path) rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s", ep.path);
-    else rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s:%d", ep.host, ep.port);
+    if (ep.path)
+        rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s", ep.path);
+    else
+        rsq__log(c, RSQ_LOG_INFO, RSQ_LOGI_CONNECTED, "connected to %s:%d", ep.host, ep.port);
     return RSQ_OK;
 }
 
@@ -3641,10 +3774,22 @@ RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char
     return rsq_command_argv(c, reply, n, argv, NULL);
 }
 
-/* One command on the client with the default timeout; idempotent ones survive a lost
-   connection (they are re-sent after reconnecting). */
-RSQ__INTERN rsq_result rsq__cmd(rsq_client *c, const rsq_reply **r, int argc, const char *const *argv, int idempotent) {
-    return rsq__command_ex(c, r, argc, argv, NULL, RSQ_TIMEOUT_DEFAULT, idempotent);
+/* One command of C-string arguments, ended by (char *)0, with the default timeout;
+   idempotent ones survive a lost connection (they are sent again after reconnecting). */
+RSQ__INTERN rsq_result rsq__cmd(rsq_client *c, const rsq_reply **r, int idempotent, const char *arg0, ...) {
+    const char *argv[RSQ__MAX_VARARGS];
+    va_list ap;
+    int n;
+    va_start(ap, arg0);
+    n = rsq__collect(arg0, ap, argv);
+    va_end(ap);
+    RSQ_ASSERT(n > 0);
+    return rsq__command_ex(c, r, n, argv, NULL, RSQ_TIMEOUT_DEFAULT, idempotent);
+}
+
+/* An argument list built with rsq__args, run as rsq__cmd does. */
+RSQ__INTERN rsq_result rsq__cmd_args(rsq_client *c, const rsq_reply **r, int idempotent, const rsq__args *a) {
+    return rsq__command_ex(c, r, a->argc, a->argv, a->lens, RSQ_TIMEOUT_DEFAULT, idempotent);
 }
 
 /* A command of a transaction: its arguments and a name for error texts. */
@@ -3751,18 +3896,13 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
     const char *p, *e;
     if (!c || !version) return RSQ_ERR_ARG;
     if (c->server_version && rsq_is_connected(c)) { *version = c->server_version; return RSQ_OK; }
-    {
-        const char *argv[2] = { "INFO", "server" };
-        rc = rsq__command_ex(c, &r, 2, argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
-    }
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "INFO", "server", (char *)0);
     if (rsq_result_is_server_error(rc) && rc != RSQ_ERR_MOVED) {
         /* INFO denied or renamed away: HELLO (Redis >= 6) also tells the version */
         char why[RSQ_ERR_MAX];
-        const char *argv[2] = { "HELLO", NULL };
         const rsq_reply *v;
         rsq__copy(why, sizeof why, c->err, strlen(c->err));
-        argv[1] = c->protocol == 3 ? "3" : "2";
-        rc = rsq__command_ex(c, &r, 2, argv, NULL, RSQ_TIMEOUT_DEFAULT, 1);
+        rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "HELLO", c->protocol == 3 ? "3" : "2", (char *)0);
         v = rc == RSQ_OK ? rsq_reply_get(r, "version") : NULL;
         if (!v || !v->str) {
             if (rc == RSQ_OK || rsq_result_is_server_error(rc))
@@ -3863,7 +4003,6 @@ static const char rsq__stats_script[] =
    after `from`, which is Redis 6.2's exclusive "(from" on every version. */
 RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_id from, long long cap, long long *count, int *exact) {
     char start[RSQ_ID_STRLEN];
-    const char *argv[6];
     *count = 0;
     *exact = 1;
     for (;;) {
@@ -3872,8 +4011,7 @@ RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_i
         rsq_id next;
         if (!rsq__id_succ(from, &next)) return RSQ_OK;
         start[rsq_id_format(next, start)] = '\0';
-        argv[0] = "XRANGE"; argv[1] = stream; argv[2] = start; argv[3] = "+"; argv[4] = "COUNT"; argv[5] = "100";
-        rc = rsq__cmd(c, &r, 6, argv, 1);
+        rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XRANGE", stream, start, "+", "COUNT", "100", (char *)0);
         if (rc != RSQ_OK) return rc;
         if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XRANGE: unexpected reply");
         *count += (long long)r->len;
@@ -3889,10 +4027,7 @@ RSQ__INTERN rsq_result rsq__count_after(rsq_client *c, const char *stream, rsq_i
    *scripting is cleared when the server has no scripting for us. */
 RSQ__INTERN rsq_result rsq__stats_head(rsq_client *c, const char *stream, rsq_stream_info *info, int *scripting) {
     const rsq_reply *r, *e;
-    const char *argv[5];
-    rsq_result rc;
-    argv[0] = "EVAL"; argv[1] = rsq__stats_script; argv[2] = "1"; argv[3] = stream; argv[4] = "head";
-    rc = rsq__cmd(c, &r, 5, argv, 1);
+    rsq_result rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "EVAL", rsq__stats_script, "1", stream, "head", (char *)0);
     if (rc == RSQ_OK) {
         long long ex = 0;
         if (r->type != RSQ_REPLY_ARRAY || r->len < 1 || !rsq_reply_int(&r->element[0], &ex) || (ex && r->len < 6))
@@ -3909,8 +4044,7 @@ RSQ__INTERN rsq_result rsq__stats_head(rsq_client *c, const char *stream, rsq_st
     }
     if (!rsq__no_scripting(rc)) return rc;
     *scripting = 0;
-    argv[0] = "XINFO"; argv[1] = "STREAM"; argv[2] = stream;
-    rc = rsq__cmd(c, &r, 3, argv, 1);
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XINFO", "STREAM", stream, (char *)0);
     if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
     if (rc == RSQ_OK) {
         info->exists = 1;
@@ -3927,13 +4061,10 @@ RSQ__INTERN rsq_result rsq__stats_head(rsq_client *c, const char *stream, rsq_st
     if (rc != RSQ_ERR_LIMIT) return rc;
     /* an end entry is over the reply limits: length and groups only (the link was
        closed on the oversized reply; these commands reconnect) */
-    argv[0] = "XLEN";
-    argv[1] = stream;
-    if ((rc = rsq__cmd(c, &r, 2, argv, 1)) != RSQ_OK) return rc;
+    if ((rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XLEN", stream, (char *)0)) != RSQ_OK) return rc;
     info->exists = 1;
     info->length = r->integer;
-    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
-    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
+    if ((rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XINFO", "GROUPS", stream, (char *)0)) != RSQ_OK) return rc;
     info->groups = r->type == RSQ_REPLY_ARRAY ? (long long)r->len : 0;
     c->err[0] = '\0';
     return RSQ_OK;
@@ -3977,63 +4108,99 @@ RSQ__INTERN rsq_result rsq__stats_group_replies(rsq_client *c, rsq_group_info *o
     return RSQ_OK;
 }
 
+/* One group of the XINFO GROUPS reply into *o, and its questions appended while that
+   reply is in view (appending only writes): the lag count where the ends do not tell
+   it (o->lag -2: by script; -3: by XRANGE later, without scripting), then a sample of
+   the pending list. The server's own `lag` field is not used: after XTRIM or XDEL it
+   counts entries that are gone (Redis 7.0: lag 3 for a group with nothing left). */
+RSQ__INTERN rsq_result rsq__stats_group_ask(rsq_client *c, const char *stream, const rsq_stream_info *info,
+                                            const rsq_reply *g, rsq_group_info *o, int scripting) {
+    const rsq_reply *name = rsq_reply_get(g, "name");
+    const char *argv[7];
+    size_t lens[7];
+    rsq__args a = rsq__args_on(argv, lens, 7);
+    char from[RSQ_ID_STRLEN];
+    rsq_result rc;
+    memset(o, 0, sizeof *o);
+    if (!rsq__copy_name(o->name, sizeof o->name, name) || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered))
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
+    o->consumers = rsq__get_int(g, "consumers", 0);
+    o->pending = rsq__get_int(g, "pending", 0);
+    o->lag_exact = 1;
+    if (info->length == 0 || (info->ends_known && rsq_id_cmp(o->last_delivered, info->last_id) >= 0)) {
+        o->lag = 0; /* nothing after last-delivered: the next read is empty */
+    } else if (info->ends_known && rsq_id_cmp(o->last_delivered, info->first_id) < 0) {
+        o->lag = info->length; /* every entry left is after it */
+    } else if (scripting) {
+        o->lag = -2;
+        rsq__argn(&a, "EVAL", 4);
+        rsq__argn(&a, rsq__stats_script, sizeof rsq__stats_script - 1);
+        rsq__args_list(&a, "1", stream, "count", (char *)0);
+        rsq__argn(&a, from, rsq_id_format(o->last_delivered, from));
+        rsq__arg(&a, RSQ__XSTR(RSQ__LAG_COUNT_MAX));
+        if ((rc = rsq_append_argv(c, a.argc, argv, lens)) != RSQ_OK)
+            return rc;
+    } else {
+        o->lag = -3;
+    }
+    if (o->pending <= 0)
+        return RSQ_OK;
+    a.argc = 0;
+    rsq__args_list(&a, "XPENDING", stream, (char *)0);
+    rsq__argn(&a, name->str, name->len);
+    rsq__args_list(&a, "-", "+", RSQ__XSTR(RSQ_AGE_SAMPLE), (char *)0);
+    if ((rc = rsq_append_argv(c, a.argc, argv, lens)) != RSQ_OK)
+        o->pending = 0; /* nothing owed for it */
+    return rc;
+}
+
+/* The lags left to count without scripting (o->lag -3), by XRANGE pages. */
+RSQ__INTERN rsq_result rsq__stats_lag_fallback(rsq_client *c, const char *stream, rsq_group_info *groups, size_t n) {
+    size_t i;
+    for (i = 0; i < n; i++) {
+        rsq_group_info *o = &groups[i];
+        rsq_result rc;
+        if (o->lag != -3)
+            continue;
+        rc = rsq__count_after(c, stream, o->last_delivered, RSQ__LAG_COUNT_MAX, &o->lag, &o->lag_exact);
+        if (rc == RSQ_ERR_LIMIT) { /* an entry too large to count */
+            o->lag = -1;
+            o->lag_exact = 0;
+            c->err[0] = '\0';
+        } else if (rc != RSQ_OK) {
+            return rc;
+        }
+    }
+    return RSQ_OK;
+}
+
 RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
                                    rsq_group_info *groups, size_t cap, size_t *ngroups) {
     const rsq_reply *r;
-    const char *argv[7];
-    size_t lens[7], i, n = 0;
-    char from[RSQ_ID_STRLEN];
+    size_t i, n = 0;
     rsq_result rc = RSQ_OK, first = RSQ_OK;
     int scripting = 1;
-    if (ngroups) *ngroups = 0;
-    if (!c || !info) return c ? rsq__set_err(c, RSQ_ERR_ARG, "info is NULL") : RSQ_ERR_ARG;
+    if (ngroups)
+        *ngroups = 0;
+    if (!c || !info)
+        return c ? rsq__set_err(c, RSQ_ERR_ARG, "info is NULL") : RSQ_ERR_ARG;
     memset(info, 0, sizeof *info);
-    if (cap && !groups) return rsq__set_err(c, RSQ_ERR_ARG, "groups is NULL");
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    if ((rc = rsq__stats_head(c, stream, info, &scripting)) != RSQ_OK) return rc;
-    if (!info->exists || cap == 0 || info->groups == 0) return RSQ_OK;
-    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
-    if ((rc = rsq__cmd(c, &r, 3, argv, 1)) != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
-    /* Per group, pipelined while the XINFO GROUPS reply is in view (appending only
-       writes): the lag count where it is needed, then a sample of the pending list.
-       The server's own `lag` field is not used: after XTRIM or XDEL it counts entries
-       that are gone (Redis 7.0: lag 3 for a group with nothing left to read). */
-    for (i = 0; i < r->len && n < cap; i++) {
-        const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
-        rsq_group_info *o = &groups[n];
-        memset(o, 0, sizeof *o);
-        if (!rsq__copy_name(o->name, sizeof o->name, name) || !rsq__reply_id(rsq_reply_get(g, "last-delivered-id"), &o->last_delivered)) {
-            first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
-            break;
-        }
-        o->consumers = rsq__get_int(g, "consumers", 0);
-        o->pending = rsq__get_int(g, "pending", 0);
-        o->lag_exact = 1;
-        if (info->length == 0 || (info->ends_known && rsq_id_cmp(o->last_delivered, info->last_id) >= 0)) {
-            o->lag = 0; /* nothing after last-delivered: the next read is empty */
-        } else if (info->ends_known && rsq_id_cmp(o->last_delivered, info->first_id) < 0) {
-            o->lag = info->length; /* every entry left is after it */
-        } else if (scripting) {
-            o->lag = -2;
-            argv[0] = "EVAL"; lens[0] = 4;
-            argv[1] = rsq__stats_script; lens[1] = sizeof rsq__stats_script - 1;
-            argv[2] = "1"; lens[2] = 1;
-            argv[3] = stream; lens[3] = strlen(stream);
-            argv[4] = "count"; lens[4] = 5;
-            argv[5] = from; lens[5] = rsq_id_format(o->last_delivered, from);
-            argv[6] = RSQ__XSTR(RSQ__LAG_COUNT_MAX); lens[6] = strlen(argv[6]);
-            if ((rc = rsq_append_argv(c, 7, argv, lens)) != RSQ_OK) { first = rc; break; }
-        } else {
-            o->lag = -3;
-        }
-        n++;
-        if (o->pending > 0) {
-            argv[0] = "XPENDING"; argv[1] = stream; argv[2] = name->str; argv[3] = "-"; argv[4] = "+";
-            argv[5] = RSQ__XSTR(RSQ_AGE_SAMPLE);
-            lens[0] = 8; lens[1] = strlen(stream); lens[2] = name->len; lens[3] = 1; lens[4] = 1; lens[5] = strlen(argv[5]);
-            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; o->pending = 0; break; }
-        }
+    if (cap && !groups)
+        return rsq__set_err(c, RSQ_ERR_ARG, "groups is NULL");
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK)
+        return rc;
+    if ((rc = rsq__stats_head(c, stream, info, &scripting)) != RSQ_OK)
+        return rc;
+    if (!info->exists || cap == 0 || info->groups == 0)
+        return RSQ_OK;
+    if ((rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XINFO", "GROUPS", stream, (char *)0)) != RSQ_OK)
+        return rc;
+    if (r->type != RSQ_REPLY_ARRAY)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    for (i = 0; i < r->len && n < cap && first == RSQ_OK; i++) {
+        first = rsq__stats_group_ask(c, stream, info, &r->element[i], &groups[n], scripting);
+        if (first == RSQ_OK)
+            n++; /* (on a failure the groups are not reported: the count does not matter) */
     }
     for (i = 0; i < n && first == RSQ_OK; i++)
         first = rsq__stats_group_replies(c, &groups[i], &scripting);
@@ -4041,29 +4208,23 @@ RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream
         while (rsq_pending_replies(c) > 0 && !rsq__link_error(rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT))) {}
         return first;
     }
-    for (i = 0; i < n; i++) {
-        rsq_group_info *o = &groups[i];
-        if (o->lag != -3) continue;
-        rc = rsq__count_after(c, stream, o->last_delivered, RSQ__LAG_COUNT_MAX, &o->lag, &o->lag_exact);
-        if (rc == RSQ_ERR_LIMIT) { o->lag = -1; o->lag_exact = 0; c->err[0] = '\0'; } /* an entry too large to count */
-        else if (rc != RSQ_OK) return rc;
-    }
-    if (ngroups) *ngroups = n;
+    if ((rc = rsq__stats_lag_fallback(c, stream, groups, n)) != RSQ_OK)
+        return rc;
+    if (ngroups)
+        *ngroups = n;
     return RSQ_OK;
 }
 
 RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
                                 rsq_consumer_info *out, size_t cap, size_t *n) {
     const rsq_reply *r;
-    const char *argv[4];
     rsq_result rc;
     size_t i;
     if (n) *n = 0;
     if (!c) return RSQ_ERR_ARG;
     if (cap && !out) return rsq__set_err(c, RSQ_ERR_ARG, "out is NULL");
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
-    argv[0] = "XINFO"; argv[1] = "CONSUMERS"; argv[2] = stream; argv[3] = group;
-    rc = rsq__cmd(c, &r, 4, argv, 1);
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XINFO", "CONSUMERS", stream, group, (char *)0);
     if (rc != RSQ_OK) return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO CONSUMERS: unexpected reply");
     for (i = 0; i < r->len && i < cap; i++) {
@@ -4097,15 +4258,14 @@ RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, c
         "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) n = n + 1 end end "
         "return n";
     const rsq_reply *r;
-    const char *argv[6];
     char idle[24];
     rsq_result rc;
     if (retired) *retired = 0;
     if (!c) return RSQ_ERR_ARG;
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
     rsq__u64_to_dec(idle, (uint64_t)(min_idle_ms > 0 ? min_idle_ms : 0));
-    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = stream; argv[4] = group; argv[5] = idle;
-    rc = rsq__cmd(c, &r, 6, argv, 0); /* not idempotent in its count: never sent twice */
+    /* not idempotent in its count: never sent twice */
+    rc = rsq__cmd(c, &r, RSQ__ONCE, "EVAL", script, "1", stream, group, idle, (char *)0);
     if (rc != RSQ_OK) return rsq__needs_scripting(c, rc, "rsq_retire_idle_consumers");
     if (r->type != RSQ_REPLY_INTEGER) return rsq__set_err(c, RSQ_ERR_REPLY, "retire script: unexpected reply");
     if (retired) *retired = r->integer > INT_MAX ? INT_MAX : (int)r->integer;
@@ -4125,11 +4285,9 @@ RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long
 
 RSQ__INTERN rsq_result rsq__trim(rsq_client *c, const char *stream, const char *how, const char *thr, int exact, long long *trimmed) {
     const rsq_reply *r;
-    const char *argv[5];
     rsq_result rc = rsq__check_key(c, "stream", stream);
     if (rc != RSQ_OK) return rc;
-    argv[0] = "XTRIM"; argv[1] = stream; argv[2] = how; argv[3] = exact ? "=" : "~"; argv[4] = thr;
-    rc = rsq__cmd(c, &r, 5, argv, 1);
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XTRIM", stream, how, exact ? "=" : "~", thr, (char *)0);
     if (rc == RSQ_OK && trimmed) *trimmed = r->integer;
     return rc;
 }
@@ -4151,6 +4309,31 @@ RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid
     return rsq__trim(c, stream, "MINID", id, exact, trimmed);
 }
 
+/* Reads the `asked` XPENDING replies of rsq__safe_bound, every one (the connection
+   stays in step even after a failure), lowering *bound to each group's oldest pending
+   entry; *acked_all is set when a group acked everything meanwhile (its bound is then
+   past its last-delivered ID). Returns the first failure. */
+RSQ__INTERN rsq_result rsq__safe_bound_replies(rsq_client *c, size_t asked, rsq_id *bound, int *acked_all) {
+    rsq_result first = RSQ_OK;
+    for (; asked > 0 && rsq_pending_replies(c) > 0; asked--) {
+        const rsq_reply *r;
+        rsq_id p;
+        rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len >= 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
+            r->element[0].len >= 1 && rsq__reply_id(&r->element[0].element[0], &p)) {
+            if (rsq_id_cmp(p, *bound) < 0)
+                *bound = p;
+        } else if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 0) {
+            *acked_all = 1;
+        } else if (rc == RSQ_ERR_NOGROUP) {
+            /* destroyed meanwhile: it holds nothing back */
+        } else if (first == RSQ_OK) {
+            first = rc == RSQ_OK ? rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply") : rc;
+        }
+    }
+    return first;
+}
+
 /* The lowest entry ID that a safe trim must keep, over every group of the stream: a
    group's oldest pending entry or, with nothing pending, the entry after its
    last-delivered ID. Works through the XINFO GROUPS reply in place: for each group
@@ -4162,20 +4345,24 @@ RSQ__INTERN rsq_result rsq__safe_bound(rsq_client *c, const char *stream, rsq_id
     const rsq_reply *r;
     const char *argv[6];
     size_t lens[6], i, asked = 0;
+    rsq__args a = rsq__args_on(argv, lens, 6);
     rsq_id held_floor; /* the lowest "entry after last-delivered" of the groups with pending entries */
     rsq_result rc, first = RSQ_OK;
     int use_floor = 0;
     *have = 0;
     bound->ms = bound->seq = UINT64_MAX;
     held_floor = *bound;
-    argv[0] = "XINFO"; argv[1] = "GROUPS"; argv[2] = stream;
-    rc = rsq__cmd(c, &r, 3, argv, 1);
-    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) { c->err[0] = '\0'; return RSQ_OK; }
-    if (rc != RSQ_OK) return rc;
-    if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
-    if (r->len == 0) return RSQ_OK; /* no group: nothing is known to be consumed */
-    argv[0] = "XPENDING"; argv[1] = stream; argv[3] = "-"; argv[4] = "+"; argv[5] = "1";
-    lens[0] = 8; lens[1] = strlen(stream); lens[3] = 1; lens[4] = 1; lens[5] = 1;
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XINFO", "GROUPS", stream, (char *)0);
+    if (rc == RSQ_ERR_SERVER && strstr(c->err, "no such key")) {
+        c->err[0] = '\0';
+        return RSQ_OK;
+    }
+    if (rc != RSQ_OK)
+        return rc;
+    if (r->type != RSQ_REPLY_ARRAY)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: unexpected reply");
+    if (r->len == 0)
+        return RSQ_OK; /* no group: nothing is known to be consumed */
     for (i = 0; i < r->len; i++) {
         const rsq_reply *g = &r->element[i], *name = rsq_reply_get(g, "name");
         rsq_id last, next;
@@ -4183,36 +4370,31 @@ RSQ__INTERN rsq_result rsq__safe_bound(rsq_client *c, const char *stream, rsq_id
             first = rsq__set_err(c, RSQ_ERR_REPLY, "XINFO GROUPS: a group without name or last-delivered-id");
             break;
         }
-        if (!rsq__id_succ(last, &next)) next = last;
-        if (rsq__get_int(g, "pending", 0) > 0) {
-            /* its bound is its oldest pending entry (at most last-delivered): ask */
-            argv[2] = name->str;
-            lens[2] = name->len;
-            if ((rc = rsq_append_argv(c, 6, argv, lens)) != RSQ_OK) { first = rc; break; }
-            asked++;
-            if (rsq_id_cmp(next, held_floor) < 0) held_floor = next;
-        } else if (rsq_id_cmp(next, *bound) < 0) {
-            *bound = next; /* everything up to last-delivered is acked: keep what follows */
+        if (!rsq__id_succ(last, &next))
+            next = last;
+        if (rsq__get_int(g, "pending", 0) <= 0) {
+            if (rsq_id_cmp(next, *bound) < 0)
+                *bound = next; /* everything up to last-delivered is acked: keep what follows */
+            continue;
         }
+        /* its bound is its oldest pending entry (at most last-delivered): ask */
+        a.argc = 0;
+        rsq__args_list(&a, "XPENDING", stream, (char *)0);
+        rsq__argn(&a, name->str, name->len);
+        rsq__args_list(&a, "-", "+", "1", (char *)0);
+        if ((first = rsq_append_argv(c, a.argc, argv, lens)) != RSQ_OK)
+            break;
+        asked++;
+        if (rsq_id_cmp(next, held_floor) < 0)
+            held_floor = next;
     }
-    /* read every reply owed (the connection stays in step even after a failure) */
-    while (asked > 0 && rsq_pending_replies(c) > 0) {
-        rsq_id p;
-        asked--;
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len >= 1 && r->element[0].type == RSQ_REPLY_ARRAY &&
-            r->element[0].len >= 1 && rsq__reply_id(&r->element[0].element[0], &p)) {
-            if (rsq_id_cmp(p, *bound) < 0) *bound = p;
-        } else if (rc == RSQ_OK && r->type == RSQ_REPLY_ARRAY && r->len == 0) {
-            use_floor = 1; /* acked everything meanwhile: its bound is past its last-delivered ID */
-        } else if (rc == RSQ_ERR_NOGROUP) {
-            /* destroyed meanwhile: it holds nothing back */
-        } else if (first == RSQ_OK) {
-            first = rc == RSQ_OK ? rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply") : rc;
-        }
-    }
-    if (first != RSQ_OK) return first;
-    if (use_floor && rsq_id_cmp(held_floor, *bound) < 0) *bound = held_floor;
+    rc = rsq__safe_bound_replies(c, asked, bound, &use_floor);
+    if (first == RSQ_OK)
+        first = rc;
+    if (first != RSQ_OK)
+        return first;
+    if (use_floor && rsq_id_cmp(held_floor, *bound) < 0)
+        *bound = held_floor;
     /* 0-1 and below: some group has had nothing delivered, so nothing may go */
     *have = !(bound->ms == 0 && bound->seq <= 1);
     return RSQ_OK;
@@ -4231,7 +4413,6 @@ RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, lo
 
 RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start) {
     const rsq_reply *r;
-    const char *argv[6];
     rsq_result rc;
     if (!c) return RSQ_ERR_ARG;
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
@@ -4239,21 +4420,18 @@ RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char
         rsq_id tmp;
         if (!rsq_id_parse(start, strlen(start), &tmp)) return rsq__set_err(c, RSQ_ERR_ARG, "group start must be $, 0 or an entry ID");
     }
-    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = group;
-    argv[4] = start ? start : RSQ_START_ALL; argv[5] = "MKSTREAM";
-    rc = rsq__cmd(c, &r, 6, argv, 1);
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XGROUP", "CREATE", stream, group, start ? start : RSQ_START_ALL, "MKSTREAM",
+                  (char *)0);
     if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) { c->err[0] = '\0'; return RSQ_OK; }
     return rc;
 }
 
 RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed) {
     const rsq_reply *r;
-    const char *argv[4];
     rsq_result rc;
     if (!c) return RSQ_ERR_ARG;
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
-    argv[0] = "XGROUP"; argv[1] = "DESTROY"; argv[2] = stream; argv[3] = group;
-    rc = rsq__cmd(c, &r, 4, argv, 1);
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XGROUP", "DESTROY", stream, group, (char *)0);
     if (rc == RSQ_OK && existed) *existed = r->integer > 0;
     if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; c->err[0] = '\0'; return RSQ_OK; }
     return rc;
@@ -4261,33 +4439,20 @@ RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const cha
 
 RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream) {
     const rsq_reply *r;
-    const char *argv[5];
     rsq_result rc;
     if (!c) return RSQ_ERR_ARG;
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
     /* a throwaway group creates the empty stream; the group goes again at once */
-    argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = stream; argv[3] = "rsq:create"; argv[4] = "$";
-    {
-        const char *mk[6] = { "XGROUP", "CREATE", NULL, "rsq:create", "$", "MKSTREAM" };
-        mk[2] = stream;
-        rc = rsq__cmd(c, &r, 6, mk, 1);
-    }
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XGROUP", "CREATE", stream, "rsq:create", "$", "MKSTREAM", (char *)0);
     if (rc != RSQ_OK && !(rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9))) return rc;
-    argv[1] = "DESTROY";
-    return rsq__cmd(c, &r, 4, argv, 1);
+    return rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XGROUP", "DESTROY", stream, "rsq:create", (char *)0);
 }
 
 RSQ__INTERN rsq_result rsq__stream_simple(rsq_client *c, const char *cmd, const char *stream, const char *a, const char *b, const rsq_reply **r) {
-    const char *argv[4];
-    int argc = 0;
     rsq_result rc;
     if (!c) return RSQ_ERR_ARG;
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    argv[argc++] = cmd;
-    argv[argc++] = stream;
-    if (a) argv[argc++] = a;
-    if (b) argv[argc++] = b;
-    return rsq__cmd(c, r, argc, argv, 1);
+    return rsq__cmd(c, r, RSQ__IDEMPOTENT, cmd, stream, a, b, (char *)0); /* a, b: NULL ends the list early */
 }
 
 RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream) {
@@ -4407,51 +4572,50 @@ RSQ__INTERN int rsq__msg_shard(const rsq_producer *p, const rsq_outgoing *m, uin
     return (int)((*rr)++ % (uint32_t)p->shards);
 }
 
+/* The retention arguments of an XADD (MAXLEN or MINID, = or ~, LIMIT) for p->cap;
+   thr and lim hold their numbers. */
+RSQ__INTERN void rsq__xadd_cap(const rsq_producer *p, rsq__args *a, char *thr, char *lim) {
+    if (p->cap.mode == RSQ_TRIM_NONE)
+        return;
+    if (p->cap.mode == RSQ_TRIM_MAXLEN) {
+        rsq__args_list(a, "MAXLEN", p->cap.exact ? "=" : "~", (char *)0);
+        rsq__argn(a, thr, rsq__u64_to_dec(thr, (uint64_t)p->cap.maxlen));
+    } else {
+        rsq__args_list(a, "MINID", p->cap.exact ? "=" : "~", (char *)0);
+        rsq__argn(a, thr, rsq_id_format(p->cap.minid, thr));
+    }
+    if (!p->cap.exact && p->cap.limit > 0) {
+        rsq__arg(a, "LIMIT");
+        rsq__argn(a, lim, rsq__u64_to_dec(lim, (uint64_t)p->cap.limit));
+    }
+}
+
 /* Appends the XADD for one message. */
 RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) {
     const char *argv[12 + 2 * RSQ_MAX_HEADERS];
     size_t lens[12 + 2 * RSQ_MAX_HEADERS];
+    rsq__args a = rsq__args_on(argv, lens, 12 + 2 * RSQ_MAX_HEADERS);
     char key[RSQ_KEY_MAX], thr[RSQ_ID_STRLEN], lim[24];
-    int argc = 0, shard = rsq__msg_shard(p, m, &p->rr);
+    int shard = rsq__msg_shard(p, m, &p->rr);
     size_t i;
-    lens[argc] = 4; argv[argc++] = "XADD";
-    if (shard == 0 && m->priority == 0) {
-        lens[argc] = strlen(p->queue);
-        argv[argc++] = p->queue;
-    } else {
-        lens[argc] = rsq_queue_key(key, sizeof key, p->queue, shard, m->priority, RSQ_KEY_STREAM);
-        argv[argc++] = key;
-    }
-    if (p->cap.mode != RSQ_TRIM_NONE) {
-        if (p->cap.mode == RSQ_TRIM_MAXLEN) {
-            lens[argc] = 6; argv[argc++] = "MAXLEN";
-            lens[argc] = 1; argv[argc++] = p->cap.exact ? "=" : "~";
-            lens[argc] = rsq__u64_to_dec(thr, (uint64_t)p->cap.maxlen);
-        } else {
-            lens[argc] = 5; argv[argc++] = "MINID";
-            lens[argc] = 1; argv[argc++] = p->cap.exact ? "=" : "~";
-            lens[argc] = rsq_id_format(p->cap.minid, thr);
-        }
-        argv[argc++] = thr;
-        if (!p->cap.exact && p->cap.limit > 0) {
-            lens[argc] = 5; argv[argc++] = "LIMIT";
-            lens[argc] = rsq__u64_to_dec(lim, (uint64_t)p->cap.limit);
-            argv[argc++] = lim;
-        }
-    }
-    argv[argc] = m->id ? m->id : "*";
-    lens[argc] = strlen(argv[argc]);
-    argc++;
-    lens[argc] = 7; argv[argc++] = "payload";
-    lens[argc] = m->payload_len; argv[argc++] = m->payload_len ? (const char *)m->payload : "";
+    rsq__arg(&a, "XADD");
+    if (shard == 0 && m->priority == 0)
+        rsq__arg(&a, p->queue);
+    else
+        rsq__argn(&a, key, rsq_queue_key(key, sizeof key, p->queue, shard, m->priority, RSQ_KEY_STREAM));
+    rsq__xadd_cap(p, &a, thr, lim);
+    rsq__arg(&a, m->id ? m->id : "*");
+    rsq__arg(&a, "payload");
+    rsq__argn(&a, m->payload_len ? (const char *)m->payload : "", m->payload_len);
     for (i = 0; i < m->header_count; i++) {
         const rsq_field *f = &m->headers[i];
-        argv[argc] = f->name;
-        lens[argc++] = f->name_len ? f->name_len : strlen(f->name);
-        argv[argc] = f->value ? f->value : "";
-        lens[argc++] = f->value ? (f->value_len ? f->value_len : strlen(f->value)) : 0;
+        rsq__argn(&a, f->name, f->name_len ? f->name_len : strlen(f->name));
+        if (!f->value)
+            rsq__argn(&a, "", 0);
+        else
+            rsq__argn(&a, f->value, f->value_len ? f->value_len : strlen(f->value));
     }
-    return rsq_append_argv(p->c, argc, argv, lens);
+    return rsq_append_argv(p->c, a.argc, argv, lens);
 }
 
 /* What an XADD of these messages needs beyond Redis 5.0 and cannot do without: MINID
@@ -4520,17 +4684,19 @@ RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **te
 RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeout_ms, long long *acked) {
     char rep_s[24], tmo[24];
     const char *argv[3];
+    size_t lens[3];
+    rsq__args a = rsq__args_on(argv, lens, 3);
     const rsq_reply *r;
     rsq_result rc = RSQ_OK;
     int i, sent = 0;
     rsq__u64_to_dec(rep_s, (uint64_t)replicas);
     rsq__u64_to_dec(tmo, (uint64_t)timeout_ms);
-    argv[0] = "WAIT"; argv[1] = rep_s; argv[2] = tmo;
+    rsq__args_list(&a, "WAIT", rep_s, tmo, (char *)0);
     *acked = LLONG_MAX;
     if (!c->cluster) {
         if (!c->node.written) return RSQ_OK;
         c->node.written = 0;
-        rc = rsq__node_append(c, &c->node, 3, argv, NULL);
+        rc = rsq__node_append(c, &c->node, 3, argv, lens);
         if (rc == RSQ_OK) rc = rsq_read_reply(c, &r, timeout_ms + c->io_timeout_ms);
         if (rc == RSQ_OK) *acked = r->integer;
         return rc;
@@ -4538,7 +4704,8 @@ RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeou
     for (i = 0; i < c->nnodes && rc == RSQ_OK; i++) {
         if (!c->nodes[i].written || !c->nodes[i].connected) continue;
         c->nodes[i].written = 0;
-        if ((rc = rsq__cluster_append(c, i, 3, argv, NULL)) == RSQ_OK) sent++;
+        if ((rc = rsq__cluster_append(c, i, 3, argv, lens)) == RSQ_OK)
+            sent++;
     }
     while (sent-- > 0 && rc == RSQ_OK)
         if ((rc = rsq_read_reply(c, &r, timeout_ms + c->io_timeout_ms)) == RSQ_OK && r->integer < *acked) *acked = r->integer;
@@ -5035,20 +5202,20 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
     if (cons->nack == 0) return RSQ_OK;
     if ((rc = rsq__cons_argv(cons, 3 + cons->nack)) != RSQ_OK) return rc;
     for (i = 0; i < cons->nack && rc == RSQ_OK; i++) {
-        int s = cons->ack_stream[i], argc = 3;
-        if (s < 0) continue;
-        cons->argv[0] = "XACK"; cons->lens[0] = 4;
-        cons->argv[1] = RSQ__KEY(cons, s); cons->lens[1] = strlen(cons->argv[1]);
-        cons->argv[2] = cons->group; cons->lens[2] = strlen(cons->group);
+        int s = cons->ack_stream[i];
+        rsq__args a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
+        if (s < 0)
+            continue;
+        rsq__args_list(&a, "XACK", RSQ__KEY(cons, s), cons->group, (char *)0);
         for (j = i; j < cons->nack; j++) {
-            if (cons->ack_stream[j] != s) continue;
-            cons->argv[argc] = cons->acktxt + j * RSQ_ID_STRLEN;
-            cons->lens[argc] = strlen(cons->argv[argc]);
-            argc++;
+            if (cons->ack_stream[j] != s)
+                continue;
+            rsq__arg(&a, cons->acktxt + j * RSQ_ID_STRLEN);
             cons->ack_stream[j] = -1 - s; /* emitted */
         }
-        rc = rsq_append_argv(cons->c, argc, cons->argv, cons->lens);
-        if (rc == RSQ_OK) (*ncmd)++;
+        rc = rsq_append_argv(cons->c, a.argc, a.argv, a.lens);
+        if (rc == RSQ_OK)
+            (*ncmd)++;
     }
     for (j = 0; j < cons->nack; j++)
         if (cons->ack_stream[j] < 0) cons->ack_stream[j] = -1 - cons->ack_stream[j];
@@ -5267,12 +5434,13 @@ RSQ__INTERN rsq_result rsq__batch_uncount(rsq_consumer *cons, int nonblock) {
     if (cons->nmsg < 2) return RSQ_OK;
     if ((rc = rsq__cons_argv(cons, 9 + cons->nmsg)) != RSQ_OK) return rc;
     for (i = 1; i < cons->nmsg && rc == RSQ_OK; i = j) {
-        int s = cons->msg[i].sidx, argc = 0;
-        cons->argv[argc++] = "XCLAIM"; cons->argv[argc++] = RSQ__KEY(cons, s); cons->argv[argc++] = cons->group;
-        cons->argv[argc++] = cons->name; cons->argv[argc++] = "0";
-        for (j = i; j < cons->nmsg && cons->msg[j].sidx == s; j++) cons->argv[argc++] = cons->msg[j].id_str;
-        cons->argv[argc++] = "RETRYCOUNT"; cons->argv[argc++] = "0"; cons->argv[argc++] = "JUSTID";
-        if ((rc = rsq_append_argv(c, argc, cons->argv, NULL)) == RSQ_OK) cons->uncount_replies++;
+        int s = cons->msg[i].sidx;
+        rsq__args a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
+        rsq__args_list(&a, "XCLAIM", RSQ__KEY(cons, s), cons->group, cons->name, "0", (char *)0);
+        for (j = i; j < cons->nmsg && cons->msg[j].sidx == s; j++) rsq__arg(&a, cons->msg[j].id_str);
+        rsq__args_list(&a, "RETRYCOUNT", "0", "JUSTID", (char *)0);
+        if ((rc = rsq_append_argv(c, a.argc, a.argv, a.lens)) == RSQ_OK)
+            cons->uncount_replies++;
     }
     cons->uncount_epoch = c->epoch;
     if (rc != RSQ_OK) return rsq__resync(c, rc);
@@ -5311,16 +5479,18 @@ RSQ__INTERN rsq_result rsq__claim_rest(rsq_consumer *cons, int release) {
     for (i = cons->bpos; i < cons->nmsg && rc == RSQ_OK; i++) {
         const rsq_message *m = &cons->msg[i];
         const char *argv[12];
-        int argc = 0;
-        if (m->skip) continue;
-        argv[argc++] = "XCLAIM"; argv[argc++] = RSQ__KEY(cons, m->sidx); argv[argc++] = cons->group;
-        argv[argc++] = cons->name; argv[argc++] = "0"; argv[argc++] = m->id_str;
+        size_t lens[12];
+        rsq__args a = rsq__args_on(argv, lens, 12);
+        if (m->skip)
+            continue;
+        rsq__args_list(&a, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, cons->name, "0", m->id_str, (char *)0);
         if (release) {
             rsq__u64_to_dec(retry, (uint64_t)(m->deliveries > 1 ? m->deliveries - 1 : 0));
-            argv[argc++] = "IDLE"; argv[argc++] = idle; argv[argc++] = "RETRYCOUNT"; argv[argc++] = retry;
+            rsq__args_list(&a, "IDLE", idle, "RETRYCOUNT", retry, (char *)0);
         }
-        argv[argc++] = "JUSTID";
-        if ((rc = rsq_append_argv(c, argc, argv, NULL)) == RSQ_OK) sent++;
+        rsq__arg(&a, "JUSTID");
+        if ((rc = rsq_append_argv(c, a.argc, argv, lens)) == RSQ_OK)
+            sent++;
     }
     for (i = 0; i < sent; i++) {
         const rsq_reply *r;
@@ -5358,34 +5528,40 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     rsq__txcmd tx[2];
     const char *ack[4];
     char dl[24];
-    size_t i, argc = 0;
+    size_t i;
+    rsq__args a;
     rsq_result rc = rsq__check_msg(cons, m);
-    if (rc != RSQ_OK) return rc;
-    if ((rc = rsq__cons_argv(cons, 13 + 2 * m->field_count)) != RSQ_OK) return rc;
-    cons->argv[argc] = "XADD"; cons->lens[argc++] = 4;
-    cons->argv[argc] = RSQ__DLQ(cons, m->sidx); cons->lens[argc++] = strlen(RSQ__DLQ(cons, m->sidx));
-    cons->argv[argc] = "*"; cons->lens[argc++] = 1;
+    if (rc != RSQ_OK)
+        return rc;
+    if ((rc = rsq__cons_argv(cons, 13 + 2 * m->field_count)) != RSQ_OK)
+        return rc;
+    a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
+    rsq__args_list(&a, "XADD", RSQ__DLQ(cons, m->sidx), "*", (char *)0);
     for (i = 0; i < m->field_count; i++) {
-        cons->argv[argc] = m->fields[i].name; cons->lens[argc++] = m->fields[i].name_len;
-        cons->argv[argc] = m->fields[i].value; cons->lens[argc++] = m->fields[i].value_len;
+        rsq__argn(&a, m->fields[i].name, m->fields[i].name_len);
+        rsq__argn(&a, m->fields[i].value, m->fields[i].value_len);
     }
     rsq__u64_to_dec(dl, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
-    if (!error) error = cons->error[0] ? cons->error : "dead-lettered";
-    cons->argv[argc] = "dlq-stream"; cons->lens[argc++] = 10;
-    cons->argv[argc] = m->stream; cons->lens[argc++] = m->stream_len;
-    cons->argv[argc] = "dlq-group"; cons->lens[argc++] = 9;
-    cons->argv[argc] = cons->group; cons->lens[argc++] = strlen(cons->group);
-    cons->argv[argc] = "dlq-id"; cons->lens[argc++] = 6;
-    cons->argv[argc] = m->id_str; cons->lens[argc++] = strlen(m->id_str);
-    cons->argv[argc] = "dlq-deliveries"; cons->lens[argc++] = 14;
-    cons->argv[argc] = dl; cons->lens[argc++] = strlen(dl);
-    cons->argv[argc] = "dlq-error"; cons->lens[argc++] = 9;
-    cons->argv[argc] = error; cons->lens[argc++] = strlen(error);
-    ack[0] = "XACK"; ack[1] = m->stream; ack[2] = cons->group; ack[3] = m->id_str;
-    tx[0].argc = (int)argc; tx[0].argv = cons->argv; tx[0].lens = cons->lens; tx[0].what = "XADD to the dead-letter stream";
-    tx[1].argc = 4; tx[1].argv = ack; tx[1].lens = NULL; tx[1].what = "XACK of the entry";
+    if (!error)
+        error = cons->error[0] ? cons->error : "dead-lettered";
+    rsq__arg(&a, "dlq-stream");
+    rsq__argn(&a, m->stream, m->stream_len);
+    rsq__args_list(&a, "dlq-group", cons->group, "dlq-id", m->id_str, "dlq-deliveries", dl, "dlq-error", error, (char *)0);
+    ack[0] = "XACK";
+    ack[1] = m->stream;
+    ack[2] = cons->group;
+    ack[3] = m->id_str;
+    tx[0].argc = a.argc;
+    tx[0].argv = cons->argv;
+    tx[0].lens = cons->lens;
+    tx[0].what = "XADD to the dead-letter stream";
+    tx[1].argc = 4;
+    tx[1].argv = ack;
+    tx[1].lens = NULL;
+    tx[1].what = "XACK of the entry";
     rc = rsq__transaction(cons->c, "dead letter", 2, tx, &r);
-    if (rc != RSQ_OK) return rc;
+    if (rc != RSQ_OK)
+        return rc;
     cons->stats.dead_lettered++;
     rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DEAD_LETTER, "%s %s: %s dead-lettered after %lld deliveries: %s",
              m->stream, cons->group, m->id_str, m->deliveries, error);
@@ -5424,78 +5600,134 @@ RSQ__INTERN int rsq__replay_target_ok(const char *dlq, const char *origin, size_
            !memcmp(origin, dlq + 1, bn - 2);
 }
 
+/* Scratch of a replay: the kept fields copied out of the reply (the next command
+   reuses its buffer), and the XADD's arguments. */
+typedef struct rsq__replay {
+    char *copy;
+    size_t cap;
+    const char **argv;
+    size_t *lens;
+    size_t acap;
+} rsq__replay;
+
+/* The oldest dead letter of dlq, checked: RSQ_OK with *fields (its field list, valid
+   until the next command), its ID in id and its dlq-stream in origin; RSQ_EMPTY when
+   there is none; else the error (the dead letter stays in place). */
+RSQ__INTERN rsq_result rsq__replay_next(rsq_client *c, const char *dlq, const rsq_reply **fields, char *id, char *origin) {
+    const rsq_reply *r, *e, *o;
+    rsq_result rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XRANGE", dlq, "-", "+", "COUNT", "1", (char *)0);
+    if (rc != RSQ_OK)
+        return rc;
+    if (r->type != RSQ_REPLY_ARRAY || r->len == 0)
+        return RSQ_EMPTY;
+    e = &r->element[0];
+    if (e->type != RSQ_REPLY_ARRAY || e->len < 2 || e->element[1].type != RSQ_REPLY_ARRAY || !e->element[0].str)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "malformed dead letter");
+    *fields = &e->element[1];
+    rsq__copy(id, RSQ_ID_STRLEN, e->element[0].str, e->element[0].len);
+    o = rsq_reply_get(*fields, "dlq-stream");
+    if (!o || !o->str || o->len == 0 || o->len >= RSQ_KEY_MAX)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field; left in place", id);
+    if (!rsq__replay_target_ok(dlq, o->str, o->len))
+        return rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s names a stream that is not one of this queue's; left in "
+                            "place (a dead letter's fields are data, never a destination)", id);
+    rsq__copy(origin, RSQ_KEY_MAX, o->str, o->len);
+    return RSQ_OK;
+}
+
+/* Room in the scratch for the fields f (any number of them). */
+RSQ__INTERN rsq_result rsq__replay_room(rsq_client *c, rsq__replay *sc, const rsq_reply *f) {
+    size_t i, need = 0, want = 3 + f->len;
+    for (i = 0; i + 1 < f->len; i += 2) need += f->element[i].len + f->element[i + 1].len + 2;
+    if (need > sc->cap) {
+        void *p = rsq__realloc(&c->alloc, sc->copy, need);
+        if (!p)
+            return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory");
+        sc->copy = (char *)p;
+        sc->cap = need;
+    }
+    if (want > sc->acap) {
+        void *pa = rsq__realloc(&c->alloc, (void *)sc->argv, want * sizeof *sc->argv), *pl;
+        if (pa)
+            sc->argv = (const char **)pa;
+        pl = pa ? rsq__realloc(&c->alloc, sc->lens, want * sizeof *sc->lens) : NULL;
+        if (!pl)
+            return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory");
+        sc->lens = (size_t *)pl;
+        sc->acap = want;
+    }
+    return RSQ_OK;
+}
+
+/* Moves one dead letter (fields f, ID id) back to origin: XADD of its fields without
+   the dlq-* ones, and XDEL, in one MULTI/EXEC. */
+RSQ__INTERN rsq_result rsq__replay_one(rsq_client *c, const char *dlq, rsq__replay *sc, const rsq_reply *f, const char *id,
+                                       const char *origin) {
+    const rsq_reply *r;
+    const char *del[3];
+    rsq__txcmd tx[2];
+    size_t i, w = 0;
+    rsq__args a;
+    rsq_result rc = rsq__replay_room(c, sc, f);
+    if (rc != RSQ_OK)
+        return rc;
+    a = rsq__args_on(sc->argv, sc->lens, (int)sc->acap);
+    rsq__args_list(&a, "XADD", origin, "*", (char *)0);
+    for (i = 0; i + 1 < f->len; i += 2) {
+        const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
+        if (k->len >= 4 && !memcmp(k->str, "dlq-", 4))
+            continue;
+        memcpy(sc->copy + w, k->str, k->len);
+        rsq__argn(&a, sc->copy + w, k->len);
+        w += k->len + 1;
+        memcpy(sc->copy + w, v->str, v->len);
+        rsq__argn(&a, sc->copy + w, v->len);
+        w += v->len + 1;
+    }
+    if (a.argc == 3)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id);
+    del[0] = "XDEL";
+    del[1] = dlq;
+    del[2] = id;
+    tx[0].argc = a.argc;
+    tx[0].argv = sc->argv;
+    tx[0].lens = sc->lens;
+    tx[0].what = "XADD to the queue";
+    tx[1].argc = 3;
+    tx[1].argv = del;
+    tx[1].lens = NULL;
+    tx[1].what = "XDEL of the dead letter";
+    return rsq__transaction(c, "replay", 2, tx, &r);
+}
+
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
-    const char **argv = NULL, *del[3];
-    size_t *lens = NULL;
-    char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN], *copy = NULL;
-    size_t done = 0, cap = 0, acap = 0;
-    rsq_result rc;
-    if (replayed) *replayed = 0;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK) return rc;
+    rsq__replay sc;
+    char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN];
+    size_t done = 0;
+    rsq_result rc = RSQ_OK;
+    if (replayed)
+        *replayed = 0;
+    if (!c)
+        return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK)
+        return rc;
+    memset(&sc, 0, sizeof sc);
     while (max == 0 || done < max) {
-        const rsq_reply *r, *e, *f, *o;
-        rsq__txcmd tx[2];
-        size_t i, argc = 0, need = 0, w = 0;
-        const char *rng[6];
-        rng[0] = "XRANGE"; rng[1] = dlq; rng[2] = "-"; rng[3] = "+"; rng[4] = "COUNT"; rng[5] = "1";
-        if ((rc = rsq__cmd(c, &r, 6, rng, 1)) != RSQ_OK) break;
-        if (r->type != RSQ_REPLY_ARRAY || r->len == 0) break;
-        e = &r->element[0];
-        if (e->type != RSQ_REPLY_ARRAY || e->len < 2 || e->element[1].type != RSQ_REPLY_ARRAY || !e->element[0].str) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "malformed dead letter");
+        const rsq_reply *f = NULL;
+        rc = rsq__replay_next(c, dlq, &f, id, origin);
+        if (rc == RSQ_EMPTY) { /* none left */
+            rc = RSQ_OK;
             break;
         }
-        f = &e->element[1];
-        rsq__copy(id, sizeof id, e->element[0].str, e->element[0].len);
-        o = rsq_reply_get(f, "dlq-stream");
-        if (!o || !o->str || o->len == 0 || o->len >= sizeof origin) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no dlq-stream field; left in place", id);
+        if (rc != RSQ_OK || (rc = rsq__replay_one(c, dlq, &sc, f, id, origin)) != RSQ_OK)
             break;
-        }
-        if (!rsq__replay_target_ok(dlq, o->str, o->len)) {
-            rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s names a stream that is not one of this queue's; left in "
-                              "place (a dead letter's fields are data, never a destination)", id);
-            break;
-        }
-        rsq__copy(origin, sizeof origin, o->str, o->len);
-        /* copy the kept fields out of the reply: the next command reuses its buffer */
-        for (i = 0; i + 1 < f->len; i += 2) need += f->element[i].len + f->element[i + 1].len + 2;
-        if (need > cap) {
-            void *p = rsq__realloc(&c->alloc, copy, need);
-            if (!p) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
-            copy = (char *)p;
-            cap = need;
-        }
-        if (3 + f->len > acap) { /* room for every field, however many */
-            size_t want = 3 + f->len;
-            void *pa = rsq__realloc(&c->alloc, (void *)argv, want * sizeof *argv), *pl;
-            if (pa) argv = (const char **)pa;
-            pl = pa ? rsq__realloc(&c->alloc, lens, want * sizeof *lens) : NULL;
-            if (!pl) { rc = rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory"); break; }
-            lens = (size_t *)pl;
-            acap = want;
-        }
-        argv[argc] = "XADD"; lens[argc++] = 4;
-        argv[argc] = origin; lens[argc++] = strlen(origin);
-        argv[argc] = "*"; lens[argc++] = 1;
-        for (i = 0; i + 1 < f->len; i += 2) {
-            const rsq_reply *k = &f->element[i], *v = &f->element[i + 1];
-            if (k->len >= 4 && !memcmp(k->str, "dlq-", 4)) continue;
-            memcpy(copy + w, k->str, k->len); argv[argc] = copy + w; lens[argc++] = k->len; w += k->len + 1;
-            memcpy(copy + w, v->str, v->len); argv[argc] = copy + w; lens[argc++] = v->len; w += v->len + 1;
-        }
-        if (argc == 3) { rc = rsq__set_err(c, RSQ_ERR_REPLY, "dead letter %s has no fields to replay (set aside by ID?); left in place", id); break; }
-        del[0] = "XDEL"; del[1] = dlq; del[2] = id;
-        tx[0].argc = (int)argc; tx[0].argv = argv; tx[0].lens = lens; tx[0].what = "XADD to the queue";
-        tx[1].argc = 3; tx[1].argv = del; tx[1].lens = NULL; tx[1].what = "XDEL of the dead letter";
-        if ((rc = rsq__transaction(c, "replay", 2, tx, &r)) != RSQ_OK) break;
         done++;
     }
-    rsq__free(&c->alloc, copy);
-    rsq__free(&c->alloc, (void *)argv);
-    rsq__free(&c->alloc, lens);
-    if (replayed) *replayed = done;
+    rsq__free(&c->alloc, sc.copy);
+    rsq__free(&c->alloc, (void *)sc.argv);
+    rsq__free(&c->alloc, sc.lens);
+    if (replayed)
+        *replayed = done;
     return rc;
 }
 
@@ -5506,59 +5738,72 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
    its resume does not hand them out early; any consumer's reclaim takes them when due. */
 #define RSQ__DELAYED_CONSUMER "rsq:delayed"
 
-RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
+/* A nack for redelivery now: keeps the entry (XCLAIM to this consumer: lease renewed)
+   with the handlers' count so far; the delivery to come counts once handed out (never
+   before: a crash first must not count it). A message of the batch is requeued. */
+RSQ__INTERN rsq_result rsq__nack_now(rsq_consumer *cons, const rsq_message *m) {
     const rsq_reply *r;
-    const char *argv[11];
+    char cnt[24];
+    rsq_result rc;
+    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    rc = rsq__cmd(cons->c, &r, RSQ__ONCE, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, cons->name, "0", m->id_str,
+                  "RETRYCOUNT", cnt, "JUSTID", (char *)0);
+    if (rc != RSQ_OK)
+        return rc;
+    cons->stats.nacked++;
+    if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type != RSQ_REPLY_NIL && m >= cons->msg &&
+        m < cons->msg + cons->nmsg) {
+        rsq_message *mm = &cons->msg[m - cons->msg];
+        if (!RSQ__ENSURE(cons, requeue, requeue_cap, cons->nrequeue + 1))
+            return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for requeue");
+        mm->deliveries++;
+        cons->requeue[cons->nrequeue++] = (size_t)(m - cons->msg);
+    } else if (r->type == RSQ_REPLY_ARRAY && (r->len == 0 || r->element[0].type == RSQ_REPLY_NIL)) {
+        rsq__note_deleted(cons, m->sidx, m->id); /* gone from the stream meanwhile */
+    }
+    return RSQ_OK;
+}
+
+/* A nack for redelivery after delay_ms (at most visibility_ms): the entry is parked on
+   the pseudo-consumer, looking idle for visibility_ms - delay_ms, with the handlers'
+   count, so that a reclaim pass takes it when due; this consumer's next pass is moved
+   up to then. */
+RSQ__INTERN rsq_result rsq__nack_later(rsq_consumer *cons, const rsq_message *m, int delay_ms) {
+    const rsq_reply *r;
     char idle[24], cnt[24];
+    rsq__cstream *st = &cons->st[m->sidx];
+    uint64_t due;
+    rsq_result rc;
+    if (delay_ms > cons->visibility_ms)
+        delay_ms = cons->visibility_ms;
+    rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
+    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    rc = rsq__cmd(cons->c, &r, RSQ__IDEMPOTENT, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, RSQ__DELAYED_CONSUMER,
+                  "0", m->id_str, "RETRYCOUNT", cnt, "IDLE", idle, "JUSTID", (char *)0);
+    if (rc != RSQ_OK)
+        return rc;
+    cons->stats.nacked++;
+    due = rsq__now(cons->c) + (uint64_t)delay_ms;
+    if (due < cons->next_reclaim)
+        cons->next_reclaim = due;
+    if (rsq_id_cmp(m->id, st->claim) < 0)
+        st->claim = m->id;
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
     rsq_result rc = rsq__check_msg(cons, m);
-    if (rc != RSQ_OK) return rc;
-    if (error) rsq_consumer_set_error(cons, error);
+    if (rc != RSQ_OK)
+        return rc;
+    if (error)
+        rsq_consumer_set_error(cons, error);
     if (cons->max_deliveries >= 0 && m->deliveries >= cons->max_deliveries) {
         char why[96];
         rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
         cons->stats.nacked++;
         return rsq_dead_letter(cons, m, cons->error[0] ? cons->error : why);
     }
-    argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, m->sidx); argv[2] = cons->group; argv[3] = cons->name;
-    argv[4] = "0"; argv[5] = m->id_str; argv[6] = "RETRYCOUNT"; argv[7] = cnt;
-    if (delay_ms <= 0) {
-        /* keep it (XCLAIM to ourselves: lease renewed) with the handlers' count so far;
-           the delivery to come counts once handed out (never before: a crash first
-           must not count it) */
-        rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
-        argv[8] = "JUSTID";
-        rc = rsq__cmd(cons->c, &r, 9, argv, 0);
-        if (rc != RSQ_OK) return rc;
-        cons->stats.nacked++;
-        if (r->type == RSQ_REPLY_ARRAY && r->len == 1 && r->element[0].type != RSQ_REPLY_NIL &&
-            m >= cons->msg && m < cons->msg + cons->nmsg) {
-            rsq_message *mm = &cons->msg[m - cons->msg];
-            if (!RSQ__ENSURE(cons, requeue, requeue_cap, cons->nrequeue + 1))
-                return rsq__set_err(cons->c, RSQ_ERR_NOMEM, "out of memory for requeue");
-            mm->deliveries++;
-            cons->requeue[cons->nrequeue++] = (size_t)(m - cons->msg);
-        } else if (r->type == RSQ_REPLY_ARRAY && (r->len == 0 || r->element[0].type == RSQ_REPLY_NIL)) {
-            rsq__note_deleted(cons, m->sidx, m->id); /* gone from the stream meanwhile */
-        }
-        return RSQ_OK;
-    }
-    /* park it on the pseudo-consumer, looking idle, so a reclaim pass takes it after
-       delay_ms */
-    if (delay_ms > cons->visibility_ms) delay_ms = cons->visibility_ms;
-    rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
-    argv[3] = RSQ__DELAYED_CONSUMER;
-    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0)); /* the handlers' count */
-    argv[8] = "IDLE"; argv[9] = idle; argv[10] = "JUSTID";
-    rc = rsq__cmd(cons->c, &r, 11, argv, 1);
-    if (rc != RSQ_OK) return rc;
-    cons->stats.nacked++;
-    {
-        uint64_t due = rsq__now(cons->c) + (uint64_t)delay_ms;
-        rsq__cstream *st = &cons->st[m->sidx];
-        if (due < cons->next_reclaim) cons->next_reclaim = due;
-        if (rsq_id_cmp(m->id, st->claim) < 0) st->claim = m->id;
-    }
-    return RSQ_OK;
+    return delay_ms <= 0 ? rsq__nack_now(cons, m) : rsq__nack_later(cons, m, delay_ms);
 }
 
 RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
@@ -5567,22 +5812,21 @@ RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m) {
         "if p[1] and p[1][2] == ARGV[3] then "
         "redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[3], 0, ARGV[2], 'JUSTID') return 1 end return 0";
     const rsq_reply *r;
-    const char *argv[7];
     rsq_result rc = rsq__check_msg(cons, m);
-    if (rc != RSQ_OK) return rc;
-    argv[0] = "EVAL"; argv[1] = script; argv[2] = "1"; argv[3] = RSQ__KEY(cons, m->sidx);
-    argv[4] = cons->group; argv[5] = m->id_str; argv[6] = cons->name;
-    rc = rsq__cmd(cons->c, &r, 7, argv, 1);
-    if (rc != RSQ_OK) return rsq__needs_scripting(cons->c, rc, "rsq_extend");
-    if (r->integer != 1) return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
+    if (rc != RSQ_OK)
+        return rc;
+    rc = rsq__cmd(cons->c, &r, RSQ__IDEMPOTENT, "EVAL", script, "1", RSQ__KEY(cons, m->sidx), cons->group, m->id_str,
+                  cons->name, (char *)0);
+    if (rc != RSQ_OK)
+        return rsq__needs_scripting(cons->c, rc, "rsq_extend");
+    if (r->integer != 1)
+        return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
     return RSQ_OK;
 }
 
 /* ------------------------------------------------------------------------------------ */
-// >>reclaim: entries idle on other consumers move to this one's pending list
-
-/* ----- reclaim: entries idle on other consumers move to this one's pending list
-   (claimed by ID, which counts no delivery), then come out through resume ----- */
+// >>reclaim: entries idle on other consumers move to this one's pending list (claimed
+/* by ID, which counts no delivery), then come out through resume */
 RSQ__INTERN void rsq__claimed(rsq_consumer *cons, int sidx, size_t n, size_t *total) {
     if (!n) return;
     *total += n;
@@ -5595,14 +5839,14 @@ RSQ__INTERN void rsq__claimed(rsq_consumer *cons, int sidx, size_t n, size_t *to
 RSQ__INTERN rsq_result rsq__autoclaim_step(rsq_consumer *cons, int i, const char *vis, const char *cnt, size_t *total) {
     rsq_client *c = cons->c;
     char cur[RSQ_ID_STRLEN];
-    const char *argv[9];
     const rsq_reply *r;
     size_t j, n = 0;
     rsq_result rc;
-    argv[0] = "XAUTOCLAIM"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = cons->name; argv[4] = vis;
     rsq_id_format(cons->st[i].claim, cur);
-    argv[5] = cur; argv[6] = "COUNT"; argv[7] = cnt; argv[8] = "JUSTID";
-    if ((rc = rsq__cmd(c, &r, 9, argv, 1)) != RSQ_OK) return rc;
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XAUTOCLAIM", RSQ__KEY(cons, i), cons->group, cons->name, vis, cur, "COUNT", cnt,
+                  "JUSTID", (char *)0);
+    if (rc != RSQ_OK)
+        return rc;
     if (r->type != RSQ_REPLY_ARRAY || r->len < 2 || r->element[1].type != RSQ_REPLY_ARRAY)
         return rsq__set_err(c, RSQ_ERR_REPLY, "XAUTOCLAIM: unexpected reply");
     if (!rsq__reply_id(&r->element[0], &cons->st[i].claim)) cons->st[i].claim.ms = cons->st[i].claim.seq = 0;
@@ -5622,16 +5866,17 @@ RSQ__INTERN rsq_result rsq__autoclaim_step(rsq_consumer *cons, int i, const char
 RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const char *vis, size_t want, size_t *total) {
     rsq_client *c = cons->c;
     char from[RSQ_ID_STRLEN], page[24];
-    const char *argv[6];
     const rsq_reply *r;
     size_t j, n = 0, per = RSQ__MAX((size_t)cons->count * 10, 100);
+    rsq__args a;
     rsq_result rc;
     if ((rc = rsq__cons_argv(cons, 7 + want)) != RSQ_OK) return rc;
     if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, want * RSQ_ID_STRLEN)) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for reclaim");
     rsq_id_format(cons->st[i].claim, from);
     rsq__u64_to_dec(page, (uint64_t)per);
-    argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = from; argv[4] = "+"; argv[5] = page;
-    if ((rc = rsq__cmd(c, &r, 6, argv, 1)) != RSQ_OK) return rc;
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XPENDING", RSQ__KEY(cons, i), cons->group, from, "+", page, (char *)0);
+    if (rc != RSQ_OK)
+        return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
     cons->st[i].claim.ms = cons->st[i].claim.seq = 0; /* the end: start over next time */
     for (j = 0; j < r->len; j++) {
@@ -5646,11 +5891,12 @@ RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const 
     }
     if (j == r->len && r->len < per) cons->st[i].claim.ms = cons->st[i].claim.seq = 0;
     if (n == 0) return RSQ_OK;
-    cons->argv[0] = "XCLAIM"; cons->argv[1] = RSQ__KEY(cons, i); cons->argv[2] = cons->group;
-    cons->argv[3] = cons->name; cons->argv[4] = vis;
-    for (j = 0; j < n; j++) cons->argv[5 + j] = cons->idtxt + j * RSQ_ID_STRLEN;
-    cons->argv[5 + n] = "JUSTID";
-    if ((rc = rsq__command_ex(c, &r, (int)(6 + n), cons->argv, NULL, RSQ_TIMEOUT_DEFAULT, 1)) != RSQ_OK) return rc;
+    a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
+    rsq__args_list(&a, "XCLAIM", RSQ__KEY(cons, i), cons->group, cons->name, vis, (char *)0);
+    for (j = 0; j < n; j++) rsq__arg(&a, cons->idtxt + j * RSQ_ID_STRLEN);
+    rsq__arg(&a, "JUSTID");
+    if ((rc = rsq__cmd_args(c, &r, RSQ__IDEMPOTENT, &a)) != RSQ_OK)
+        return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XCLAIM: unexpected reply");
     for (j = n = 0; j < r->len; j++) n += r->element[j].type != RSQ_REPLY_NIL;
     rsq__claimed(cons, i, n, total);
@@ -5716,45 +5962,49 @@ RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
 RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int block_ms) {
     rsq_client *c = cons->c;
     char cnt[24], blk[24];
-    int argc = 0, i, acks = 0;
+    int i, acks = 0, head;
+    rsq__args a;
     rsq_result rc;
-    if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
-    if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
-    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rsq__resync(c, rc);
+    if ((rc = rsq__cons_sync(cons)) != RSQ_OK)
+        return rc;
+    if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK)
+        return rc;
+    if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK)
+        return rsq__resync(c, rc);
     cons->ack_replies = acks;
-    cons->argv[argc++] = "XREADGROUP";
-    cons->argv[argc++] = "GROUP";
-    cons->argv[argc++] = cons->group;
-    cons->argv[argc++] = cons->name;
-    cons->argv[argc++] = "COUNT";
     rsq__u64_to_dec(cnt, (uint64_t)cons->count);
-    cons->argv[argc++] = cnt;
+    a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
+    rsq__args_list(&a, "XREADGROUP", "GROUP", cons->group, cons->name, "COUNT", cnt, (char *)0);
     if (block_ms >= 0) {
         rsq__u64_to_dec(blk, (uint64_t)(block_ms > 0 ? block_ms : 1));
-        cons->argv[argc++] = "BLOCK";
-        cons->argv[argc++] = blk;
+        rsq__args_list(&a, "BLOCK", blk, (char *)0);
     }
-    cons->argv[argc++] = "STREAMS";
-    cons->xr_cmds = 1;
-    if (rsq__cons_sharded_cluster(cons) && n > 1) {
-        /* a cluster refuses keys of several slots in one command: one read per shard,
-           each with that shard's levels, highest first */
-        int s, k, m;
+    rsq__arg(&a, "STREAMS");
+    head = a.argc;
+    cons->xr_cmds = 0;
+    /* a cluster refuses keys of several slots in one command: one read per shard, each
+       with that shard's levels, highest first */
+    for (i = 0; i < cons->shards && rc == RSQ_OK; i++) {
+        int k, m = 0, per_shard = rsq__cons_sharded_cluster(cons) && n > 1;
+        a.argc = head;
+        for (k = 0; k < n; k++)
+            if (!per_shard || cons->st[first + k].shard == i) {
+                rsq__arg(&a, RSQ__KEY(cons, first + k));
+                m++;
+            }
+        if (!m)
+            continue;
+        for (k = 0; k < m; k++) rsq__arg(&a, ">");
+        rc = rsq_append_argv(c, a.argc, a.argv, a.lens);
+        cons->xr_cmds++;
+        if (!per_shard)
+            break;
+    }
+    if (rc != RSQ_OK) {
+        cons->ack_replies = 0;
         cons->xr_cmds = 0;
-        for (s = 0; s < cons->shards && rc == RSQ_OK; s++) {
-            for (m = 0, k = 0; k < n; k++) if (cons->st[first + k].shard == s) cons->argv[argc + m++] = RSQ__KEY(cons, first + k);
-            if (!m) continue;
-            for (k = 0; k < m; k++) cons->argv[argc + m + k] = ">";
-            rc = rsq_append_argv(c, argc + 2 * m, cons->argv, NULL);
-            cons->xr_cmds++;
-        }
-        if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
-        return rc;
+        rsq__resync(c, rc);
     }
-    for (i = 0; i < n; i++) cons->argv[argc++] = RSQ__KEY(cons, first + i);
-    for (i = 0; i < n; i++) cons->argv[argc++] = ">";
-    rc = rsq_append_argv(c, argc, cons->argv, NULL);
-    if (rc != RSQ_OK) { cons->ack_replies = 0; cons->xr_cmds = 0; rsq__resync(c, rc); }
     return rc;
 }
 
@@ -5836,69 +6086,120 @@ RSQ__INTERN int rsq__resume_pending(const rsq_reply *r, rsq_id *id, long long *c
    one deleted from the stream is acked away; one larger than the client's limits is
    dead-lettered by ID (the link is lost with it: that is how the limit is enforced).
    Clears `resuming` once nothing is left. */
-RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
+/* What the XPENDING half of a resume exchange said: the entry's ID and its delivery
+   count so far (have 0: nothing, or refused). */
+typedef struct rsq__resume {
+    rsq_id pid;
+    long long before;
+    int have;
+} rsq__resume;
+
+/* The exchange of rsq__resume_one on stream sidx: XPENDING of the next own pending
+   entry after the cursor, and XREADGROUP ... COUNT 1 from the cursor, pipelined once
+   XPENDING has answered (the first exchange waits for it: refused, by an ACL user
+   without +xpending, the read must not go out, or the server would count a delivery
+   of an entry that no handler sees, at every attempt). Returns XPENDING's result;
+   *rc_read and *r the read's. A failure before the read: both the same error. */
+RSQ__INTERN rsq_result rsq__resume_ask(rsq_consumer *cons, int sidx, rsq__resume *rs, const rsq_reply **r,
+                                       rsq_result *rc_read) {
     rsq_client *c = cons->c;
-    rsq__cstream *st = &cons->st[sidx];
-    char from[RSQ_ID_STRLEN], cur[RSQ_ID_STRLEN], why[RSQ_ERR_MAX + 64];
+    const rsq__cstream *st = &cons->st[sidx];
+    char from[RSQ_ID_STRLEN], cur[RSQ_ID_STRLEN];
     const char *argv[9];
-    const rsq_reply *r, *ents = NULL;
-    long long before = 0;
-    rsq_id pid, id;
-    int have = 0, s2, piped = cons->pending_ok;
-    rsq_result rc, rc2;
+    size_t lens[9];
+    rsq__args a = rsq__args_on(argv, lens, 9);
+    int piped = cons->pending_ok;
+    rsq_result rc;
     rsq_id_format(rsq__id_next(st->cursor), from);
     rsq_id_format(st->cursor, cur);
-    argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, sidx); argv[2] = cons->group;
-    argv[3] = from; argv[4] = "+"; argv[5] = "1"; argv[6] = cons->name;
-    if ((rc = rsq_append_argv(c, 7, argv, NULL)) != RSQ_OK) return rc;
-    if (!piped) {
-        /* XPENDING alone until it has answered once: refused (an ACL user without
-           +xpending), the read must not go out, or the server would count a
-           delivery of an entry that no handler sees, at every attempt */
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc != RSQ_OK) return rc;
-        cons->pending_ok = 1;
-        have = rsq__resume_pending(r, &pid, &before);
+    rsq__args_list(&a, "XPENDING", RSQ__KEY(cons, sidx), cons->group, from, "+", "1", cons->name, (char *)0);
+    if ((rc = rsq_append_argv(c, a.argc, argv, lens)) == RSQ_OK && !piped) {
+        rc = rsq_read_reply(c, r, RSQ_TIMEOUT_DEFAULT);
+        cons->pending_ok = rc == RSQ_OK;
+        rs->have = rc == RSQ_OK && rsq__resume_pending(*r, &rs->pid, &rs->before);
     }
-    argv[0] = "XREADGROUP"; argv[1] = "GROUP"; argv[2] = cons->group; argv[3] = cons->name;
-    argv[4] = "COUNT"; argv[5] = "1"; argv[6] = "STREAMS"; argv[7] = RSQ__KEY(cons, sidx); argv[8] = cur;
-    if ((rc = rsq_append_argv(c, 9, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
+    if (rc != RSQ_OK)
+        return *rc_read = rc;
+    a.argc = 0;
+    rsq__args_list(&a, "XREADGROUP", "GROUP", cons->group, cons->name, "COUNT", "1", "STREAMS", RSQ__KEY(cons, sidx), cur,
+                   (char *)0);
+    if ((rc = rsq_append_argv(c, a.argc, argv, lens)) != RSQ_OK)
+        return *rc_read = rsq__resync(c, rc);
     if (piped) { /* XPENDING's reply first */
-        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
-        if (rc != RSQ_OK) cons->pending_ok = 0; /* refused now: alone again next time */
-        have = rc == RSQ_OK && rsq__resume_pending(r, &pid, &before);
+        rc = rsq_read_reply(c, r, RSQ_TIMEOUT_DEFAULT);
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc))
+            return *rc_read = rc;
+        if (rc != RSQ_OK)
+            cons->pending_ok = 0; /* refused now: alone again next time */
+        rs->have = rc == RSQ_OK && rsq__resume_pending(*r, &rs->pid, &rs->before);
     }
-    rc2 = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-    if (rc2 == RSQ_ERR_LIMIT && rc == RSQ_OK && have) {
-        /* the entry is too large for this client: set it aside by ID */
-        rsq__fmt(why, sizeof why, "entry larger than the consumer's reply limits (%s)", c->err);
-        if ((rc = rsq__dead_letter_id(cons, sidx, pid, before, why)) != RSQ_OK) return rc;
-        st->cursor = pid;
+    *rc_read = rsq_read_reply(c, r, RSQ_TIMEOUT_DEFAULT);
+    return rc;
+}
+
+/* The XREADGROUP reply r of a resume exchange: the entry joins the batch with
+   deliveries = count + 1, or goes to the dead letters when already delivered
+   max_deliveries times; none left: resume of this stream is done. */
+RSQ__INTERN rsq_result rsq__resume_take(rsq_consumer *cons, int sidx, const rsq_reply *r, rsq__resume *rs) {
+    rsq_client *c = cons->c;
+    rsq__cstream *st = &cons->st[sidx];
+    const rsq_reply *ents = NULL;
+    char why[96];
+    rsq_id id;
+    int s2;
+    rsq_result rc;
+    if (r->type == RSQ_REPLY_NIL) {
+        st->resuming = 0;
         return RSQ_OK;
     }
-    if (rc != RSQ_OK) return rc;
-    if (rc2 != RSQ_OK) return rc2;
-    if (r->type == RSQ_REPLY_NIL) { st->resuming = 0; return RSQ_OK; }
     if ((r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) || r->len < 1 || !rsq__xr_stream(cons, r, 0, &s2, &ents) || s2 != sidx)
         return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
-    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) { st->resuming = 0; return RSQ_OK; }
+    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) {
+        st->resuming = 0;
+        return RSQ_OK;
+    }
     if (ents->element[0].type != RSQ_REPLY_ARRAY || ents->element[0].len < 2 || !rsq__reply_id(&ents->element[0].element[0], &id))
         return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed entry");
     st->cursor = id;
-    if (!have || rsq_id_cmp(id, pid) != 0) before = 0; /* changed in between: count unknown */
-    if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], before + 1)) != RSQ_OK) return rc;
-    if (cons->nmsg == 0) return RSQ_OK; /* deleted from the stream: acked away */
+    if (!rs->have || rsq_id_cmp(id, rs->pid) != 0)
+        rs->before = 0; /* changed in between: count unknown */
+    if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], rs->before + 1)) != RSQ_OK)
+        return rc;
+    if (cons->nmsg == 0)
+        return RSQ_OK; /* deleted from the stream: acked away */
     rsq__batch_fix(cons);
-    if (cons->max_deliveries >= 0 && before >= cons->max_deliveries) {
+    if (cons->max_deliveries >= 0 && rs->before >= cons->max_deliveries) {
         rsq_message *m = &cons->msg[cons->nmsg - 1];
         m->skip = 1;
-        m->deliveries = before;
-        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", before, cons->max_deliveries);
+        m->deliveries = rs->before;
+        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", rs->before, cons->max_deliveries);
         return rsq_dead_letter(cons, m, why);
     }
     cons->stats.resumed++;
     return RSQ_OK;
+}
+
+RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
+    rsq_client *c = cons->c;
+    char why[RSQ_ERR_MAX + 64];
+    const rsq_reply *r = NULL;
+    rsq__resume rs;
+    rsq_result rc, rc_read;
+    memset(&rs, 0, sizeof rs);
+    rc = rsq__resume_ask(cons, sidx, &rs, &r, &rc_read);
+    if (rc_read == RSQ_ERR_LIMIT && rc == RSQ_OK && rs.have) {
+        /* the entry is too large for this client: set it aside by ID */
+        rsq__fmt(why, sizeof why, "entry larger than the consumer's reply limits (%s)", c->err);
+        if ((rc = rsq__dead_letter_id(cons, sidx, rs.pid, rs.before, why)) != RSQ_OK)
+            return rc;
+        cons->st[sidx].cursor = rs.pid;
+        return RSQ_OK;
+    }
+    if (rc != RSQ_OK)
+        return rc;
+    if (rc_read != RSQ_OK)
+        return rc_read;
+    return rsq__resume_take(cons, sidx, r, &rs);
 }
 
 /* NOGROUP (the stream or the group was deleted: FLUSHALL, DEL, XGROUP DESTROY) or
@@ -5930,13 +6231,18 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
         return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for group setup");
     for (i = 0; i < cons->nstreams; i++) {
         const char *argv[6];
+        size_t lens[6];
+        rsq__args a = rsq__args_on(argv, lens, 6);
         char *at = cons->idtxt + (size_t)i * RSQ_ID_STRLEN;
-        if (!cons->lost) rsq__copy(at, RSQ_ID_STRLEN, cons->start, strlen(cons->start));
-        else if (cons->st[i].seen.ms || cons->st[i].seen.seq) rsq_id_format(cons->st[i].seen, at);
-        else memcpy(at, "0", 2);
-        argv[0] = "XGROUP"; argv[1] = "CREATE"; argv[2] = RSQ__KEY(cons, i); argv[3] = cons->group;
-        argv[4] = at; argv[5] = "MKSTREAM";
-        if ((rc = rsq_append_argv(c, 6, argv, NULL)) != RSQ_OK) return rsq__resync(c, rc);
+        if (!cons->lost)
+            rsq__copy(at, RSQ_ID_STRLEN, cons->start, strlen(cons->start));
+        else if (cons->st[i].seen.ms || cons->st[i].seen.seq)
+            rsq_id_format(cons->st[i].seen, at);
+        else
+            memcpy(at, "0", 2);
+        rsq__args_list(&a, "XGROUP", "CREATE", RSQ__KEY(cons, i), cons->group, at, "MKSTREAM", (char *)0);
+        if ((rc = rsq_append_argv(c, a.argc, argv, lens)) != RSQ_OK)
+            return rsq__resync(c, rc);
     }
     for (i = 0; i < cons->nstreams; i++) {
         const rsq_reply *r;
