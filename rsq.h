@@ -1307,7 +1307,11 @@ RSQ__INTERN size_t rsq__u64_to_dec(char *out, uint64_t v) {
         "8081828384858687888990919293949596979899";
     size_t n = 1, pos;
     uint64_t t = v;
-    if (v < 10) { out[0] = (char)('0' + v); out[1] = '\0'; return 1; }
+    if (v < 10) {
+        out[0] = (char)('0' + v);
+        out[1] = '\0';
+        return 1;
+    }
     while (t >= 100) { t /= 100; n += 2; }
     if (t >= 10) n++;
     pos = n;
@@ -1425,7 +1429,11 @@ RSQ__INTERN void *rsq__grow(const rsq_allocator *a, void *buf, size_t *cap, size
 /* The arena: blocks laid end to end, each a 16-byte header (its size, free bit in bit
    0) followed by its payload. */
 #define RSQ__ARENA_ALIGN ((size_t)16)
-RSQ__INTERN size_t rsq__bget(const unsigned char *p) { size_t v; memcpy(&v, p, sizeof v); return v; }
+RSQ__INTERN size_t rsq__bget(const unsigned char *p) {
+    size_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 RSQ__INTERN void rsq__bput(unsigned char *p, size_t v) { memcpy(p, &v, sizeof v); }
 #define RSQ__BSIZE(p) (rsq__bget(p) & ~(size_t)1)
 #define RSQ__BFREE(p) (rsq__bget(p) & (size_t)1)
@@ -1662,7 +1670,7 @@ typedef struct rsq__hdr {
     size_t elems;   /* child values of an aggregate (2*n for maps and attributes) */
 } rsq__hdr;
 
-enum { RSQ__HDR_MORE = 0, RSQ__HDR_OK = 1, RSQ__HDR_BAD = -1, RSQ__HDR_LIMIT = -2 };
+enum { RSQ__HDR_MORE = 0, RSQ__HDR_OK = 1, RSQ__HDR_BAD = -1, RSQ__HDR_LIMIT = -2, RSQ__HDR_SLOW = 2 };
 
 /* 1 when s[0..3) is `word` (lower case) in any letter case. */
 RSQ__INTERN int rsq__is_word3(const char *s, const char *word) {
@@ -1690,102 +1698,137 @@ RSQ__INTERN int rsq__is_double_text(const char *s, size_t n) {
     return i == n;
 }
 
+/* Sets *why and returns code: for the checks below. */
+RSQ__INTERN int rsq__hdr_fail(const char **why, int code, const char *text) {
+    *why = text;
+    return code;
+}
+
+/* Fast path: a bulk or aggregate header with a short non-negative length.
+   RSQ__HDR_SLOW when it does not apply. */
+RSQ__INTERN int rsq__hdr_fast(const rsq_limits *lim, const char *p, size_t avail, rsq__hdr *h, const char **why) {
+    size_t i = 1, end = RSQ__MIN(avail, (size_t)16);
+    uint64_t v = 0;
+    if ((p[0] != '$' && p[0] != '*' && p[0] != '%') || avail < 4 || (unsigned)(p[1] - '0') > 9)
+        return RSQ__HDR_SLOW;
+    while (i < end && (unsigned)(p[i] - '0') <= 9) v = v * 10 + (uint64_t)(p[i++] - '0');
+    if (i + 1 >= avail || p[i] != '\r' || p[i + 1] != '\n' || (i != 2 && p[1] == '0'))
+        return RSQ__HDR_SLOW;
+    h->type = p[0];
+    h->line = p + 1;
+    h->linelen = i - 1;
+    h->size = i + 2;
+    h->num = (long long)v;
+    h->elems = 0;
+    if (p[0] != '$') {
+        if (v > (uint64_t)lim->max_elements)
+            return rsq__hdr_fail(why, RSQ__HDR_LIMIT, "aggregate exceeds max_elements");
+        h->elems = (size_t)v * (p[0] == '%' ? 2u : 1u);
+        return RSQ__HDR_OK;
+    }
+    if (v > (uint64_t)lim->max_bulk)
+        return rsq__hdr_fail(why, RSQ__HDR_LIMIT, "bulk length exceeds max_bulk");
+    h->size += (size_t)v + 2;
+    if (avail < h->size)
+        return RSQ__HDR_MORE;
+    if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n')
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "bulk not terminated by CRLF");
+    return RSQ__HDR_OK;
+}
+
+/* A bulk header ($ ! =) whose line is parsed into *h: its length and body. */
+RSQ__INTERN int rsq__hdr_bulk(const rsq_limits *lim, const char *p, size_t avail, rsq__hdr *h, const char **why) {
+    size_t body;
+    if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1)
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad bulk length");
+    if (h->num == -1)
+        return h->type == '$' ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "null length on a non-string bulk");
+    if ((unsigned long long)h->num > (unsigned long long)lim->max_bulk)
+        return rsq__hdr_fail(why, RSQ__HDR_LIMIT, "bulk length exceeds max_bulk");
+    body = (size_t)h->num;
+    if (h->type == '=' && body < 4)
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "verbatim string without format");
+    h->size += body + 2;
+    if (avail < h->size)
+        return RSQ__HDR_MORE; /* the caller checks size against max_reply */
+    if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n')
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "bulk not terminated by CRLF");
+    if (h->type == '=' && p[h->linelen + 3 + 3] != ':')
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "verbatim string without format");
+    return RSQ__HDR_OK;
+}
+
+/* An aggregate header (* ~ % > |) whose line is parsed into *h: its element count. */
+RSQ__INTERN int rsq__hdr_aggregate(const rsq_limits *lim, rsq__hdr *h, const char **why) {
+    if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1)
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad aggregate length");
+    if (h->num == -1)
+        return h->type == '*' ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "null length on a non-array aggregate");
+    if ((unsigned long long)h->num > (unsigned long long)lim->max_elements)
+        return rsq__hdr_fail(why, RSQ__HDR_LIMIT, "aggregate exceeds max_elements");
+    h->elems = (size_t)h->num * ((h->type == '%' || h->type == '|') ? 2u : 1u);
+    return RSQ__HDR_OK;
+}
+
+/* The line of a simple value (+ - : ( , # _), checked by its type. */
+RSQ__INTERN int rsq__hdr_simple(const rsq_limits *lim, rsq__hdr *h, const char **why) {
+    size_t i = (h->linelen > 0 && (h->line[0] == '-' || h->line[0] == '+')) ? 1 : 0;
+    switch (h->type) {
+    case '+': case '-':
+        return h->linelen > lim->max_bulk ? rsq__hdr_fail(why, RSQ__HDR_LIMIT, "simple string exceeds max_bulk") : RSQ__HDR_OK;
+    case ':':
+        return rsq__parse_ll(h->line, h->linelen, &h->num) ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "bad integer");
+    case '(':
+        if (i >= h->linelen)
+            return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad big number");
+        for (; i < h->linelen; i++)
+            if (h->line[i] < '0' || h->line[i] > '9')
+                return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad big number");
+        return RSQ__HDR_OK;
+    case ',':
+        return rsq__is_double_text(h->line, h->linelen) ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "bad double");
+    case '#':
+        if (h->linelen != 1 || (h->line[0] != 't' && h->line[0] != 'f'))
+            return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad boolean");
+        return RSQ__HDR_OK;
+    case '_':
+        return h->linelen == 0 ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "bad null");
+    default:
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "unknown type byte");
+    }
+}
+
 /* Parses the header of the value at p (avail bytes). On HDR_OK fills *h. */
 RSQ__INTERN int rsq__parse_hdr(const rsq_limits *lim, const char *p, size_t avail, rsq__hdr *h, const char **why) {
     const char *cr;
     size_t search = RSQ__MIN(avail, (size_t)RSQ_MAX_LINE);
+    int rc;
     h->size = 0;
-    if (avail < 1) return RSQ__HDR_MORE;
-    /* fast path: a bulk or aggregate header with a short non-negative length */
-    if ((p[0] == '$' || p[0] == '*' || p[0] == '%') && avail >= 4 && (unsigned)(p[1] - '0') <= 9) {
-        size_t i = 1, end = RSQ__MIN(avail, (size_t)16);
-        uint64_t v = 0;
-        while (i < end && (unsigned)(p[i] - '0') <= 9) v = v * 10 + (uint64_t)(p[i++] - '0');
-        if (i + 1 < avail && p[i] == '\r' && p[i + 1] == '\n' && (i == 2 || p[1] != '0')) {
-            h->type = p[0];
-            h->line = p + 1;
-            h->linelen = i - 1;
-            h->size = i + 2;
-            h->num = (long long)v;
-            h->elems = 0;
-            if (p[0] == '$') {
-                if (v > (uint64_t)lim->max_bulk) { *why = "bulk length exceeds max_bulk"; return RSQ__HDR_LIMIT; }
-                h->size += (size_t)v + 2;
-                if (avail < h->size) return RSQ__HDR_MORE;
-                if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n') { *why = "bulk not terminated by CRLF"; return RSQ__HDR_BAD; }
-            } else {
-                if (v > (uint64_t)lim->max_elements) { *why = "aggregate exceeds max_elements"; return RSQ__HDR_LIMIT; }
-                h->elems = (size_t)v * (p[0] == '%' ? 2u : 1u);
-            }
-            return RSQ__HDR_OK;
-        }
-    }
-    cr = (const char *)memchr(p, '\r', search);
-    if (!cr) {
-        if (avail >= (size_t)RSQ_MAX_LINE) { *why = "protocol line too long"; return RSQ__HDR_BAD; }
+    if (avail < 1)
         return RSQ__HDR_MORE;
-    }
-    if ((size_t)(cr - p) + 1 >= avail) return RSQ__HDR_MORE;
-    if (cr[1] != '\n') { *why = "CR not followed by LF"; return RSQ__HDR_BAD; }
+    if ((rc = rsq__hdr_fast(lim, p, avail, h, why)) != RSQ__HDR_SLOW)
+        return rc;
+    h->size = 0;
+    cr = (const char *)memchr(p, '\r', search);
+    if (!cr)
+        return avail >= (size_t)RSQ_MAX_LINE ? rsq__hdr_fail(why, RSQ__HDR_BAD, "protocol line too long") : RSQ__HDR_MORE;
+    if ((size_t)(cr - p) + 1 >= avail)
+        return RSQ__HDR_MORE;
+    if (cr[1] != '\n')
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "CR not followed by LF");
     h->type = p[0];
     h->line = p + 1;
     h->linelen = (size_t)(cr - p) - 1;
     h->size = h->linelen + 3;
     h->num = 0;
     h->elems = 0;
-    if (cr == p) { *why = "empty protocol line"; return RSQ__HDR_BAD; }
-    switch (h->type) {
-    case '+': case '-':
-        if (h->linelen > lim->max_bulk) { *why = "simple string exceeds max_bulk"; return RSQ__HDR_LIMIT; }
-        return RSQ__HDR_OK;
-    case ':':
-        if (!rsq__parse_ll(h->line, h->linelen, &h->num)) { *why = "bad integer"; return RSQ__HDR_BAD; }
-        return RSQ__HDR_OK;
-    case '(': {
-        size_t i = (h->linelen > 0 && (h->line[0] == '-' || h->line[0] == '+')) ? 1 : 0;
-        if (i >= h->linelen) { *why = "bad big number"; return RSQ__HDR_BAD; }
-        for (; i < h->linelen; i++)
-            if (h->line[i] < '0' || h->line[i] > '9') { *why = "bad big number"; return RSQ__HDR_BAD; }
-        return RSQ__HDR_OK;
-    }
-    case ',':
-        if (!rsq__is_double_text(h->line, h->linelen)) { *why = "bad double"; return RSQ__HDR_BAD; }
-        return RSQ__HDR_OK;
-    case '#':
-        if (h->linelen != 1 || (h->line[0] != 't' && h->line[0] != 'f')) { *why = "bad boolean"; return RSQ__HDR_BAD; }
-        return RSQ__HDR_OK;
-    case '_':
-        if (h->linelen != 0) { *why = "bad null"; return RSQ__HDR_BAD; }
-        return RSQ__HDR_OK;
-    case '$': case '!': case '=': {
-        size_t body;
-        if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1) { *why = "bad bulk length"; return RSQ__HDR_BAD; }
-        if (h->num == -1) {
-            if (h->type != '$') { *why = "null length on a non-string bulk"; return RSQ__HDR_BAD; }
-            return RSQ__HDR_OK;
-        }
-        if ((unsigned long long)h->num > (unsigned long long)lim->max_bulk) { *why = "bulk length exceeds max_bulk"; return RSQ__HDR_LIMIT; }
-        body = (size_t)h->num;
-        if (h->type == '=' && body < 4) { *why = "verbatim string without format"; return RSQ__HDR_BAD; }
-        h->size += body + 2;
-        if (avail < h->size) return RSQ__HDR_MORE; /* the caller checks size against max_reply */
-        if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n') { *why = "bulk not terminated by CRLF"; return RSQ__HDR_BAD; }
-        if (h->type == '=' && p[h->linelen + 3 + 3] != ':') { *why = "verbatim string without format"; return RSQ__HDR_BAD; }
-        return RSQ__HDR_OK;
-    }
-    case '*': case '~': case '%': case '>': case '|':
-        if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1) { *why = "bad aggregate length"; return RSQ__HDR_BAD; }
-        if (h->num == -1) {
-            if (h->type != '*') { *why = "null length on a non-array aggregate"; return RSQ__HDR_BAD; }
-            return RSQ__HDR_OK;
-        }
-        if ((unsigned long long)h->num > (unsigned long long)lim->max_elements) { *why = "aggregate exceeds max_elements"; return RSQ__HDR_LIMIT; }
-        h->elems = (size_t)h->num * ((h->type == '%' || h->type == '|') ? 2u : 1u);
-        return RSQ__HDR_OK;
-    default:
-        *why = "unknown type byte";
-        return RSQ__HDR_BAD;
-    }
+    if (cr == p)
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, "empty protocol line");
+    if (h->type == '$' || h->type == '!' || h->type == '=')
+        return rsq__hdr_bulk(lim, p, avail, h, why);
+    if (h->type == '*' || h->type == '~' || h->type == '%' || h->type == '>' || h->type == '|')
+        return rsq__hdr_aggregate(lim, h, why);
+    return rsq__hdr_simple(lim, h, why);
 }
 
 /* Resumable scan of the reply starting at r->pos: validates limits and counts nodes.
@@ -1873,8 +1916,14 @@ RSQ__INTERN double rsq__parse_double(const char *s, size_t n) {
         else adj++;
     }
     if (i < n && s[i] == '.')
-        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
-            if (digits < 19) { m = m * 10 + (uint64_t)(s[i] - '0'); if (m) digits++; adj--; }
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++) {
+            if (digits >= 19)
+                continue;
+            m = m * 10 + (uint64_t)(s[i] - '0');
+            if (m)
+                digits++;
+            adj--;
+        }
     if (i < n && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < n && (s[i] == '-' || s[i] == '+')) eneg = (s[i++] == '-');
@@ -1922,16 +1971,72 @@ RSQ__INTERN void rsq__hdr_trusted(const char *p, size_t avail, rsq__hdr *h) {
     }
 }
 
+/* Fills node n from header h of a scalar value at p (strings NUL-terminated in place);
+   for an aggregate, its type and element count. */
+RSQ__INTERN void rsq__build_node(rsq_reply *n, const rsq__hdr *h, char *p) {
+    memset(n, 0, sizeof *n);
+    switch (h->type) {
+    case '+': case '-': case '(': case ',':
+        n->type = h->type == '+' ? RSQ_REPLY_STATUS : h->type == '-' ? RSQ_REPLY_ERROR
+                : h->type == '(' ? RSQ_REPLY_BIGNUM : RSQ_REPLY_DOUBLE;
+        n->str = h->line;
+        n->len = h->linelen;
+        p[h->linelen + 1] = '\0';
+        if (h->type == ',')
+            n->dbl = rsq__parse_double(h->line, h->linelen);
+        return;
+    case ':':
+        n->type = RSQ_REPLY_INTEGER;
+        n->integer = h->num;
+        return;
+    case '#':
+        n->type = RSQ_REPLY_BOOL;
+        n->integer = h->line[0] == 't';
+        return;
+    case '_':
+        n->type = RSQ_REPLY_NIL;
+        return;
+    case '$': case '!': case '=':
+        if (h->num < 0) {
+            n->type = RSQ_REPLY_NIL;
+            return;
+        }
+        n->type = h->type == '$' ? RSQ_REPLY_STRING : h->type == '!' ? RSQ_REPLY_ERROR : RSQ_REPLY_VERBATIM;
+        n->str = p + h->linelen + 3;
+        n->len = (size_t)h->num;
+        p[h->size - 2] = '\0';
+        if (h->type == '=') {
+            n->str += 4;
+            n->len -= 4;
+        }
+        return;
+    default: /* aggregates */
+        if (h->num < 0) {
+            n->type = RSQ_REPLY_NIL;
+            return;
+        }
+        n->type = h->type == '*' ? RSQ_REPLY_ARRAY : h->type == '%' ? RSQ_REPLY_MAP
+                : h->type == '~' ? RSQ_REPLY_SET : RSQ_REPLY_PUSH;
+        n->len = h->elems;
+    }
+}
+
 /* Builds the node tree of the complete reply at [r->pos, r->scan). Children of each
-   aggregate are contiguous. Strings are NUL-terminated in place. */
+   aggregate are contiguous. Strings are NUL-terminated in place. Attributes, and
+   everything inside them, are built into a throwaway node. */
 RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
-    struct { rsq_reply *next; size_t rem; unsigned char skip; } stk[RSQ_MAX_DEPTH_CAP];
+    struct {
+        rsq_reply *next;
+        size_t rem;
+        unsigned char skip;
+    } stk[RSQ_MAX_DEPTH_CAP];
     int depth = 0;
     size_t off = r->pos, used = 1;
     rsq_reply root_skip;
     if (r->nodes > r->node_cap) {
         void *nn = rsq__grow(&r->alloc, r->node, &r->node_cap, r->nodes, sizeof(rsq_reply), 64);
-        if (!nn) return rsq__reader_fail(r, RSQ_ERR_NOMEM, "out of memory for reply nodes");
+        if (!nn)
+            return rsq__reader_fail(r, RSQ_ERR_NOMEM, "out of memory for reply nodes");
         r->node = (rsq_reply *)nn;
     }
     while (off < r->scan) {
@@ -1942,56 +2047,28 @@ RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
         rsq__hdr_trusted(p, r->scan - off, &h);
         off += h.size;
         if (h.type == '|') {
-            if (h.elems) { stk[depth].next = &root_skip; stk[depth].rem = h.elems; stk[depth].skip = 1; depth++; }
+            if (h.elems) {
+                stk[depth].next = &root_skip;
+                stk[depth].rem = h.elems;
+                stk[depth].skip = 1;
+                depth++;
+            }
             continue;
         }
-        if (skip) {
-            n = &root_skip;
-        } else if (depth == 0) {
-            n = &r->node[0];
-        } else {
-            n = stk[depth - 1].next++;
-        }
-        if (depth > 0) stk[depth - 1].rem--;
-        memset(n, 0, sizeof *n);
-        switch (h.type) {
-        case '+': case '-': case '(': case ',':
-            n->type = h.type == '+' ? RSQ_REPLY_STATUS : h.type == '-' ? RSQ_REPLY_ERROR
-                    : h.type == '(' ? RSQ_REPLY_BIGNUM : RSQ_REPLY_DOUBLE;
-            n->str = h.line;
-            n->len = h.linelen;
-            p[h.linelen + 1] = '\0';
-            if (h.type == ',') n->dbl = rsq__parse_double(h.line, h.linelen);
-            break;
-        case ':': n->type = RSQ_REPLY_INTEGER; n->integer = h.num; break;
-        case '#': n->type = RSQ_REPLY_BOOL; n->integer = h.line[0] == 't'; break;
-        case '_': n->type = RSQ_REPLY_NIL; break;
-        case '$': case '!': case '=':
-            if (h.num < 0) { n->type = RSQ_REPLY_NIL; break; }
-            n->type = h.type == '$' ? RSQ_REPLY_STRING : h.type == '!' ? RSQ_REPLY_ERROR : RSQ_REPLY_VERBATIM;
-            n->str = p + h.linelen + 3;
-            n->len = (size_t)h.num;
-            p[h.size - 2] = '\0';
-            if (h.type == '=') { n->str += 4; n->len -= 4; }
-            break;
-        default: /* aggregates */
-            if (h.num < 0) { n->type = RSQ_REPLY_NIL; break; }
-            n->type = h.type == '*' ? RSQ_REPLY_ARRAY : h.type == '%' ? RSQ_REPLY_MAP
-                    : h.type == '~' ? RSQ_REPLY_SET : RSQ_REPLY_PUSH;
-            n->len = h.elems;
-            if (h.elems) {
-                if (skip) {
-                    stk[depth].next = &root_skip;
-                } else {
-                    n->element = &r->node[used];
-                    stk[depth].next = &r->node[used];
-                    used += h.elems;
-                }
-                stk[depth].rem = h.elems;
-                stk[depth].skip = (unsigned char)skip;
-                depth++;
-                continue;
-            }
+        n = skip ? &root_skip : depth == 0 ? &r->node[0] : stk[depth - 1].next++;
+        if (depth > 0)
+            stk[depth - 1].rem--;
+        rsq__build_node(n, &h, p);
+        if (h.elems && h.num >= 0 && n->type != RSQ_REPLY_NIL) { /* an aggregate with elements: descend */
+            if (!skip)
+                n->element = &r->node[used];
+            stk[depth].next = skip ? &root_skip : &r->node[used];
+            if (!skip)
+                used += h.elems;
+            stk[depth].rem = h.elems;
+            stk[depth].skip = (unsigned char)skip;
+            depth++;
+            continue;
         }
         while (depth > 0 && stk[depth - 1].rem == 0) depth--;
     }
@@ -2031,12 +2108,16 @@ RSQDEF size_t rsq_encode_argv(char *out, size_t cap, int argc, const char *const
 #define RSQ__PUT(src, n) do { if (pass) memcpy(out + w, (src), (n)); w += (n); } while (0)
         {
             size_t k = rsq__u64_to_dec(num, (uint64_t)argc);
-            RSQ__PUT("*", 1); RSQ__PUT(num, k); RSQ__PUT("\r\n", 2);
+            RSQ__PUT("*", 1);
+            RSQ__PUT(num, k);
+            RSQ__PUT("\r\n", 2);
         }
         for (i = 0; i < argc; i++) {
             size_t len = lens ? lens[i] : strlen(argv[i]);
             size_t k = rsq__u64_to_dec(num, (uint64_t)len);
-            RSQ__PUT("$", 1); RSQ__PUT(num, k); RSQ__PUT("\r\n", 2);
+            RSQ__PUT("$", 1);
+            RSQ__PUT(num, k);
+            RSQ__PUT("\r\n", 2);
             if (len) RSQ__PUT(argv[i], len);
             RSQ__PUT("\r\n", 2);
         }
@@ -2170,77 +2251,113 @@ RSQ__INTERN rsq_result rsq__sock_connect_fd(int fd, const struct sockaddr *sa, s
     return RSQ_OK;
 }
 
-RSQ__INTERN rsq_result rsq__sock_open(void *user, const rsq_endpoint *ep, int timeout_ms, void **handle, char *err, size_t errlen) {
-    int fd = -1, e = 0;
+/* A unix socket connected to ep->path within timeout_ms: its descriptor in *fd. */
+RSQ__INTERN rsq_result rsq__sock_open_unix(const rsq_endpoint *ep, int timeout_ms, int *fd, char *err, size_t errlen) {
+    struct sockaddr_un sun;
+    size_t n = strlen(ep->path);
+    int e = 0;
+    rsq_result rc;
+    if (n >= sizeof sun.sun_path) {
+        rsq__fmt(err, errlen, "unix socket path too long");
+        return RSQ_ERR_ARG;
+    }
+    memset(&sun, 0, sizeof sun);
+    sun.sun_family = AF_UNIX;
+    memcpy(sun.sun_path, ep->path, n + 1);
+    *fd = socket(AF_UNIX, SOCK_STREAM, 0);
+    if (*fd < 0 || rsq__sock_prepare(*fd) < 0) {
+        e = errno;
+        rc = RSQ_ERR_CONNECT;
+    } else {
+        rc = rsq__sock_connect_fd(*fd, (const struct sockaddr *)&sun, (socklen_t)sizeof sun, timeout_ms, &e);
+    }
+    if (rc == RSQ_OK)
+        return RSQ_OK;
+    if (*fd >= 0)
+        close(*fd);
+    if (rc == RSQ_ERR_TIMEOUT)
+        rsq__fmt(err, errlen, "connect to unix socket %s timed out after %d ms", ep->path, timeout_ms);
+    else
+        rsq__fmt(err, errlen, "connect to unix socket %s: %s", ep->path, strerror(e));
+    return rc;
+}
+
+/* TCP_NODELAY and keepalive (idle 60 s, probes every 10 s, 3 of them) where known. */
+RSQ__INTERN void rsq__sock_tune(int fd) {
+    int one = 1;
+    (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+#ifdef TCP_KEEPIDLE
+    { int v = 60; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v); }
+#endif
+#ifdef TCP_KEEPINTVL
+    { int v = 10; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v); }
+#endif
+#ifdef TCP_KEEPCNT
+    { int v = 3; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v); }
+#endif
+}
+
+/* A TCP connection to ep->host:ep->port within timeout_ms, trying each address the
+   name resolves to: its descriptor in *fd. */
+RSQ__INTERN rsq_result rsq__sock_open_tcp(const rsq_endpoint *ep, int timeout_ms, int *fd, char *err, size_t errlen) {
+    struct addrinfo hints, *res = NULL, *ai;
+    char port[16];
+    int gai, e = 0;
+    uint64_t t0 = rsq__sock_now(NULL);
     rsq_result rc = RSQ_ERR_CONNECT;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    rsq__fmt(port, sizeof port, "%d", ep->port);
+    gai = getaddrinfo(ep->host, port, &hints, &res);
+    if (gai != 0 || !res) {
+        rsq__fmt(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(gai));
+        return RSQ_ERR_RESOLVE;
+    }
+    for (ai = res; ai && rc != RSQ_OK; ai = ai->ai_next) {
+        int left = timeout_ms - (int)(rsq__sock_now(NULL) - t0);
+        if (left <= 0) {
+            rc = RSQ_ERR_TIMEOUT;
+            break;
+        }
+        *fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
+        if (*fd < 0 || rsq__sock_prepare(*fd) < 0) {
+            e = errno;
+            rc = RSQ_ERR_CONNECT;
+        } else {
+            rc = rsq__sock_connect_fd(*fd, ai->ai_addr, ai->ai_addrlen, left, &e);
+        }
+        if (rc != RSQ_OK && *fd >= 0)
+            close(*fd);
+    }
+    freeaddrinfo(res);
+    if (rc == RSQ_OK) {
+        rsq__sock_tune(*fd);
+        return RSQ_OK;
+    }
+    if (rc == RSQ_ERR_TIMEOUT)
+        rsq__fmt(err, errlen, "connect to %s:%d timed out after %d ms", ep->host, ep->port, timeout_ms);
+    else
+        rsq__fmt(err, errlen, "connect to %s:%d: %s", ep->host, ep->port, strerror(e));
+    return rc;
+}
+
+RSQ__INTERN rsq_result rsq__sock_open(void *user, const rsq_endpoint *ep, int timeout_ms, void **handle, char *err, size_t errlen) {
+    int fd = -1;
+    rsq_result rc;
     (void)user;
     *handle = NULL;
     if (ep->tls) {
         rsq__fmt(err, errlen, "rediss:// needs a TLS transport; the built-in socket transport has none");
         return RSQ_ERR_UNSUPPORTED;
     }
-    if (ep->path) {
-        struct sockaddr_un sun;
-        size_t n = strlen(ep->path);
-        if (n >= sizeof sun.sun_path) { rsq__fmt(err, errlen, "unix socket path too long"); return RSQ_ERR_ARG; }
-        memset(&sun, 0, sizeof sun);
-        sun.sun_family = AF_UNIX;
-        memcpy(sun.sun_path, ep->path, n + 1);
-        fd = socket(AF_UNIX, SOCK_STREAM, 0);
-        if (fd < 0 || rsq__sock_prepare(fd) < 0) { e = errno; rc = RSQ_ERR_CONNECT; }
-        else rc = rsq__sock_connect_fd(fd, (const struct sockaddr *)&sun, (socklen_t)sizeof sun, timeout_ms, &e);
-        if (rc != RSQ_OK) {
-            if (fd >= 0) close(fd);
-            if (rc == RSQ_ERR_TIMEOUT) rsq__fmt(err, errlen, "connect to unix socket %s timed out after %d ms", ep->path, timeout_ms);
-            else rsq__fmt(err, errlen, "connect to unix socket %s: %s", ep->path, strerror(e));
-            return rc;
-        }
-    } else {
-        struct addrinfo hints, *res = NULL, *ai;
-        char port[16];
-        int gai;
-        uint64_t t0 = rsq__sock_now(NULL);
-        memset(&hints, 0, sizeof hints);
-        hints.ai_family = AF_UNSPEC;
-        hints.ai_socktype = SOCK_STREAM;
-        rsq__fmt(port, sizeof port, "%d", ep->port);
-        gai = getaddrinfo(ep->host, port, &hints, &res);
-        if (gai != 0 || !res) {
-            rsq__fmt(err, errlen, "cannot resolve %s: %s", ep->host, gai_strerror(gai));
-            return RSQ_ERR_RESOLVE;
-        }
-        for (ai = res; ai; ai = ai->ai_next) {
-            int left = timeout_ms - (int)(rsq__sock_now(NULL) - t0);
-            if (left <= 0) { rc = RSQ_ERR_TIMEOUT; break; }
-            fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-            if (fd < 0) { e = errno; rc = RSQ_ERR_CONNECT; continue; }
-            if (rsq__sock_prepare(fd) < 0) { e = errno; close(fd); fd = -1; continue; }
-            rc = rsq__sock_connect_fd(fd, ai->ai_addr, ai->ai_addrlen, left, &e);
-            if (rc == RSQ_OK) break;
-            close(fd);
-            fd = -1;
-        }
-        freeaddrinfo(res);
-        if (rc != RSQ_OK) {
-            if (rc == RSQ_ERR_TIMEOUT) rsq__fmt(err, errlen, "connect to %s:%d timed out after %d ms", ep->host, ep->port, timeout_ms);
-            else rsq__fmt(err, errlen, "connect to %s:%d: %s", ep->host, ep->port, strerror(e));
-            return rc;
-        }
-        {
-            int one = 1;
-            (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-            (void)setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
-#ifdef TCP_KEEPIDLE
-            { int v = 60; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &v, sizeof v); }
-#endif
-#ifdef TCP_KEEPINTVL
-            { int v = 10; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &v, sizeof v); }
-#endif
-#ifdef TCP_KEEPCNT
-            { int v = 3; (void)setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &v, sizeof v); }
-#endif
-        }
-    }
+    if (ep->path)
+        rc = rsq__sock_open_unix(ep, timeout_ms, &fd, err, errlen);
+    else
+        rc = rsq__sock_open_tcp(ep, timeout_ms, &fd, err, errlen);
+    if (rc != RSQ_OK)
+        return rc;
     *handle = (void *)(intptr_t)(fd + 1);
     return RSQ_OK;
 }
@@ -2577,7 +2694,11 @@ RSQ__INTERN int rsq__reply_id(const rsq_reply *r, rsq_id *out) {
 /* The ID right after id (seq + 1, carrying into ms): as an inclusive range start it
    reads as Redis 6.2's exclusive "(id", on every version. 0 when id is the largest. */
 RSQ__INTERN int rsq__id_succ(rsq_id id, rsq_id *out) {
-    if (id.seq != UINT64_MAX) { out->ms = id.ms; out->seq = id.seq + 1; return 1; }
+    if (id.seq != UINT64_MAX) {
+        out->ms = id.ms;
+        out->seq = id.seq + 1;
+        return 1;
+    }
     if (id.ms == UINT64_MAX) return 0;
     out->ms = id.ms + 1;
     out->seq = 0;
@@ -2587,7 +2708,12 @@ RSQ__INTERN int rsq__id_succ(rsq_id id, rsq_id *out) {
 /* The ID right after id: the inclusive start of "entries after id" (the exclusive
    form "(id" needs Redis 6.2). */
 RSQ__INTERN rsq_id rsq__id_next(rsq_id id) {
-    if (id.seq == UINT64_MAX) { id.ms++; id.seq = 0; } else id.seq++;
+    if (id.seq != UINT64_MAX) {
+        id.seq++;
+        return id;
+    }
+    id.ms++;
+    id.seq = 0;
     return id;
 }
 
@@ -2982,7 +3108,11 @@ RSQ__INTERN rsq_result rsq__node_append(rsq_client *c, rsq__node *n, int argc, c
         size_t len = lens ? lens[i] : strlen(argv[i]);
         *w++ = '$';
         if (len < 10) *w++ = (char)('0' + len);
-        else if (len < 100) { w[0] = (char)('0' + len / 10); w[1] = (char)('0' + len % 10); w += 2; }
+        else if (len < 100) {
+            w[0] = (char)('0' + len / 10);
+            w[1] = (char)('0' + len % 10);
+            w += 2;
+        }
         else { k = rsq__u64_to_dec(w, (uint64_t)len); w += k; }
         *w++ = '\r'; *w++ = '\n';
         if (len) { memcpy(w, argv[i], len); w += len; }
@@ -3688,6 +3818,45 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
 #define RSQ__IDEMPOTENT 1
 #define RSQ__CALLER 2
 
+/* The slot of a MOVED/ASK reply in c->err is migrating (ASK): the command goes to the
+   target once, after ASKING. RSQ_ERR_MOVED when the reply was not an ASK (follow the
+   redirect), else the command's result. */
+RSQ__INTERN rsq_result rsq__command_ask(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv,
+                                        const size_t *lens, int timeout_ms) {
+    static const char *const asking[1] = { "ASKING" };
+    int slot, node, ask;
+    rsq_result rc;
+    if (!c->cluster || !rsq__redirect(c, &slot, &node, &ask) || !ask)
+        return RSQ_ERR_MOVED;
+    rc = rsq__cluster_append(c, node, 1, asking, NULL);
+    if (rc == RSQ_OK)
+        rc = rsq__cluster_append(c, node, argc, argv, lens);
+    if (rc == RSQ_OK && (rc = rsq_read_reply(c, reply, timeout_ms)) == RSQ_OK)
+        rc = rsq_read_reply(c, reply, timeout_ms);
+    return rc;
+}
+
+/* Whether an attempt of rsq__command_ex that failed with rc goes again, after a pause:
+   a retry class (the server did not run it); a refused connection ("max number of
+   clients": the command did not run); for idempotent commands, a link lost after
+   writing. Not when connecting failed (rsq_connect spent the retries already). */
+RSQ__INTERN int rsq__command_again(rsq_client *c, rsq_result rc, int sent, int idempotent, int attempt) {
+    if (rc == RSQ_ERR_RETRY && rsq__retry_allowed(c, attempt)) {
+        int ms = rsq__backoff_ms(c, attempt);
+        c->stats.server_retries++;
+        rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_SERVER_RETRY, "%s; retrying in %d ms", c->err, ms);
+        rsq__sleep(c, ms);
+        return 1;
+    }
+    if (!sent || !rsq__retry_allowed(c, attempt))
+        return 0;
+    if (rc == RSQ_ERR_CONNECT || (idempotent == RSQ__IDEMPOTENT && (rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT))) {
+        rsq__sleep(c, rsq__backoff_ms(c, attempt));
+        return 1;
+    }
+    return 0;
+}
+
 /* One command with an explicit read deadline; retries retry-class errors. When
    `idempotent` is RSQ__IDEMPOTENT, a connection lost after writing is also retried
    after reconnecting. */
@@ -3695,70 +3864,54 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
                                        const size_t *lens, int timeout_ms, int idempotent) {
     int attempt, redirects = 0;
     const rsq_reply *dummy;
-    if (!reply) reply = &dummy;
+    if (!reply)
+        reply = &dummy;
     *reply = NULL;
-    if (!c || !c->initialized) return RSQ_ERR_ARG;
-    if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if (!c || !c->initialized)
+        return RSQ_ERR_ARG;
+    if (rsq_pending_replies(c))
+        return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
     for (attempt = 0;; attempt++) {
-        int seen = c->cluster_seen;
+        int seen = c->cluster_seen, k;
         rsq_result rc = rsq_append_argv(c, argc, argv, lens);
         int sent = rc == RSQ_OK;
-        if (sent) rc = rsq_read_reply(c, reply, timeout_ms);
+        if (sent)
+            rc = rsq_read_reply(c, reply, timeout_ms);
         if (sent && (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED || rsq__server_full(c, rc)) && idempotent == RSQ__CALLER &&
             rsq__is_script(argv[0], lens ? lens[0] : strlen(argv[0]))) {
             /* the script's own error reply, whatever its words (LOADING, MOVED, max
                clients...): final, and no cue to the client (no cluster mode from a
                script's text). Other classes (NOPERM...) keep their code; none retries. */
-            if (!c->cluster) c->cluster_seen = seen;
+            if (!c->cluster)
+                c->cluster_seen = seen;
             return RSQ_ERR_SERVER;
         }
-        if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; } /* no text of a retried attempt */
         if (rc == RSQ_ERR_MOVED && redirects < 16) {
-            int slot, node, ask;
             redirects++;
             attempt--;
-            if (c->cluster && rsq__redirect(c, &slot, &node, &ask) && ask) {
-                /* the slot is migrating: ask the target once, with ASKING before */
-                const char *asking[1] = { "ASKING" };
-                rc = rsq__cluster_append(c, node, 1, asking, NULL);
-                if (rc == RSQ_OK) rc = rsq__cluster_append(c, node, argc, argv, lens);
-                if (rc == RSQ_OK && (rc = rsq_read_reply(c, reply, timeout_ms)) == RSQ_OK)
-                    rc = rsq_read_reply(c, reply, timeout_ms);
-                if (rc == RSQ_OK) { c->err[0] = '\0'; return RSQ_OK; }
-                if (rc != RSQ_ERR_MOVED && rc != RSQ_ERR_RETRY) return rc;
+            rc = rsq__command_ask(c, reply, argc, argv, lens, timeout_ms);
+            if (rc == RSQ_ERR_MOVED || rc == RSQ_ERR_RETRY) {
+                if (c->cluster && !strncmp(c->err, "CROSSSLOT", 9))
+                    return rc;
+                continue; /* MOVED: the map is updated (or the client switches to cluster mode) */
             }
-            if (c->cluster && !strncmp(c->err, "CROSSSLOT", 9)) return rc;
-            continue; /* MOVED: the map is updated (or the client switches to cluster mode) */
+            if (rc != RSQ_OK)
+                return rc; /* the ASK target's answer */
         }
-        if (rsq__stopped(c) && rc != RSQ_ERR_MOVED) return rc;
-        if (rc == RSQ_ERR_RETRY && rsq__retry_allowed(c, attempt)) {
-            int ms = rsq__backoff_ms(c, attempt);
-            c->stats.server_retries++;
-            rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_SERVER_RETRY, "%s; retrying in %d ms", c->err, ms);
-            rsq__sleep(c, ms);
+        if (rc == RSQ_OK) {
+            c->err[0] = '\0'; /* no text of a retried attempt */
+            return RSQ_OK;
+        }
+        if (rsq__stopped(c) && rc != RSQ_ERR_MOVED)
+            return rc;
+        if (rsq__command_again(c, rc, sent, idempotent, attempt))
             continue;
-        }
-        if (sent && rc == RSQ_ERR_CONNECT && rsq__retry_allowed(c, attempt)) {
-            /* the server refused the connection before reading the command: it did not
-               run; back off and reconnect, as after a refused connect */
-            rsq__sleep(c, rsq__backoff_ms(c, attempt));
-            continue;
-        }
-        /* not when connecting failed: rsq_connect has spent the retries already */
-        if (idempotent == RSQ__IDEMPOTENT && sent && (rc == RSQ_ERR_IO || rc == RSQ_ERR_TIMEOUT) &&
-            rsq__retry_allowed(c, attempt)) {
-            rsq__sleep(c, rsq__backoff_ms(c, attempt));
-            continue;
-        }
-        if (rc == RSQ_ERR_NOPERM) {
-            int k = rsq__key_arg(argc, argv, lens);
-            if (k >= 0)
-                rsq__noperm_key(c, rc, argv[0], lens ? lens[0] : strlen(argv[0]), argv[k], lens ? lens[k] : strlen(argv[k]));
-        }
+        k = rc == RSQ_ERR_NOPERM ? rsq__key_arg(argc, argv, lens) : -1;
+        if (k >= 0)
+            rsq__noperm_key(c, rc, argv[0], lens ? lens[0] : strlen(argv[0]), argv[k], lens ? lens[k] : strlen(argv[k]));
         return rc;
     }
 }
-
 RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int argc, const char *const *argv, const size_t *lens) {
     return rsq__command_ex(c, reply, argc, argv, lens, RSQ_TIMEOUT_DEFAULT, RSQ__CALLER);
 }
@@ -3810,71 +3963,116 @@ typedef struct rsq__txcmd {
    ran, an error of one command (say WRONGTYPE) does not undo the others: that error
    is returned. Never resent (the caller decides). *exec receives EXEC's reply, valid
    until the next call. */
-RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
-    static const char *const multi[1] = { "MULTI" }, *const exec_argv[1] = { "EXEC" };
-    const rsq_reply *r;
-    rsq_result rc = RSQ_OK, first = RSQ_OK;
-    char why[RSQ_ERR_MAX];
-    int i, idx = -1;
-    uint32_t epoch;
-    size_t j;
-    *exec = NULL;
-    if (rsq_pending_replies(c)) return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
-    if (!c->cluster && c->cluster_seen && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
-    if (c->cluster && (rc = rsq__route(c, cmds[0].argc, cmds[0].argv, cmds[0].lens, &idx)) != RSQ_OK) return rc;
-    rc = c->cluster ? rsq__cluster_append(c, idx, 1, multi, NULL) : rsq_append_argv(c, 1, multi, NULL);
-    if (rc == RSQ_OK) rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-    if (rsq_result_is_server_error(rc)) {
-        rsq__copy(why, sizeof why, c->err, strlen(c->err));
-        return rsq__set_err(c, rc, "%s: MULTI refused: %s; nothing was done", op, why);
-    }
-    if (rc != RSQ_OK) return rc;
-    epoch = c->epoch;
+/* Appends one command of a transaction to its node (idx, in a cluster). */
+RSQ__INTERN rsq_result rsq__tx_append(rsq_client *c, int idx, int argc, const char *const *argv, const size_t *lens) {
+    return c->cluster ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
+}
+
+/* The commands and EXEC, after MULTI was accepted. A new connection (the old one was
+   found closed before writing) has no MULTI: the commands must not run outside the
+   transaction, so nothing more is sent. On any failure the link is closed (an open
+   transaction must not stay open). */
+RSQ__INTERN rsq_result rsq__tx_send(rsq_client *c, const char *op, int idx, int n, const rsq__txcmd *cmds) {
+    static const char *const exec_argv[1] = { "EXEC" };
+    uint32_t epoch = c->epoch;
+    rsq_result rc = RSQ_OK;
+    int i;
     for (i = 0; i <= n && rc == RSQ_OK; i++) {
-        int argc = i == n ? 1 : cmds[i].argc;
-        const char *const *argv = i == n ? exec_argv : cmds[i].argv;
-        const size_t *lens = i == n ? NULL : cmds[i].lens;
-        rc = c->cluster ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
-        /* a new connection (the old one was found closed before writing) has no MULTI:
-           the commands must not run outside the transaction */
+        if (i == n)
+            rc = rsq__tx_append(c, idx, 1, exec_argv, NULL);
+        else
+            rc = rsq__tx_append(c, idx, cmds[i].argc, cmds[i].argv, cmds[i].lens);
         if (rc == RSQ_OK && c->epoch != epoch)
             rc = rsq__set_err(c, RSQ_ERR_IO, "%s: the connection was lost inside the transaction; nothing was sent", op);
     }
-    if (rc != RSQ_OK) {
-        rsq_disconnect(c); /* an open transaction (MULTI ran) must not stay open */
-        return rc;
-    }
-    for (i = 0; i < n; i++) { /* +QUEUED or a refusal per command */
+    if (rc != RSQ_OK)
+        rsq_disconnect(c);
+    return rc;
+}
+
+/* The +QUEUED (or refusal) replies of the n commands: the first refusal's class, with
+   its text in why; a link error at once (the outcome is unknown). */
+RSQ__INTERN rsq_result rsq__tx_queued(rsq_client *c, const char *op, int n, const rsq__txcmd *cmds, char *why, size_t cap,
+                                      rsq_result *first) {
+    int i;
+    for (i = 0; i < n; i++) {
+        const rsq_reply *r;
         rsq_result one = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-        if (one != RSQ_OK && !rsq_result_is_server_error(one)) return one; /* the link: outcome unknown */
-        if (one != RSQ_OK && first == RSQ_OK) {
-            int k = rsq__key_arg(cmds[i].argc, cmds[i].argv, cmds[i].lens);
-            first = one;
-            if (k >= 0)
-                rsq__noperm_key(c, one, cmds[i].argv[0], cmds[i].lens ? cmds[i].lens[0] : strlen(cmds[i].argv[0]),
-                                cmds[i].argv[k], cmds[i].lens ? cmds[i].lens[k] : strlen(cmds[i].argv[k]));
-            rsq__fmt(why, sizeof why, "%s: %s refused: %s", op, cmds[i].what, c->err);
-        }
+        int k;
+        if (one != RSQ_OK && !rsq_result_is_server_error(one))
+            return one;
+        if (one == RSQ_OK || *first != RSQ_OK)
+            continue;
+        *first = one;
+        k = rsq__key_arg(cmds[i].argc, cmds[i].argv, cmds[i].lens);
+        if (k >= 0)
+            rsq__noperm_key(c, one, cmds[i].argv[0], cmds[i].lens ? cmds[i].lens[0] : strlen(cmds[i].argv[0]),
+                            cmds[i].argv[k], cmds[i].lens ? cmds[i].lens[k] : strlen(cmds[i].argv[k]));
+        rsq__fmt(why, cap, "%s: %s refused: %s", op, cmds[i].what, c->err);
     }
-    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
-    if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
-    if (first != RSQ_OK) return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", why);
+    return RSQ_OK;
+}
+
+/* EXEC's reply: RSQ_OK with *exec, or the error of the transaction. EXEC refused
+   (EXECABORT ... because of: NOPERM ...): discarded, nothing ran; any other error
+   leaves the connection's state unknown: it is closed. Once EXEC ran, an error of one
+   command (say WRONGTYPE) does not undo the others: that error is returned. */
+RSQ__INTERN rsq_result rsq__tx_exec(rsq_client *c, const char *op, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
+    const rsq_reply *r;
+    char why[RSQ_ERR_MAX];
+    size_t j;
+    rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rc != RSQ_OK && !rsq_result_is_server_error(rc))
+        return rc;
     if (rc != RSQ_OK) {
-        /* EXEC itself refused (EXECABORT ... because of: NOPERM ...): discarded. Any
-           other error leaves the connection's state unknown: it is closed. */
         const char *cause = strstr(c->err, "because of: ");
         rsq__copy(why, sizeof why, c->err, strlen(c->err));
-        if (strncmp(c->err, "EXECABORT", 9)) rsq_disconnect(c);
-        else if (cause) rc = rsq__classify(cause + 12, strlen(cause + 12));
+        if (strncmp(c->err, "EXECABORT", 9))
+            rsq_disconnect(c);
+        else if (cause)
+            rc = rsq__classify(cause + 12, strlen(cause + 12));
         return rsq__set_err(c, rc, "%s: EXEC refused: %s; nothing was done (transaction discarded)", op, why);
     }
-    if (r->type != RSQ_REPLY_ARRAY || r->len != (size_t)n) return rsq__set_err(c, RSQ_ERR_REPLY, "%s: EXEC: unexpected reply", op);
+    if (r->type != RSQ_REPLY_ARRAY || r->len != (size_t)n)
+        return rsq__set_err(c, RSQ_ERR_REPLY, "%s: EXEC: unexpected reply", op);
     for (j = 0; j < r->len; j++)
         if (r->element[j].type == RSQ_REPLY_ERROR)
             return rsq__set_err(c, rsq__classify(r->element[j].str, r->element[j].len), "%s: %s failed: %s", op,
                                 cmds[j].what, r->element[j].str);
     *exec = r;
     return RSQ_OK;
+}
+
+RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
+    static const char *const multi[1] = { "MULTI" };
+    const rsq_reply *r;
+    rsq_result rc = RSQ_OK, first = RSQ_OK;
+    char why[RSQ_ERR_MAX];
+    int idx = -1;
+    *exec = NULL;
+    if (rsq_pending_replies(c))
+        return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
+    if (!c->cluster && c->cluster_seen && (rc = rsq__cluster_enter(c)) != RSQ_OK)
+        return rc;
+    if (c->cluster && (rc = rsq__route(c, cmds[0].argc, cmds[0].argv, cmds[0].lens, &idx)) != RSQ_OK)
+        return rc;
+    rc = rsq__tx_append(c, idx, 1, multi, NULL);
+    if (rc == RSQ_OK)
+        rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
+    if (rsq_result_is_server_error(rc)) {
+        rsq__copy(why, sizeof why, c->err, strlen(c->err));
+        return rsq__set_err(c, rc, "%s: MULTI refused: %s; nothing was done", op, why);
+    }
+    if (rc != RSQ_OK || (rc = rsq__tx_send(c, op, idx, n, cmds)) != RSQ_OK)
+        return rc;
+    if ((rc = rsq__tx_queued(c, op, n, cmds, why, sizeof why, &first)) != RSQ_OK)
+        return rc;
+    if (first == RSQ_OK)
+        return rsq__tx_exec(c, op, n, cmds, exec);
+    rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT); /* EXEC's reply: EXECABORT */
+    if (rc != RSQ_OK && !rsq_result_is_server_error(rc))
+        return rc;
+    return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", why);
 }
 
 RSQ__INTERN long rsq__parse_version(const char *s, size_t n) {
@@ -4433,7 +4631,11 @@ RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const cha
     if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK || (rc = rsq__check_key(c, "group", group)) != RSQ_OK) return rc;
     rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XGROUP", "DESTROY", stream, group, (char *)0);
     if (rc == RSQ_OK && existed) *existed = r->integer > 0;
-    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) { *existed = 0; c->err[0] = '\0'; return RSQ_OK; }
+    if (rc == RSQ_ERR_SERVER && existed && strstr(c->err, "no such key")) {
+        *existed = 0;
+        c->err[0] = '\0';
+        return RSQ_OK;
+    }
     return rc;
 }
 
@@ -5046,22 +5248,27 @@ RSQDEF void rsq_consumer_free(rsq_consumer *cons) {
     const rsq_allocator *a;
     if (!cons || !cons->c) return;
     a = &cons->c->alloc;
-    rsq__free(a, cons->st); rsq__free(a, cons->keys); rsq__free(a, cons->msg); rsq__free(a, cons->fld);
-    rsq__free(a, cons->foff); rsq__free(a, cons->arena); rsq__free(a, cons->requeue); rsq__free(a, cons->ack);
-    rsq__free(a, cons->ack_stream); rsq__free(a, (void *)cons->argv); rsq__free(a, cons->lens);
+    rsq__free(a, cons->st);
+    rsq__free(a, cons->keys);
+    rsq__free(a, cons->msg);
+    rsq__free(a, cons->fld);
+    rsq__free(a, cons->foff);
+    rsq__free(a, cons->arena);
+    rsq__free(a, cons->requeue);
+    rsq__free(a, cons->ack);
+    rsq__free(a, cons->ack_stream);
+    rsq__free(a, (void *)cons->argv);
+    rsq__free(a, cons->lens);
     rsq__free(a, cons->idtxt);
     rsq__free(a, cons->acktxt);
     memset(cons, 0, sizeof *cons);
 }
 
-RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg) {
+/* Checks a consumer config: RSQ_OK or RSQ_ERR_ARG with the reason in rsq_errstr(c). */
+RSQ__INTERN rsq_result rsq__cons_check(rsq_client *c, const rsq_consumer_config *cfg) {
     rsq_result rc;
-    size_t keybytes = 0;
-    int i, s, l;
-    char key[RSQ_KEY_MAX];
-    if (!cons || !c || !c->initialized || !cfg) return c ? rsq__set_err(c, RSQ_ERR_ARG, "consumer, client or config is NULL") : RSQ_ERR_ARG;
-    memset(cons, 0, sizeof *cons);
-    if ((rc = rsq__check_key(c, "queue name", cfg->queue)) != RSQ_OK) return rc;
+    if ((rc = rsq__check_key(c, "queue name", cfg->queue)) != RSQ_OK)
+        return rc;
     if (!cfg->group || !cfg->group[0] || strlen(cfg->group) >= RSQ_NAME_MAX)
         return rsq__set_err(c, RSQ_ERR_ARG, "group name must be 1..%d bytes", RSQ_NAME_MAX - 1);
     if (cfg->name && (!cfg->name[0] || strlen(cfg->name) >= RSQ_NAME_MAX))
@@ -5078,23 +5285,32 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
         if (strlen(cfg->start) >= RSQ_ID_STRLEN || !rsq_id_parse(cfg->start, strlen(cfg->start), &tmp))
             return rsq__set_err(c, RSQ_ERR_ARG, "start must be $, 0 or an entry ID");
     }
-    if (cfg->dead_letter && (rc = rsq__check_key(c, "dead-letter stream", cfg->dead_letter)) != RSQ_OK) return rc;
-    if ((unsigned)cfg->reclaim > (unsigned)RSQ_RECLAIM_OFF) return rsq__set_err(c, RSQ_ERR_ARG, "unknown reclaim mode");
-    cons->c = c;
+    if (cfg->dead_letter && (rc = rsq__check_key(c, "dead-letter stream", cfg->dead_letter)) != RSQ_OK)
+        return rc;
+    if ((unsigned)cfg->reclaim > (unsigned)RSQ_RECLAIM_OFF)
+        return rsq__set_err(c, RSQ_ERR_ARG, "unknown reclaim mode");
+    return RSQ_OK;
+}
+
+/* The consumer's names and settings from a checked config, defaults applied; the
+   name defaults to "<hostname>-<pid>" (without sockets: "rsq-" and random hex). */
+RSQ__INTERN void rsq__cons_settings(rsq_consumer *cons, const rsq_consumer_config *cfg) {
+    const char *start = cfg->start ? cfg->start : RSQ_START_ALL;
     memcpy(cons->group, cfg->group, strlen(cfg->group) + 1);
     if (cfg->name) {
         memcpy(cons->name, cfg->name, strlen(cfg->name) + 1);
     } else {
 #ifndef RSQ_NO_SOCKETS
         char host[64];
-        if (gethostname(host, sizeof host) != 0) memcpy(host, "host", 5);
+        if (gethostname(host, sizeof host) != 0)
+            memcpy(host, "host", 5);
         host[sizeof host - 1] = '\0';
         rsq__fmt(cons->name, sizeof cons->name, "%s-%ld", host, (long)getpid());
 #else
-        rsq__fmt(cons->name, sizeof cons->name, "rsq-%08lx", (unsigned long)(rsq__rand(c) & 0xffffffffUL));
+        rsq__fmt(cons->name, sizeof cons->name, "rsq-%08lx", (unsigned long)(rsq__rand(cons->c) & 0xffffffffUL));
 #endif
     }
-    rsq__copy(cons->start, sizeof cons->start, cfg->start ? cfg->start : RSQ_START_ALL, strlen(cfg->start ? cfg->start : RSQ_START_ALL));
+    rsq__copy(cons->start, sizeof cons->start, start, strlen(start));
     cons->count = RSQ__DEF(cfg->count, 16);
     cons->block_ms = RSQ__DEF(cfg->block_ms, 5000);
     cons->visibility_ms = RSQ__DEF(cfg->visibility_ms, 30000);
@@ -5106,41 +5322,78 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
     cons->shards = RSQ__DEF(cfg->shards, 1);
     cons->reclaim = (int)cfg->reclaim;
     cons->nstreams = cons->levels * cons->shards;
-    {
-        /* a read of `count` entries of one field each, over every stream, must fit the
-           client's limits, or every read would fail */
-        uint64_t need = 1 + 3 * (uint64_t)cons->nstreams + 5 * (uint64_t)cons->count;
-        if (need > (uint64_t)c->node.rd.lim.max_elements) {
-            rsq__set_err(c, RSQ_ERR_ARG, "count %d: a read of that many entries needs at least %llu reply elements, over the "
-                         "client's limits.max_elements (%llu): lower count or raise max_elements", cons->count,
-                         (unsigned long long)need, (unsigned long long)c->node.rd.lim.max_elements);
-            memset(cons, 0, sizeof *cons);
-            return RSQ_ERR_ARG;
-        }
-    }
-    /* key table: streams ordered by level, highest first, then shard */
-    for (i = 0; i < 2; i++) {
-        size_t off = 0;
-        int k = 0;
-        for (l = cons->levels - 1; l >= 0; l--)
-            for (s = 0; s < cons->shards; s++, k++) {
-                size_t n = rsq_queue_key(key, sizeof key, cfg->queue, s, l, RSQ_KEY_STREAM), d;
-                if (!n) { rsq_consumer_free(cons); return rsq__queue_name_error(c, cfg->queue); }
-                if (i == 1) { cons->st[k].key_off = off; memcpy(cons->keys + off, key, n + 1); cons->st[k].level = l; cons->st[k].shard = s; }
-                off += n + 1;
-                d = cfg->dead_letter ? strlen(cfg->dead_letter) : rsq_queue_key(key, sizeof key, cfg->queue, s, 0, RSQ_KEY_DEAD_LETTER);
-                if (i == 1) { cons->st[k].dlq_off = off; memcpy(cons->keys + off, cfg->dead_letter ? cfg->dead_letter : key, d + 1); }
-                off += d + 1;
+}
+
+/* The key table: every stream's key and dead-letter key, NUL-separated in one block,
+   streams ordered by level, highest first, then shard. Pass 0 measures (*bytes), pass
+   1 (keys allocated) writes. 0 when a key cannot be derived from the queue name. */
+RSQ__INTERN int rsq__cons_keys(rsq_consumer *cons, const rsq_consumer_config *cfg, int pass, size_t *bytes) {
+    char key[RSQ_KEY_MAX];
+    size_t off = 0;
+    int k = 0, s, l;
+    for (l = cons->levels - 1; l >= 0; l--)
+        for (s = 0; s < cons->shards; s++, k++) {
+            size_t n = rsq_queue_key(key, sizeof key, cfg->queue, s, l, RSQ_KEY_STREAM), d;
+            if (!n)
+                return 0;
+            if (pass == 1) {
+                cons->st[k].key_off = off;
+                cons->st[k].level = l;
+                cons->st[k].shard = s;
+                memcpy(cons->keys + off, key, n + 1);
             }
-        if (i == 0) {
-            keybytes = off;
-            cons->keys = (char *)rsq__realloc(&c->alloc, NULL, keybytes);
-            cons->st = (rsq__cstream *)rsq__realloc(&c->alloc, NULL, sizeof(rsq__cstream) * (size_t)cons->nstreams);
-            if (!cons->keys || !cons->st) { rsq_consumer_free(cons); return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for consumer state"); }
-            memset(cons->st, 0, sizeof(rsq__cstream) * (size_t)cons->nstreams);
+            off += n + 1;
+            if (cfg->dead_letter)
+                d = strlen(cfg->dead_letter);
+            else
+                d = rsq_queue_key(key, sizeof key, cfg->queue, s, 0, RSQ_KEY_DEAD_LETTER);
+            if (pass == 1) {
+                cons->st[k].dlq_off = off;
+                memcpy(cons->keys + off, cfg->dead_letter ? cfg->dead_letter : key, d + 1);
+            }
+            off += d + 1;
         }
+    *bytes = off;
+    return 1;
+}
+
+RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg) {
+    rsq_result rc;
+    size_t keybytes = 0;
+    uint64_t need;
+    if (!cons || !c || !c->initialized || !cfg)
+        return c ? rsq__set_err(c, RSQ_ERR_ARG, "consumer, client or config is NULL") : RSQ_ERR_ARG;
+    memset(cons, 0, sizeof *cons);
+    if ((rc = rsq__cons_check(c, cfg)) != RSQ_OK)
+        return rc;
+    cons->c = c;
+    rsq__cons_settings(cons, cfg);
+    /* a read of `count` entries of one field each, over every stream, must fit the
+       client's limits, or every read would fail */
+    need = 1 + 3 * (uint64_t)cons->nstreams + 5 * (uint64_t)cons->count;
+    if (need > (uint64_t)c->node.rd.lim.max_elements) {
+        rsq__set_err(c, RSQ_ERR_ARG, "count %d: a read of that many entries needs at least %llu reply elements, over the "
+                     "client's limits.max_elements (%llu): lower count or raise max_elements", cons->count,
+                     (unsigned long long)need, (unsigned long long)c->node.rd.lim.max_elements);
+        memset(cons, 0, sizeof *cons);
+        return RSQ_ERR_ARG;
     }
-    if ((rc = rsq__cons_argv(cons, 16 + 2 * (size_t)cons->nstreams)) != RSQ_OK) { rsq_consumer_free(cons); return rc; }
+    if (!rsq__cons_keys(cons, cfg, 0, &keybytes)) {
+        rsq_consumer_free(cons);
+        return rsq__queue_name_error(c, cfg->queue);
+    }
+    cons->keys = (char *)rsq__realloc(&c->alloc, NULL, keybytes);
+    cons->st = (rsq__cstream *)rsq__realloc(&c->alloc, NULL, sizeof(rsq__cstream) * (size_t)cons->nstreams);
+    if (!cons->keys || !cons->st) {
+        rsq_consumer_free(cons);
+        return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for consumer state");
+    }
+    memset(cons->st, 0, sizeof(rsq__cstream) * (size_t)cons->nstreams);
+    rsq__cons_keys(cons, cfg, 1, &keybytes);
+    if ((rc = rsq__cons_argv(cons, 16 + 2 * (size_t)cons->nstreams)) != RSQ_OK) {
+        rsq_consumer_free(cons);
+        return rc;
+    }
     return RSQ_OK;
 }
 
@@ -5234,7 +5487,11 @@ RSQ__INTERN rsq_result rsq__read_acks(rsq_consumer *cons, int nonblock) {
         const rsq_reply *r;
         rsq_result rc = rsq_read_reply(c, &r, nonblock ? RSQ_TIMEOUT_NONBLOCK : RSQ_TIMEOUT_DEFAULT);
         if (rc == RSQ_AGAIN) return rc;
-        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) { cons->ack_replies = 0; cons->acks_sent = 0; return rc; }
+        if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) {
+            cons->ack_replies = 0;
+            cons->acks_sent = 0;
+            return rc;
+        }
         if (rc != RSQ_OK && keep == RSQ_OK) { keep = rc; rsq__copy(why, sizeof why, c->err, strlen(c->err)); }
         cons->ack_replies--;
     }
