@@ -1736,37 +1736,32 @@ RSQ__INTERN int rsq__hdr_fast(const rsq_limits *lim, const char *p, size_t avail
     return RSQ__HDR_OK;
 }
 
-/* A bulk header ($ ! =) whose line is parsed into *h: its length and body. */
-RSQ__INTERN int rsq__hdr_bulk(const rsq_limits *lim, const char *p, size_t avail, rsq__hdr *h, const char **why) {
-    size_t body;
+/* A bulk ($ ! =) or aggregate (* ~ % > |) header whose line is parsed into *h: its
+   length (-1, null, only for $ and *), then a bulk's body or an aggregate's count of
+   child values. */
+RSQ__INTERN int rsq__hdr_sized(const rsq_limits *lim, const char *p, size_t avail, rsq__hdr *h, const char **why) {
+    int bulk = h->type == '$' || h->type == '!' || h->type == '=';
     if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1)
-        return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad bulk length");
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, bulk ? "bad bulk length" : "bad aggregate length");
+    if (h->num == -1 && h->type != (bulk ? '$' : '*'))
+        return rsq__hdr_fail(why, RSQ__HDR_BAD, bulk ? "null length on a non-string bulk" : "null length on a non-array aggregate");
     if (h->num == -1)
-        return h->type == '$' ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "null length on a non-string bulk");
-    if ((unsigned long long)h->num > (unsigned long long)lim->max_bulk)
-        return rsq__hdr_fail(why, RSQ__HDR_LIMIT, "bulk length exceeds max_bulk");
-    body = (size_t)h->num;
-    if (h->type == '=' && body < 4)
+        return RSQ__HDR_OK;
+    if ((unsigned long long)h->num > (unsigned long long)(bulk ? lim->max_bulk : lim->max_elements))
+        return rsq__hdr_fail(why, RSQ__HDR_LIMIT, bulk ? "bulk length exceeds max_bulk" : "aggregate exceeds max_elements");
+    if (!bulk) {
+        h->elems = (size_t)h->num * ((h->type == '%' || h->type == '|') ? 2u : 1u);
+        return RSQ__HDR_OK;
+    }
+    if (h->type == '=' && h->num < 4)
         return rsq__hdr_fail(why, RSQ__HDR_BAD, "verbatim string without format");
-    h->size += body + 2;
+    h->size += (size_t)h->num + 2;
     if (avail < h->size)
         return RSQ__HDR_MORE; /* the caller checks size against max_reply */
     if (p[h->size - 2] != '\r' || p[h->size - 1] != '\n')
         return rsq__hdr_fail(why, RSQ__HDR_BAD, "bulk not terminated by CRLF");
     if (h->type == '=' && p[h->linelen + 3 + 3] != ':')
         return rsq__hdr_fail(why, RSQ__HDR_BAD, "verbatim string without format");
-    return RSQ__HDR_OK;
-}
-
-/* An aggregate header (* ~ % > |) whose line is parsed into *h: its element count. */
-RSQ__INTERN int rsq__hdr_aggregate(const rsq_limits *lim, rsq__hdr *h, const char **why) {
-    if (!rsq__parse_ll(h->line, h->linelen, &h->num) || h->num < -1)
-        return rsq__hdr_fail(why, RSQ__HDR_BAD, "bad aggregate length");
-    if (h->num == -1)
-        return h->type == '*' ? RSQ__HDR_OK : rsq__hdr_fail(why, RSQ__HDR_BAD, "null length on a non-array aggregate");
-    if ((unsigned long long)h->num > (unsigned long long)lim->max_elements)
-        return rsq__hdr_fail(why, RSQ__HDR_LIMIT, "aggregate exceeds max_elements");
-    h->elems = (size_t)h->num * ((h->type == '%' || h->type == '|') ? 2u : 1u);
     return RSQ__HDR_OK;
 }
 
@@ -1824,10 +1819,8 @@ RSQ__INTERN int rsq__parse_hdr(const rsq_limits *lim, const char *p, size_t avai
     h->elems = 0;
     if (cr == p)
         return rsq__hdr_fail(why, RSQ__HDR_BAD, "empty protocol line");
-    if (h->type == '$' || h->type == '!' || h->type == '=')
-        return rsq__hdr_bulk(lim, p, avail, h, why);
-    if (h->type == '*' || h->type == '~' || h->type == '%' || h->type == '>' || h->type == '|')
-        return rsq__hdr_aggregate(lim, h, why);
+    if (h->type && strchr("$!=*~%>|", h->type))
+        return rsq__hdr_sized(lim, p, avail, h, why);
     return rsq__hdr_simple(lim, h, why);
 }
 
@@ -3162,21 +3155,42 @@ RSQ__INTERN rsq_result rsq__io_failed(rsq_client *c, rsq__node *n, long k, const
     return rsq__drop(c, n, RSQ_ERR_IO);
 }
 
+/* One receive into the node's reader: RSQ_OK when bytes came, RSQ_AGAIN when none are
+   there now; else the error, the connection dropped (`lost` is its text). */
+RSQ__INTERN rsq_result rsq__node_recv(rsq_client *c, rsq__node *n, const char *lost) {
+    char *buf;
+    size_t avail;
+    long k;
+    rsq_result rc = rsq_reader_space(&n->rd, RSQ_READ_CHUNK, &buf, &avail);
+    if (rc != RSQ_OK) {
+        rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
+        return rsq__drop(c, n, rc);
+    }
+    k = c->tp.recv(c->tp.user, n->handle, buf, avail);
+    if (k < 0)
+        return rsq__io_failed(c, n, k, lost);
+    if (k == 0)
+        return RSQ_AGAIN;
+    rsq_reader_commit(&n->rd, (size_t)k);
+    c->stats.bytes_in += (uint64_t)k;
+    return RSQ_OK;
+}
+
 /* Writes the node's buffer until empty or the deadline (0 = non-blocking). */
 RSQ__INTERN rsq_result rsq__node_flush(rsq_client *c, rsq__node *n, uint64_t deadline, int nonblock) {
     while (n->wsent < n->wlen) {
         long k = c->tp.send(c->tp.user, n->handle, n->wbuf + n->wsent, n->wlen - n->wsent);
-        if (k > 0) {
-            n->wsent += (size_t)k;
-            c->stats.bytes_out += (uint64_t)k;
+        rsq_result w;
+        if (k < 0)
+            return rsq__io_failed(c, n, k, "write failed: connection lost");
+        n->wsent += (size_t)k;
+        c->stats.bytes_out += (uint64_t)k;
+        if (k > 0)
             continue;
-        }
-        if (k < 0) return rsq__io_failed(c, n, k, "write failed: connection lost");
-        if (nonblock) return RSQ_AGAIN;
-        {
-            rsq_result w = rsq__node_wait(c, n, RSQ_WANT_WRITE, deadline, "writing a command");
-            if (w != RSQ_OK) return w;
-        }
+        if (nonblock)
+            return RSQ_AGAIN;
+        if ((w = rsq__node_wait(c, n, RSQ_WANT_WRITE, deadline, "writing a command")) != RSQ_OK)
+            return w;
     }
     n->wsent = n->wlen = 0;
     return RSQ_OK;
@@ -3206,55 +3220,39 @@ RSQ__INTERN rsq_result rsq__took_reply(rsq_client *c, rsq__node *n, const rsq_re
 RSQ__INTERN rsq_result rsq__node_read(rsq_client *c, rsq__node *n, const rsq_reply **out, uint64_t deadline, int nonblock) {
     int pushes = 0;
     *out = NULL;
-    if (!n->connected) return rsq__set_err(c, RSQ_ERR_IO, "not connected");
-    if (n->pending == 0) return rsq__set_err(c, RSQ_ERR_STATE, "no reply pending");
+    if (!n->connected)
+        return rsq__set_err(c, RSQ_ERR_IO, "not connected");
+    if (n->pending == 0)
+        return rsq__set_err(c, RSQ_ERR_STATE, "no reply pending");
     for (;;) {
         const rsq_reply *r;
         rsq_result rc = rsq_reader_next(&n->rd, &r);
-        if (rc == RSQ_OK) {
-            if (r->type == RSQ_REPLY_PUSH) {
-                rsq__log(c, RSQ_LOG_DEBUG, RSQ_LOGI_PUSH_IGNORED, "push message ignored");
-                if (nonblock && ++pushes >= 256) return RSQ_AGAIN; /* bounded work per call */
-                if (!nonblock && rsq__left(c, deadline) == 0) { /* an endless flood is no reply */
-                    rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply (only push messages came)");
-                    return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
-                }
-                continue;
-            }
+        if (rc == RSQ_OK && r->type != RSQ_REPLY_PUSH) {
             *out = r;
             return rsq__took_reply(c, n, r);
+        }
+        if (rc == RSQ_OK) {
+            rsq__log(c, RSQ_LOG_DEBUG, RSQ_LOGI_PUSH_IGNORED, "push message ignored");
+            if (nonblock && ++pushes >= 256)
+                return RSQ_AGAIN; /* bounded work per call */
+            if (!nonblock && rsq__left(c, deadline) == 0) { /* an endless flood is no reply */
+                rsq__set_err(c, RSQ_ERR_TIMEOUT, "timed out waiting for a reply (only push messages came)");
+                return rsq__drop(c, n, RSQ_ERR_TIMEOUT);
+            }
+            continue;
         }
         if (rc != RSQ_EMPTY) {
             rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
             rsq__log(c, RSQ_LOG_ERROR, RSQ_LOGI_PROTOCOL, "protocol error: %s", c->err);
             return rsq__drop(c, n, rc);
         }
-        if (n->wsent < n->wlen) {
-            rc = rsq__node_flush(c, n, deadline, nonblock);
-            if (rc != RSQ_OK) return rc;
-        }
-        {
-            char *buf;
-            size_t avail;
-            long k;
-            rc = rsq_reader_space(&n->rd, RSQ_READ_CHUNK, &buf, &avail);
-            if (rc != RSQ_OK) {
-                rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
-                return rsq__drop(c, n, rc);
-            }
-            k = c->tp.recv(c->tp.user, n->handle, buf, avail);
-            if (k > 0) {
-                rsq_reader_commit(&n->rd, (size_t)k);
-                c->stats.bytes_in += (uint64_t)k;
-                continue;
-            }
-            if (k < 0) return rsq__io_failed(c, n, k, "connection lost while reading a reply");
-        }
-        if (nonblock) return RSQ_AGAIN;
-        {
-            rsq_result w = rsq__node_wait(c, n, RSQ_WANT_READ, deadline, "waiting for a reply");
-            if (w != RSQ_OK) return w;
-        }
+        if (n->wsent < n->wlen && (rc = rsq__node_flush(c, n, deadline, nonblock)) != RSQ_OK)
+            return rc;
+        rc = rsq__node_recv(c, n, "connection lost while reading a reply");
+        if (rc == RSQ_AGAIN && !nonblock)
+            rc = rsq__node_wait(c, n, RSQ_WANT_READ, deadline, "waiting for a reply");
+        if (rc != RSQ_OK)
+            return rc;
     }
 }
 
@@ -3276,31 +3274,23 @@ RSQ__INTERN void rsq__node_check_idle(rsq_client *c, rsq__node *n) {
         return;
     for (;;) {
         const rsq_reply *r;
-        char *buf;
-        size_t avail;
-        long k;
         rsq_result rc = rsq_reader_next(&n->rd, &r);
-        if (rc == RSQ_OK && r->type == RSQ_REPLY_PUSH) continue;
+        if (rc == RSQ_OK && r->type == RSQ_REPLY_PUSH)
+            continue;
         if (rc == RSQ_OK) {
             rsq__set_err(c, RSQ_ERR_IO, "unexpected reply while idle: %.*s", (int)RSQ__MIN(r->len, (size_t)160),
                          r->str ? r->str : "");
             rsq__drop(c, n, RSQ_ERR_IO);
             return;
         }
-        if (rc == RSQ_EMPTY) rc = rsq_reader_space(&n->rd, RSQ_READ_CHUNK, &buf, &avail);
-        if (rc != RSQ_OK) {
+        if (rc != RSQ_EMPTY) {
             rsq__set_err(c, rc, "%s", rsq_reader_errstr(&n->rd));
             rsq__drop(c, n, rc);
             return;
         }
-        k = c->tp.recv(c->tp.user, n->handle, buf, avail);
-        if (k == 0) return; /* nothing after all, or the rest of a push to come */
-        if (k < 0) {
-            rsq__io_failed(c, n, k, "connection closed by the server while idle");
+        /* nothing after all, or the rest of a push to come (RSQ_AGAIN); or closed */
+        if (rsq__node_recv(c, n, "connection closed by the server while idle") != RSQ_OK)
             return;
-        }
-        rsq_reader_commit(&n->rd, (size_t)k);
-        c->stats.bytes_in += (uint64_t)k;
     }
 }
 
@@ -3756,13 +3746,21 @@ RSQ__INTERN int rsq__collect(const char *arg0, va_list ap, const char **argv) {
     return n;
 }
 
+/* In a function taking (..., arg0, ...): its C-string arguments, arg0 first and ended
+   by a null pointer, into argv (RSQ__MAX_VARARGS entries); n receives the count, or
+   -1 when there are more. */
+#define RSQ__COLLECT(argv, n, arg0) \
+    do { \
+        va_list ap_; \
+        va_start(ap_, arg0); \
+        (n) = rsq__collect((arg0), ap_, (argv)); \
+        va_end(ap_); \
+    } while (0)
+
 RSQDEF rsq_result rsq_append(rsq_client *c, const char *arg0, ...) {
     const char *argv[RSQ__MAX_VARARGS];
-    va_list ap;
     int n;
-    va_start(ap, arg0);
-    n = rsq__collect(arg0, ap, argv);
-    va_end(ap);
+    RSQ__COLLECT(argv, n, arg0);
     if (n < 0) return c ? rsq__set_err(c, RSQ_ERR_ARG, "more than 64 arguments") : RSQ_ERR_ARG;
     return rsq_append_argv(c, n, argv, NULL);
 }
@@ -3918,11 +3916,8 @@ RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int a
 
 RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char *arg0, ...) {
     const char *argv[RSQ__MAX_VARARGS];
-    va_list ap;
     int n;
-    va_start(ap, arg0);
-    n = rsq__collect(arg0, ap, argv);
-    va_end(ap);
+    RSQ__COLLECT(argv, n, arg0);
     if (n < 0) return c ? rsq__set_err(c, RSQ_ERR_ARG, "more than 64 arguments") : RSQ_ERR_ARG;
     return rsq_command_argv(c, reply, n, argv, NULL);
 }
@@ -3931,11 +3926,8 @@ RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char
    idempotent ones survive a lost connection (they are sent again after reconnecting). */
 RSQ__INTERN rsq_result rsq__cmd(rsq_client *c, const rsq_reply **r, int idempotent, const char *arg0, ...) {
     const char *argv[RSQ__MAX_VARARGS];
-    va_list ap;
     int n;
-    va_start(ap, arg0);
-    n = rsq__collect(arg0, ap, argv);
-    va_end(ap);
+    RSQ__COLLECT(argv, n, arg0);
     RSQ_ASSERT(n > 0);
     return rsq__command_ex(c, r, n, argv, NULL, RSQ_TIMEOUT_DEFAULT, idempotent);
 }
@@ -4073,6 +4065,23 @@ RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, co
     if (rc != RSQ_OK && !rsq_result_is_server_error(rc))
         return rc;
     return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", why);
+}
+
+/* A transaction of two commands: `first` (built with rsq__args) and argc2 C strings
+   argv2, each named for error texts. */
+RSQ__INTERN rsq_result rsq__tx_pair(rsq_client *c, const char *op, const rsq__args *first, const char *what1, int argc2,
+                                    const char *const *argv2, const char *what2) {
+    const rsq_reply *r;
+    rsq__txcmd tx[2];
+    tx[0].argc = first->argc;
+    tx[0].argv = first->argv;
+    tx[0].lens = first->lens;
+    tx[0].what = what1;
+    tx[1].argc = argc2;
+    tx[1].argv = argv2;
+    tx[1].lens = NULL;
+    tx[1].what = what2;
+    return rsq__transaction(c, op, 2, tx, &r);
 }
 
 RSQ__INTERN long rsq__parse_version(const char *s, size_t n) {
@@ -5094,18 +5103,24 @@ RSQ__INTERN rsq_result rsq__publish_retry(rsq_producer *p, rsq__pub *b) {
     return first;
 }
 
-RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
-    rsq__pub b;
-    rsq_result rc;
-    size_t i;
+/* The start of a publish call (batch or async): a new after-step result; msgs may be
+   NULL only when n is 0. */
+RSQ__INTERN rsq_result rsq__publish_start(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
     if (!p || !p->c)
         return RSQ_ERR_ARG;
     p->after_rc = RSQ_OK;
     p->after_err[0] = '\0';
-    if (n == 0)
-        return RSQ_OK;
-    if (!msgs)
+    if (n && !msgs)
         return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
+    return RSQ_OK;
+}
+
+RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results) {
+    rsq__pub b;
+    rsq_result rc = rsq__publish_start(p, msgs, n);
+    size_t i;
+    if (rc != RSQ_OK || n == 0)
+        return rc;
     if (rsq_pending_replies(p->c))
         return rsq__set_err(p->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     if ((rc = rsq__publish_check(p, msgs, n, results)) != RSQ_OK)
@@ -5129,13 +5144,9 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
 
 RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
     size_t i;
-    rsq_result rc;
-    if (!p || !p->c)
-        return RSQ_ERR_ARG;
-    p->after_rc = RSQ_OK;
-    p->after_err[0] = '\0';
-    if (n && !msgs)
-        return rsq__set_err(p->c, RSQ_ERR_ARG, "messages is NULL");
+    rsq_result rc = rsq__publish_start(p, msgs, n);
+    if (rc != RSQ_OK)
+        return rc;
     if ((rc = rsq__publish_check(p, msgs, n, NULL)) != RSQ_OK)
         return rc;
     for (i = 0; i < n; i++) {
@@ -5781,8 +5792,6 @@ RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) 
 }
 
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error) {
-    const rsq_reply *r;
-    rsq__txcmd tx[2];
     const char *ack[4];
     char dl[24];
     size_t i;
@@ -5808,15 +5817,7 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     ack[1] = m->stream;
     ack[2] = cons->group;
     ack[3] = m->id_str;
-    tx[0].argc = a.argc;
-    tx[0].argv = cons->argv;
-    tx[0].lens = cons->lens;
-    tx[0].what = "XADD to the dead-letter stream";
-    tx[1].argc = 4;
-    tx[1].argv = ack;
-    tx[1].lens = NULL;
-    tx[1].what = "XACK of the entry";
-    rc = rsq__transaction(cons->c, "dead letter", 2, tx, &r);
+    rc = rsq__tx_pair(cons->c, "dead letter", &a, "XADD to the dead-letter stream", 4, ack, "XACK of the entry");
     if (rc != RSQ_OK)
         return rc;
     cons->stats.dead_lettered++;
@@ -5920,9 +5921,7 @@ RSQ__INTERN rsq_result rsq__replay_room(rsq_client *c, rsq__replay *sc, const rs
    the dlq-* ones, and XDEL, in one MULTI/EXEC. */
 RSQ__INTERN rsq_result rsq__replay_one(rsq_client *c, const char *dlq, rsq__replay *sc, const rsq_reply *f, const char *id,
                                        const char *origin) {
-    const rsq_reply *r;
     const char *del[3];
-    rsq__txcmd tx[2];
     size_t i, w = 0;
     rsq__args a;
     rsq_result rc = rsq__replay_room(c, sc, f);
@@ -5946,15 +5945,7 @@ RSQ__INTERN rsq_result rsq__replay_one(rsq_client *c, const char *dlq, rsq__repl
     del[0] = "XDEL";
     del[1] = dlq;
     del[2] = id;
-    tx[0].argc = a.argc;
-    tx[0].argv = sc->argv;
-    tx[0].lens = sc->lens;
-    tx[0].what = "XADD to the queue";
-    tx[1].argc = 3;
-    tx[1].argv = del;
-    tx[1].lens = NULL;
-    tx[1].what = "XDEL of the dead letter";
-    return rsq__transaction(c, "replay", 2, tx, &r);
+    return rsq__tx_pair(c, "replay", &a, "XADD to the queue", 3, del, "XDEL of the dead letter");
 }
 
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
