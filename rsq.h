@@ -52,7 +52,7 @@
      // >>cluster      Redis Cluster: slot map, routing, redirects
      // >>commands     the command path: rsq_command, pipelines (rsq_append, rsq_flush,
                        rsq_read_reply), transactions, rsq_server_version
-     // >>metrics      rsq_stream_stats, consumers, "falling behind"
+     // >>metrics      rsq_stream_stats, rsq_group_consumers, "falling behind"
      // >>admin        safe trimming, groups, streams
      // >>producer     rsq_publish, batches, async publishing, trimming options, WAIT
      // >>consumer     rsq_consumer: config and state; in the implementation, rooms:
@@ -65,7 +65,7 @@
                             fetch state machine behind rsq_consumer_next and _step
          // >>run           rsq_consumer_next, rsq_consumer_step, rsq_consumer_run
      // >>impl         the implementation, from // >>platform on
-     Licence: at the end.
+     Versions and licence: at the end.
 
    DELIVERY, IN SHORT
    ==================
@@ -112,6 +112,23 @@
      call on the same client. Strings in replies are NUL-terminated for convenience
      (the terminator replaces the protocol's CR) but may contain NUL bytes: use len.
    - Nothing is allocated per message once buffers have grown to the working size.
+   - Names: rsq_<object>_<verb> for an object's life and accessors (rsq_client_init,
+     rsq_consumer_next, rsq_group_create, rsq_group_consumers); plain verbs for the
+     command path of a client (rsq_connect, rsq_command, rsq_append, rsq_flush,
+     rsq_read_reply) and for publishing (rsq_publish*), acking (rsq_ack, rsq_nack).
+   - Each function's comment says what it does (times in ms, sizes in bytes), then,
+     where they differ from the defaults below, in this order:
+       Blocks:  how long it may wait at most (see "Time bounds" under >>connection);
+       Errors:  the results it returns besides RSQ_OK, and what holds after them;
+       Threads: who may call it at the same time;
+       Memory:  who owns what it returns, and until when;
+       Redis:   the commands it sends (documented at redis.io/commands).
+     Defaults: a function without I/O never blocks; a function with I/O blocks up to
+     io_timeout_ms per attempt and returns RSQ_ERR_ARG for bad arguments, the server's
+     error class (text in rsq_errstr) or a link error; objects and their client are
+     used by one thread at a time (functions taking no object are thread-safe);
+     returned pointers are views owned by the object, valid until the next call on it;
+     the caller frees nothing it did not allocate.
 
    CONFIGURATION MACROS (define before including the implementation)
    =================================================================
@@ -507,7 +524,10 @@ RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
                                                client can XADD to it)
      priority level k > 0 .................... {Q}:p<k>
      dead letters ............................ {Q}:dlq
-     delayed retries ......................... {Q}:delayed
+     reserved for delayed delivery ........... {Q}:delayed (RSQ_KEY_DELAYED: nothing
+                                               writes it yet; rsq_nack with a delay
+                                               parks the entry in its own stream, on
+                                               the pseudo-consumer "rsq:delayed")
      shard s > 0 (its own tag) ............... {Q:s<s>}, then {Q:s<s>}:p<k>, ...
    If Q already holds a hash tag ("{orders}.eu"), it is kept: {orders}.eu:p1, and
    shards become {orders:s1}.eu. Higher priority levels are more urgent.
@@ -517,7 +537,7 @@ RSQDEF int rsq_id_cmp(rsq_id a, rsq_id b);
 typedef enum rsq_key_kind {
     RSQ_KEY_STREAM = 0,
     RSQ_KEY_DEAD_LETTER,
-    RSQ_KEY_DELAYED
+    RSQ_KEY_DELAYED    /* reserved (see above); rsq_producer_init checks that it fits  */
 } rsq_key_kind;
 #define RSQ_KEY_MAX 512
 #define RSQ_MAX_PRIORITIES 16
@@ -621,10 +641,12 @@ RSQDEF void rsq_client_config_init(rsq_client_config *cfg);
 /* Prepares a client: applies defaults, parses the URL, copies strings. Does not
    connect (the first command does, or rsq_connect). `cfg` may be NULL (defaults).
    Returns RSQ_OK, RSQ_ERR_URL or RSQ_ERR_ARG with the reason in rsq_errstr(c).
-   Even on failure, rsq_errstr(c) works and rsq_client_free(c) is safe. */
+   Even on failure, rsq_errstr(c) works and rsq_client_free(c) is safe.
+   Blocks: never (no I/O). Memory: allocates nothing until the first command. */
 RSQDEF rsq_result rsq_client_init(rsq_client *c, const rsq_client_config *cfg);
 
-/* Closes the connection and releases all memory. Safe on a zeroed client. */
+/* Closes the connection and releases all memory. Safe on a zeroed client.
+   Blocks: never (closing does not wait). */
 RSQDEF void rsq_client_free(rsq_client *c);
 
 /* Connects now (if not connected), with the configured retries and backoff, and runs
@@ -632,7 +654,11 @@ RSQDEF void rsq_client_free(rsq_client *c);
    connect timeout per attempt. Authentication and permission errors are not retried;
    a refused CLIENT SETNAME (ACL, or CLIENT renamed away) is skipped and logged once
    (RSQ_LOGI_NAME_SKIPPED): the name is cosmetic.
-   Returns RSQ_OK or the last attempt's error (text in rsq_errstr). */
+   Returns RSQ_OK or the last attempt's error (text in rsq_errstr).
+   Blocks: up to retry_attempts * (2 * connect_timeout_ms + retry_max_ms).
+   Errors: RSQ_ERR_CONNECT/TIMEOUT/RESOLVE/IO after the retries, RSQ_ERR_AUTH,
+   RSQ_ERR_NOPERM, RSQ_ERR_TLS, RSQ_ERR_UNSUPPORTED (no HELLO 3), RSQ_STOPPED.
+   Redis: HELLO, AUTH, CLIENT SETNAME, SELECT. */
 RSQDEF rsq_result rsq_connect(rsq_client *c);
 
 /* Closes the connection; the next command reconnects. Discards unread replies. */
@@ -644,11 +670,13 @@ RSQDEF int rsq_is_connected(const rsq_client *c);
 /* Text of the error of the last call on this client that failed, or "" once a later
    call has succeeded (or returned RSQ_EMPTY): every command (rsq_command...) and the
    first append of a pipeline start from "". In a pipeline, each failing
-   rsq_read_reply sets it and a succeeding one leaves it. Valid until the next call. */
+   rsq_read_reply sets it and a succeeding one leaves it. Valid until the next call.
+   Memory: the client's buffer, never NULL (or a static text for a NULL client). */
 RSQDEF const char *rsq_errstr(const rsq_client *c);
 
 /* Event-loop integration: the connection's descriptor (-1 when not connected or when
-   the transport has none) and what the client waits for (RSQ_WANT_READ/WRITE bits). */
+   the transport has none) and what the client waits for (RSQ_WANT_READ/WRITE bits).
+   Blocks: never. */
 RSQDEF int rsq_client_fd(const rsq_client *c);
 RSQDEF int rsq_client_wants(const rsq_client *c);
 
@@ -669,7 +697,8 @@ RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out);
    and are for standalone servers. */
 /* 1 once the client runs in cluster mode, else 0. */
 RSQDEF int rsq_client_is_cluster(const rsq_client *c);
-/* The cluster hash slot (0..16383) of a key: CRC16 of the key or of its {hash tag}. */
+/* The cluster hash slot (0..16383) of a key: CRC16 of the key or of its {hash tag}.
+   Blocks: never. Threads: thread-safe. */
 RSQDEF int rsq_key_slot(const char *key, size_t len);
 
 /* ------------------------------------------------------------------------------------ */
@@ -692,7 +721,9 @@ RSQDEF int rsq_key_slot(const char *key, size_t len);
    comes (the server sends it on accept, reads nothing and closes), is a refused
    connection: back off, reconnect, send again; RSQ_ERR_CONNECT once the retries are
    spent. Must not be called while pipelined replies are unread (RSQ_ERR_STATE).
-   Blocks up to io_timeout_ms per attempt (see "Time bounds" above). */
+   Blocks up to io_timeout_ms per attempt (see "Time bounds" above).
+   Memory: *reply lives in the client's read buffer until the next call on c.
+   Redis: whatever argv says; redis.io/commands for its reply. */
 RSQDEF rsq_result rsq_command_argv(rsq_client *c, const rsq_reply **reply, int argc,
                                    const char *const *argv, const size_t *lens);
 
@@ -703,26 +734,34 @@ RSQDEF rsq_result rsq_command(rsq_client *c, const rsq_reply **reply, const char
 /* Pipelining: append commands (nothing is sent until the buffer passes RSQ_FLUSH_AT
    bytes or rsq_flush), then read their replies in order with rsq_read_reply.
    Appending connects first if needed. Returns RSQ_OK, RSQ_ERR_ARG, RSQ_ERR_NOMEM, or
-   a connect error. Allocation-free once the buffer has grown. */
+   a connect error. Allocation-free once the buffer has grown.
+   Blocks: only to connect, or to write once the buffer passes RSQ_FLUSH_AT (up to
+   io_timeout_ms). Memory: arguments are copied; they may be freed on return. */
 RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *argv, const size_t *lens);
 RSQDEF rsq_result rsq_append(rsq_client *c, const char *arg0, ...);
 
 /* Writes everything appended. timeout_ms: RSQ_TIMEOUT_DEFAULT, RSQ_TIMEOUT_NONBLOCK
-   (returns RSQ_AGAIN if bytes remain), a number of ms, or RSQ_TIMEOUT_FOREVER. */
+   (returns RSQ_AGAIN if bytes remain), a number of ms, or RSQ_TIMEOUT_FOREVER.
+   Blocks: up to timeout_ms. Errors: RSQ_ERR_IO/TIMEOUT (the connection is closed). */
 RSQDEF rsq_result rsq_flush(rsq_client *c, int timeout_ms);
 
 /* Reads the next pipelined reply (flushing first). Results as for rsq_command_argv,
    plus RSQ_AGAIN in non-blocking use and RSQ_ERR_STATE when no reply is owed.
    A timeout or transport error with replies still owed closes the connection (the
    stream would be out of step) and returns RSQ_ERR_TIMEOUT / RSQ_ERR_IO; a protocol
-   or limit error does the same. */
+   or limit error does the same.
+   Blocks: up to timeout_ms (RSQ_TIMEOUT_DEFAULT: io_timeout_ms).
+   Memory: *reply lives in the client's read buffer until the next call on c. */
 RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int timeout_ms);
 
 /* Replies owed by the server for commands appended so far. */
 RSQDEF size_t rsq_pending_replies(const rsq_client *c);
 
 /* Server version as major*10000 + minor*100 + patch (70015 for 7.0.15), fetched with
-   INFO server once per connection. Returns RSQ_OK and sets *version, or an error. */
+   INFO server once per connection. Returns RSQ_OK and sets *version, or an error.
+   Blocks: one round trip when not known for this connection (io_timeout_ms).
+   Errors: RSQ_ERR_UNSUPPORTED when INFO and HELLO are both refused; link errors.
+   Redis: INFO server, else HELLO. */
 RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
 
 /* ------------------------------------------------------------------------------------ */
@@ -777,23 +816,31 @@ typedef struct rsq_stream_info {
    it hides unknown (ends_known 0, lag -1), never wrong. Cost: two round trips (the
    script, XINFO GROUPS) and one pipelined batch: per group an XPENDING of up to
    RSQ_AGE_SAMPLE entries when it has pending entries, and a count script when it lags
-   and the count is not evident; it grows with groups, not with entries. Blocks. */
+   and the count is not evident; it grows with groups, not with entries. Blocks.
+   Errors: RSQ_ERR_WRONGTYPE, RSQ_ERR_NOPERM, link errors; info is zeroed first.
+   Memory: everything is copied into info and groups. Redis: EVAL (a read-only
+   script), XINFO GROUPS, XPENDING; without scripting XINFO STREAM, XLEN, XRANGE. */
 RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream_info *info,
                                    rsq_group_info *groups, size_t cap, size_t *ngroups);
 /* Consumers of a group: *n receives how many the group has, and the first
    min(*n, cap) of them are written to out (call with cap 0 to learn the count). A
-   name longer than RSQ_NAME_MAX - 1 bytes is cut to fit. */
-RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
-                                rsq_consumer_info *out, size_t cap, size_t *n);
+   name longer than RSQ_NAME_MAX - 1 bytes is cut to fit.
+   Blocks: one round trip. Errors: RSQ_ERR_NOGROUP (no such stream or group).
+   Memory: copied into out. Redis: XINFO CONSUMERS. */
+RSQDEF rsq_result rsq_group_consumers(rsq_client *c, const char *stream, const char *group,
+                                      rsq_consumer_info *out, size_t cap, size_t *n);
 /* Deletes consumers idle for at least min_idle_ms that hold nothing, any number of
    them, in one short server-side script (atomic: a consumer that picks up entries is
    never deleted with them). Needs scripting (EVAL): without it RSQ_ERR_UNSUPPORTED
    (RSQ_ERR_NOPERM when an ACL denies EVAL) with a text that says so. *retired (may
-   be NULL) receives how many were deleted. */
+   be NULL) receives how many were deleted.
+   Blocks: one round trip; never sent twice (its count is not idempotent).
+   Redis: EVAL (XINFO CONSUMERS, XGROUP DELCONSUMER). */
 RSQDEF rsq_result rsq_retire_idle_consumers(rsq_client *c, const char *stream, const char *group,
                                             long long min_idle_ms, int *retired);
 /* 1 when the group is falling behind: pending > max_pending, or lag > max_lag, or
-   oldest_pending_age_ms > max_age_ms. A threshold <= 0 is not checked. */
+   oldest_pending_age_ms > max_age_ms. A threshold <= 0 is not checked.
+   Blocks: never (no I/O). Threads: thread-safe. */
 RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long long max_lag, long long max_age_ms);
 
 /* ------------------------------------------------------------------------------------ */
@@ -803,9 +850,15 @@ RSQDEF int rsq_group_behind(const rsq_group_info *g, long long max_pending, long
    with nothing pending, the entry after its last-delivered ID; a group that has never
    read holds everything; a stream without groups is not trimmed. Applied with XTRIM
    MINID (exact when `exact`). *trimmed (may be NULL) receives the number of entries
-   removed. Caveat: a group created at an older ID while this runs may miss entries. */
+   removed. Caveat: a group created at an older ID while this runs may miss entries.
+   Blocks: two round trips plus one pipelined batch (io_timeout_ms each).
+   Errors: RSQ_ERR_UNSUPPORTED before Redis 6.2 (no XTRIM MINID), nothing trimmed.
+   Redis: XINFO GROUPS, XPENDING, XTRIM ... MINID. */
 RSQDEF rsq_result rsq_trim_safe(rsq_client *c, const char *stream, int exact, long long *trimmed);
-/* Lossy trims, on demand. */
+/* Lossy trims, on demand.
+   Blocks: one round trip. rsq_trim_maxlen(c, stream, 0, 1, NULL) empties a stream,
+   keeping it and its groups. Errors: RSQ_ERR_UNSUPPORTED for MINID before Redis 6.2.
+   Redis: XTRIM ... MAXLEN / MINID. */
 RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long maxlen, int exact, long long *trimmed);
 RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed);
 
@@ -816,20 +869,24 @@ RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid
 
 /* Creates group on stream (and the stream, empty, if missing) starting at `start`
    (RSQ_START_ALL, RSQ_START_NEW or an entry ID; NULL = RSQ_START_ALL). Idempotent: an
-   existing group (BUSYGROUP) is success and keeps its position. */
+   existing group (BUSYGROUP) is success and keeps its position.
+   Blocks: one round trip. Redis: XGROUP CREATE ... MKSTREAM. */
 RSQDEF rsq_result rsq_group_create(rsq_client *c, const char *stream, const char *group, const char *start);
-/* Destroys a group and its pending list. *existed (may be NULL) is 1 if it existed. */
+/* Destroys a group and its pending list. *existed (may be NULL) is 1 if it existed.
+   Blocks: one round trip. Redis: XGROUP DESTROY. */
 RSQDEF rsq_result rsq_group_destroy(rsq_client *c, const char *stream, const char *group, int *existed);
-/* Creates an empty stream if it does not exist. */
+/* Creates an empty stream if it does not exist.
+   Blocks: two round trips. Redis: XGROUP CREATE ... MKSTREAM, XGROUP DESTROY. */
 RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream);
-/* Deletes the stream with its groups. */
+/* Deletes the stream with its groups.
+   Blocks: one round trip. Redis: DEL. */
 RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream);
-/* Removes every entry, keeping the stream and its groups (LOSSY by definition). */
-RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream);
 /* *exists = 1 when the key holds a stream, 0 when missing; RSQ_ERR_WRONGTYPE if the
-   key holds another type. */
+   key holds another type.
+   Blocks: one round trip. Redis: TYPE. */
 RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists);
-/* Number of entries (0 for a missing stream). */
+/* Number of entries (0 for a missing stream).
+   Blocks: one round trip. Redis: XLEN. */
 RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length);
 
 /* ------------------------------------------------------------------------------------ */
@@ -893,6 +950,15 @@ typedef struct rsq_producer_config {
     int wait_timeout_ms;      /* default 1000                                           */
 } rsq_producer_config;
 
+/* Counters of a producer (rsq_producer_get_stats). */
+typedef struct rsq_producer_stats {
+    uint64_t published;       /* messages confirmed with an entry ID                      */
+    uint64_t resent;          /* publishes sent again after a lost connection (each may be
+                                 stored twice: at-least-once)                             */
+    size_t inflight;          /* confirmations outstanding from rsq_publish_async         */
+    uint64_t after_failures;  /* after-steps (WAIT, safe trim) failed since init          */
+} rsq_producer_stats;
+
 /* Producer state (private fields). Uses the client; one producer per client at a time
    is the simple rule, though several may share one as long as calls do not overlap. */
 typedef struct rsq_producer {
@@ -916,7 +982,8 @@ typedef struct rsq_producer {
 /* Zeroes *cfg. */
 RSQDEF void rsq_producer_config_init(rsq_producer_config *cfg);
 /* Prepares a producer on client c (which it uses but does not own). Validates the
-   config: RSQ_OK or RSQ_ERR_ARG with the reason in rsq_errstr(c). No I/O. */
+   config: RSQ_OK or RSQ_ERR_ARG with the reason in rsq_errstr(c). No I/O.
+   Blocks: never. Memory: the queue name is copied. */
 RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_producer_config *cfg);
 
 /* Publishes one payload at level 0 with an automatic ID. *id_out (may be NULL)
@@ -924,7 +991,8 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
    connection it reconnects and resends (at-least-once: if the first write did reach
    the server, the message is stored twice). Results: RSQ_OK; RSQ_ERR_TOO_LARGE or
    RSQ_ERR_ARG (nothing sent); a server error (WRONGTYPE, NOPERM...); a network error
-   once the retries are spent. */
+   once the retries are spent.
+   Redis: XADD (WAIT, and the safe trim's commands, as after-steps). */
 RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, rsq_id *id_out);
 /* After-steps. Once a publish call's messages are all written, the producer may WAIT
    for replicas (wait_replicas) and trim safely (safe_trim_every). Their failure does
@@ -933,15 +1001,19 @@ RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, 
    publish call. Returns the result of the last publish call's after-steps: RSQ_OK
    when they succeeded or none ran, else the first failure (RSQ_ERR_REPLICAS, or the
    trim's error); *text (may be NULL) receives its text ("" with RSQ_OK), *failures
-   (may be NULL) the number of failed after-steps since rsq_producer_init. */
+   (may be NULL) the number of failed after-steps since rsq_producer_init.
+   Blocks: never. Memory: *text lives in the producer until its next publish call. */
 RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **text, uint64_t *failures);
-/* Publishes one message with headers, explicit ID, priority or shard key. */
+/* Publishes one message with headers, explicit ID, priority or shard key.
+   Blocks, errors and Redis: as rsq_publish. */
 RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out);
 /* Publishes n messages in one pipelined write. ids[i] and results[i] (each array may
    be NULL) receive each message's ID and result; one message's server error does not
    stop the others. All messages are validated before anything is sent. After a lost
    connection the unconfirmed tail is resent (see rsq_publish). Returns RSQ_OK when all
-   succeeded, else the first failure. Allocation-free once the client is warm. */
+   succeeded, else the first failure. Allocation-free once the client is warm.
+   Blocks: one write and the confirmations (io_timeout_ms per attempt), the retry pass
+   and the after-steps. Redis: XADD per message, pipelined. */
 RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, size_t n, rsq_id *ids, rsq_result *results);
 
 /* Event loops (poll, epoll, a firmware superloop): publishing without waiting.
@@ -949,16 +1021,25 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
    socket takes now; wait on rsq_client_fd() for rsq_client_wants() and collect the
    confirmations with rsq_publish_poll, which never waits. Connecting, when needed,
    still blocks. One asynchronous user per client: do not mix with blocking calls on
-   the same client while confirmations are outstanding. */
+   the same client while confirmations are outstanding.
+   Blocks: only to connect. Errors: as rsq_publish_batch's validation (nothing is
+   sent), a connect error, or a link error while writing. Redis: XADD, pipelined. */
 RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, size_t n);
 /* Confirmations that have arrived, oldest first: up to cap into ids/results (either
    may be NULL); *got receives how many. RSQ_OK (possibly with *got = 0). On a link
    error (RSQ_ERR_IO, RSQ_ERR_TIMEOUT...) the confirmations still outstanding are lost
-   with the connection: rsq_publish_inflight() told how many before the call; publish
-   those messages again (at-least-once). */
+   with the connection: rsq_producer_get_stats's inflight told how many before the
+   call; publish those messages again (at-least-once).
+   Once it has collected the last confirmation outstanding, and all since the last
+   after-steps were RSQ_OK, it runs the after-steps as rsq_publish_batch does (WAIT
+   for wait_replicas, the safe trim every safe_trim_every messages): those block (WAIT
+   up to wait_timeout_ms) and their failure is kept for rsq_producer_after_step.
+   Blocks: never otherwise. */
 RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *results, size_t cap, size_t *got);
-/* Confirmations outstanding from rsq_publish_async. */
-RSQDEF size_t rsq_publish_inflight(const rsq_producer *p);
+/* Copies the producer's counters: published, resent, confirmations outstanding from
+   rsq_publish_async (publish those again after a link error: at-least-once), failed
+   after-steps. Never blocks; allocates nothing. */
+RSQDEF void rsq_producer_get_stats(const rsq_producer *p, rsq_producer_stats *out);
 
 /* ------------------------------------------------------------------------------------ */
 // >>consumer
@@ -1113,7 +1194,9 @@ struct rsq_consumer {
 RSQDEF void rsq_consumer_config_init(rsq_consumer_config *cfg);
 /* Prepares a consumer on client c (used, not owned). Validates the config and
    allocates its per-stream state. No I/O: the group is created (MKSTREAM, at `start`)
-   on first use. RSQ_OK, RSQ_ERR_ARG (reason in rsq_errstr(c)) or RSQ_ERR_NOMEM. */
+   on first use. RSQ_OK, RSQ_ERR_ARG (reason in rsq_errstr(c)) or RSQ_ERR_NOMEM.
+   Blocks: never. Memory: names are copied; the per-stream state is the consumer's
+   until rsq_consumer_free. */
 RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg);
 /* Releases the consumer's memory (unconfirmed acks are dropped: call
    rsq_consumer_flush first). Safe on a zeroed consumer. */
@@ -1135,7 +1218,9 @@ RSQDEF void rsq_consumer_free(rsq_consumer *cons);
    error retries could not cure. Returns RSQ_OK with *m set, RSQ_EMPTY on timeout,
    RSQ_STOPPED after rsq_consumer_stop, or an error (a link error when the server did
    not answer in time: nothing is lost, the next call reconnects). NOPERM, WRONGTYPE,
-   NOAUTH and an ack the server refused are returned at once. */
+   NOAUTH and an ack the server refused are returned at once.
+   Memory: *m lives in the consumer's batch (see rsq_message). Redis: XGROUP CREATE,
+   XREADGROUP, XACK, XPENDING, XAUTOCLAIM or XCLAIM, XADD + XACK in MULTI/EXEC. */
 RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **m, int timeout_ms);
 
 /* Event loops: like rsq_consumer_next but never waits for messages. RSQ_OK with *m
@@ -1144,11 +1229,16 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **m, i
    the next call reconnects and resumes). Housekeeping that is due (creating the group
    on first use, re-reading own pending entries after a reconnect, a reclaim pass,
    higher priority levels, dead letters) runs inside the call as short request/reply
-   exchanges; waiting for new entries never does. Connecting, when needed, blocks. */
+   exchanges; waiting for new entries never does. Connecting, when needed, blocks.
+   Blocks: never for new entries; housekeeping exchanges up to io_timeout_ms each.
+   Memory: *m as for rsq_consumer_next. Redis: as rsq_consumer_next. */
 RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **m);
 
 /* Acknowledges m. Queued and sent in one XACK per stream with the next read (or
-   rsq_consumer_flush): no round trip per message. */
+   rsq_consumer_flush): no round trip per message.
+   Blocks: never (when count * 4 + 64 acks are queued, it flushes them: one round
+   trip). Errors: RSQ_ERR_ARG for a message of another consumer, RSQ_ERR_NOMEM.
+   Redis: XACK (later). */
 RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
 /* Negative acknowledgement. A message whose deliveries already reached
    max_deliveries goes to the dead-letter stream instead (rsq_dead_letter). Else,
@@ -1158,14 +1248,17 @@ RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
    look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
    counted), so any consumer's reclaim pass takes it about delay_ms later (within one
    reclaim interval); delays are capped at visibility_ms. One round trip. `error` (may
-   be NULL) is remembered for a later dead letter. */
+   be NULL) is remembered for a later dead letter.
+   Blocks: one round trip (io_timeout_ms). Redis: XCLAIM ... RETRYCOUNT [IDLE] JUSTID. */
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
 /* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
    dlq-group, dlq-id, dlq-deliveries (the count handlers saw), dlq-error, and XACK, in
    one MULTI/EXEC (no scripting needed). A command the server refuses (NOPERM for
    either, a renamed command) discards both: nothing moves, and the error names the
    step. One round trip; never resent after a lost link (the entry stays pending and
-   comes again). */
+   comes again).
+   Blocks: two round trips (MULTI, then the commands and EXEC). Redis: MULTI, XADD,
+   XACK, EXEC. */
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error);
 /* Re-publishes up to `max` dead letters (oldest first; 0 = all) from dead_letter_stream
    to the stream each came from (its dlq-stream field), with its original fields (the
@@ -1175,33 +1268,40 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
    {Q}:p<k>; a shard's into that shard's streams); a dead letter naming any other
    stream or one without fields (set aside by ID) stops the replay with an error and
    stays in place. Any number of fields replays. *replayed (may be NULL) receives the
-   count. */
+   count.
+   Blocks: two round trips per dead letter (io_timeout_ms each). Memory: scratch for
+   the fields, freed on return. Redis: XRANGE, MULTI, XADD, XDEL, EXEC. */
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dead_letter_stream, size_t max, size_t *replayed);
 /* Extends the lease on m: resets its idle time so that no one reclaims it while this
    consumer still works on it. Atomic check-and-claim in a short script (one round
    trip); RSQ_ERR_STATE when the entry is no longer this consumer's (it was reclaimed:
    the work may be done twice). Call it well within visibility_ms. Needs scripting
    (EVAL): on a server without it (renamed or disabled) RSQ_ERR_UNSUPPORTED, with an
-   error text that says so (RSQ_ERR_NOPERM when an ACL denies EVAL). */
+   error text that says so (RSQ_ERR_NOPERM when an ACL denies EVAL).
+   Redis: EVAL (XPENDING, XCLAIM ... JUSTID). */
 RSQDEF rsq_result rsq_extend(rsq_consumer *cons, const rsq_message *m);
 /* Sends queued acks now (one XACK per stream, pipelined) and waits for the replies:
    up to the client's io_timeout_ms. Every reply is checked: an ack the server refused
-   (NOPERM, say) stays queued and its error is returned, text in rsq_errstr. */
+   (NOPERM, say) stays queued and its error is returned, text in rsq_errstr.
+   Redis: XACK. */
 RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons);
 
 /* Hands prefetched messages that were not yet returned back to the group at once
    (XCLAIM ... IDLE visibility_ms RETRYCOUNT n JUSTID, pipelined: any consumer's next
    reclaim pass takes them, and their delivery count goes back to what handlers saw)
    and sends queued acks. For a pull consumer that stops early; rsq_consumer_stop
-   does this by itself. */
+   does this by itself.
+   Blocks: one pipelined exchange, then the acks' (io_timeout_ms each). */
 RSQDEF rsq_result rsq_consumer_release(rsq_consumer *cons);
 
 /* Runs the handler on every message until rsq_consumer_stop or an error retries
-   could not cure. Returns RSQ_STOPPED after a stop (acks flushed), else the error. */
+   could not cure. Returns RSQ_STOPPED after a stop (acks flushed), else the error.
+   Blocks: until then. Threads: rsq_consumer_stop may come from another thread. */
 RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void *user);
 /* Asks the consumer to stop: the message in hand is finished, queued acks are
    flushed, rsq_consumer_next/run return RSQ_STOPPED. Safe from a signal handler and
-   from another thread (a blocking read notices within about 100 ms). */
+   from another thread (a blocking read notices within about 100 ms).
+   Blocks: never. Threads: safe from any thread and from a signal handler. */
 RSQDEF void rsq_consumer_stop(rsq_consumer *cons);
 /* For handlers: error text kept with the message if it is dead-lettered later. */
 RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error);
@@ -1209,7 +1309,8 @@ RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error);
 RSQDEF void rsq_consumer_retry_delay(rsq_consumer *cons, int delay_ms);
 /* Copies the consumer's counters. */
 RSQDEF void rsq_consumer_get_stats(const rsq_consumer *cons, rsq_consumer_stats *out);
-/* The consumer's name (the configured one or the default). */
+/* The consumer's name (the configured one or the default).
+   Memory: the consumer's buffer, valid until rsq_consumer_free. */
 RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons);
 
 #ifdef __cplusplus
@@ -4422,8 +4523,8 @@ RSQDEF rsq_result rsq_stream_stats(rsq_client *c, const char *stream, rsq_stream
     return RSQ_OK;
 }
 
-RSQDEF rsq_result rsq_consumers(rsq_client *c, const char *stream, const char *group,
-                                rsq_consumer_info *out, size_t cap, size_t *n) {
+RSQDEF rsq_result rsq_group_consumers(rsq_client *c, const char *stream, const char *group,
+                                      rsq_consumer_info *out, size_t cap, size_t *n) {
     const rsq_reply *r;
     rsq_result rc;
     size_t i;
@@ -4659,26 +4760,23 @@ RSQDEF rsq_result rsq_stream_create(rsq_client *c, const char *stream) {
     return rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XGROUP", "DESTROY", stream, "rsq:create", (char *)0);
 }
 
-RSQ__INTERN rsq_result rsq__stream_simple(rsq_client *c, const char *cmd, const char *stream, const char *a, const char *b, const rsq_reply **r) {
+RSQ__INTERN rsq_result rsq__stream_simple(rsq_client *c, const char *cmd, const char *stream, const rsq_reply **r) {
     rsq_result rc;
-    if (!c) return RSQ_ERR_ARG;
-    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK) return rc;
-    return rsq__cmd(c, r, RSQ__IDEMPOTENT, cmd, stream, a, b, (char *)0); /* a, b: NULL ends the list early */
+    if (!c)
+        return RSQ_ERR_ARG;
+    if ((rc = rsq__check_key(c, "stream", stream)) != RSQ_OK)
+        return rc;
+    return rsq__cmd(c, r, RSQ__IDEMPOTENT, cmd, stream, (char *)0);
 }
 
 RSQDEF rsq_result rsq_stream_delete(rsq_client *c, const char *stream) {
     const rsq_reply *r;
-    return rsq__stream_simple(c, "DEL", stream, NULL, NULL, &r);
-}
-
-RSQDEF rsq_result rsq_stream_purge(rsq_client *c, const char *stream) {
-    const rsq_reply *r;
-    return rsq__stream_simple(c, "XTRIM", stream, "MAXLEN", "0", &r);
+    return rsq__stream_simple(c, "DEL", stream, &r);
 }
 
 RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exists) {
     const rsq_reply *r;
-    rsq_result rc = rsq__stream_simple(c, "TYPE", stream, NULL, NULL, &r);
+    rsq_result rc = rsq__stream_simple(c, "TYPE", stream, &r);
     if (rc != RSQ_OK) return rc;
     if (rsq_reply_is(r, "none")) { if (exists) *exists = 0; return RSQ_OK; }
     if (!rsq_reply_is(r, "stream")) return rsq__set_err(c, RSQ_ERR_WRONGTYPE, "WRONGTYPE key %s holds a %.*s, not a stream", stream, (int)r->len, r->str);
@@ -4688,7 +4786,7 @@ RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exis
 
 RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length) {
     const rsq_reply *r;
-    rsq_result rc = rsq__stream_simple(c, "XLEN", stream, NULL, NULL, &r);
+    rsq_result rc = rsq__stream_simple(c, "XLEN", stream, &r);
     if (rc == RSQ_OK && length) *length = r->integer;
     return rc;
 }
@@ -4726,6 +4824,7 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
     if (cfg->wait_replicas < 0 || cfg->wait_timeout_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "wait settings must not be negative");
     p->wait_replicas = cfg->wait_replicas;
     p->wait_timeout_ms = RSQ__DEF(cfg->wait_timeout_ms, 1000);
+    /* the longest key derived from the queue must fit */
     if (!rsq_queue_key(p->key, sizeof p->key, p->queue, p->shards - 1, p->levels - 1, RSQ_KEY_DELAYED))
         return rsq__queue_name_error(c, p->queue);
     return RSQ_OK;
@@ -5204,7 +5303,15 @@ RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *res
     return rc;
 }
 
-RSQDEF size_t rsq_publish_inflight(const rsq_producer *p) { return p ? p->inflight : 0; }
+RSQDEF void rsq_producer_get_stats(const rsq_producer *p, rsq_producer_stats *out) {
+    memset(out, 0, sizeof *out);
+    if (!p)
+        return;
+    out->published = p->published;
+    out->resent = p->resent;
+    out->inflight = p->inflight;
+    out->after_failures = p->after_failures;
+}
 
 RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out) {
     rsq_result res = RSQ_OK;
@@ -6825,10 +6932,13 @@ RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void
 #endif /* RSQ_IMPLEMENTATION */
 
 /*
-   REVISION HISTORY
-   ================
-   0.1.0 (2026-11-22)  first release: RESP2/RESP3 codec with limits, socket transport,
-                       URL parsing, handshake, commands and pipelines.
+   VERSIONS
+   ========
+   0.1.0  the first version: RESP2/RESP3 decoder with limits, the transport contract
+          and socket transport, URL parsing, client (handshake, commands, pipelines,
+          reconnects, Redis Cluster), producer (batches, async, retention, WAIT),
+          consumer groups (resume, reclaim, nack, leases, dead letters and replay),
+          administration and metrics. The change history is the repository's log.
 
    LICENCE
    =======

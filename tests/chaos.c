@@ -107,7 +107,11 @@ static void producer_main(const char *url, const char *dir, int idx, long from, 
         next += n;
     }
     snprintf(who, sizeof who, "p%d", idx);
-    write_stats(dir, who, &c, (unsigned long long)p.resent);
+    {
+        rsq_producer_stats st;
+        rsq_producer_get_stats(&p, &st);
+        write_stats(dir, who, &c, (unsigned long long)st.resent);
+    }
     rsq_client_free(&c);
     _exit(0);
 }

@@ -79,15 +79,15 @@ static void test_admin_retire_idle_among_45_consumers(void) {
         CHECK_EQ_INT(read_group(&c, "adm:ret", "g", name, "1"), 1);
         if (i >= 40) ack(&c, "adm:ret", "g", ids[i]);
     }
-    CHECK_RC(rsq_consumers(&c, "adm:ret", "g", NULL, 0, &n), RSQ_OK);
+    CHECK_RC(rsq_group_consumers(&c, "adm:ret", "g", NULL, 0, &n), RSQ_OK);
     CHECK_EQ_INT(n, 45); /* the count, with no array at all */
-    CHECK_RC(rsq_consumers(&c, "adm:ret", "g", ci, 8, &n), RSQ_OK);
+    CHECK_RC(rsq_group_consumers(&c, "adm:ret", "g", ci, 8, &n), RSQ_OK);
     CHECK_EQ_INT(n, 45); /* more than fit: said, not hidden */
     CHECK_STR(ci[7].name, "c07");
     usleep(60000);
     CHECK_RC(rsq_retire_idle_consumers(&c, "adm:ret", "g", 30, &retired), RSQ_OK);
     CHECK_EQ_INT(retired, 5);
-    CHECK_RC(rsq_consumers(&c, "adm:ret", "g", ci, 64, &n), RSQ_OK);
+    CHECK_RC(rsq_group_consumers(&c, "adm:ret", "g", ci, 64, &n), RSQ_OK);
     CHECK_EQ_INT(n, 40);
     for (i = 0; i < n && i < 64; i++) busy_kept &= ci[i].pending == 1 && !strncmp(ci[i].name, "c", 1) && atoi(ci[i].name + 1) < 40;
     CHECK(busy_kept);

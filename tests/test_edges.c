@@ -708,11 +708,11 @@ static void test_edges_retire_idle_past_32_consumers(void) {
             rsq_command(&a, &r, "XGROUP", "CREATECONSUMER", "e:retire", "g", name, (char *)0);
         }
     }
-    CHECK_RC(rsq_consumers(&a, "e:retire", "g", ci, 64, &n), RSQ_OK);
+    CHECK_RC(rsq_group_consumers(&a, "e:retire", "g", ci, 64, &n), RSQ_OK);
     CHECK_EQ_INT(n, 45);
     CHECK_RC(rsq_retire_idle_consumers(&a, "e:retire", "g", 0, &retired), RSQ_OK);
     CHECK_EQ_INT(retired, 5);
-    CHECK_RC(rsq_consumers(&a, "e:retire", "g", ci, 64, &n), RSQ_OK);
+    CHECK_RC(rsq_group_consumers(&a, "e:retire", "g", ci, 64, &n), RSQ_OK);
     CHECK_EQ_INT(n, 40);
     rsq_client_free(&a);
 }
