@@ -546,6 +546,7 @@ typedef struct rsq_client {
     int initialized, ever_connected;
     int name_refused;        /* CLIENT SETNAME was refused: not sent again (cosmetic) */
     uint32_t epoch;          /* bumps on every lost connection */
+    int written_lost;        /* a connection written to closed before a WAIT covered it */
     long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
     uint64_t rng;
     rsq_client_stats stats;
@@ -766,7 +767,10 @@ typedef struct rsq_producer_config {
                                  wait_timeout_ms is an after-step failure: the call still
                                  returns RSQ_OK, rsq_producer_after_step gives
                                  RSQ_ERR_REPLICAS (the messages are published, but a
-                                 failover now could lose them). 0: off                  */
+                                 failover now could lose them). WAIT covers only its own
+                                 connection's writes: when a connection written to since
+                                 the last WAIT was lost (mid-batch, say, with the rest
+                                 resent on a new one), RSQ_ERR_REPLICAS too. 0: off     */
     int wait_timeout_ms;      /* default 1000                                           */
 } rsq_producer_config;
 
@@ -987,7 +991,9 @@ typedef enum rsq_reclaim_mode {
     RSQ_RECLAIM_AUTO = 0,        /* XAUTOCLAIM on Redis >= 6.2, else XPENDING + XCLAIM  */
     RSQ_RECLAIM_AUTOCLAIM,
     RSQ_RECLAIM_PENDING_CLAIM,
-    RSQ_RECLAIM_OFF              /* never take over other consumers' entries            */
+    RSQ_RECLAIM_OFF              /* never take over other consumers' entries (entries
+                                    nacked with a delay still come back: XPENDING of the
+                                    pseudo-consumer "rsq:delayed" + XCLAIM)             */
 } rsq_reclaim_mode;
 
 typedef struct rsq_consumer_config {
@@ -1041,6 +1047,11 @@ typedef struct rsq__cstream {
     rsq_id cursor;               /* resume cursor (own pending entries)                  */
     rsq_id claim;                /* reclaim scan cursor (XAUTOCLAIM, or XPENDING pages)  */
     rsq_id seen;                 /* last entry ID read as new (">") from this stream     */
+    rsq_id xr_from;              /* the last read's start (seen then), moved up as its
+                                    entries are handed out                              */
+    int unseen;                  /* own pending entries after xr_from came from a read
+                                    no handler saw (lost link, dropped batch): their
+                                    count is set back to 0 before they are handed out   */
 } rsq__cstream;
 
 /* Consumer state. Private fields. */
@@ -1085,6 +1096,8 @@ struct rsq_consumer {
     int uncount_replies;                      /* replies owed for count resets     */
     uint32_t uncount_epoch;
     int xr_cmds, poll_ms;                     /* XREADGROUPs sent; cluster polling  */
+    int xr_open, xr_first, xr_n;              /* a read whose entries are not all
+                                                 handed out yet, and its streams     */
     size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
     rsq_result ack_fail;                 /* acks refused with a read, not yet reported */
@@ -1140,7 +1153,8 @@ RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
    the entry stays pending, parked on the pseudo-consumer "rsq:delayed" and made to
    look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
    counted), so any consumer's reclaim pass takes it about delay_ms later (within one
-   reclaim interval); delays are capped at visibility_ms. One round trip. `error` (may
+   reclaim interval; a consumer with reclaim RSQ_RECLAIM_OFF still takes back these
+   parked entries, and only these); delays are capped at visibility_ms. One round trip. `error` (may
    be NULL) is remembered for a later dead letter. */
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
 /* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
@@ -2555,6 +2569,8 @@ RSQ__INTERN void rsq__node_close(rsq_client *c, rsq__node *n) {
     if (n->handle) c->tp.close(c->tp.user, n->handle);
     n->handle = NULL;
     if (n->connected) c->epoch++;
+    if (n->written) c->written_lost = 1; /* a WAIT on another connection cannot cover them */
+    n->written = 0;
     n->connected = 0;
     n->stale = 0;
     n->wlen = n->wsent = 0;
@@ -3942,7 +3958,9 @@ RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **te
 }
 
 /* WAIT on every connection written to since the last call: the fewest replicas that
-   acknowledged go to *acked. */
+   acknowledged go to *acked. WAIT covers only its own connection's writes: when one
+   written to was closed meanwhile (a lost link, a failover, a resend on a new
+   connection), no WAIT can confirm those writes: RSQ_ERR_REPLICAS, saying so. */
 RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeout_ms, long long *acked) {
     char rep_s[24], tmo[24];
     const char *argv[3];
@@ -3953,6 +3971,13 @@ RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeou
     rsq__u64_to_dec(tmo, (uint64_t)timeout_ms);
     argv[0] = "WAIT"; argv[1] = rep_s; argv[2] = tmo;
     *acked = LLONG_MAX;
+    if (c->written_lost) {
+        c->written_lost = 0;
+        c->node.written = 0;
+        for (i = 0; i < c->nnodes; i++) c->nodes[i].written = 0;
+        return rsq__set_err(c, RSQ_ERR_REPLICAS,
+                            "WAIT: a connection that carried writes was lost before WAIT; they may not be on any replica");
+    }
     if (!c->cluster) {
         if (!c->node.written) return RSQ_OK;
         c->node.written = 0;
@@ -5074,8 +5099,19 @@ RSQ__INTERN rsq_id rsq__id_next(rsq_id id) {
 /* Drops a batch that an error interrupted (a lost link, NOGROUP on one stream, a
    limit, a malformed entry): none of it is handed out. What it held is in this
    consumer's pending list, so every stream is re-read from its start (resume). */
+/* The last read's entries that no handler saw (its reply lost, or its batch dropped
+   before they were handed out) were counted by the server all the same: remember
+   where they start, so that resume sets their count back (rsq__resume_one). */
+RSQ__INTERN void rsq__mark_unseen(rsq_consumer *cons) {
+    int i;
+    if (!cons->xr_open) return;
+    cons->xr_open = 0;
+    for (i = cons->xr_first; i < cons->xr_first + cons->xr_n && i < cons->nstreams; i++) cons->st[i].unseen = 1;
+}
+
 RSQ__INTERN void rsq__batch_drop(rsq_consumer *cons) {
     int i;
+    rsq__mark_unseen(cons);
     rsq__batch_reset(cons);
     for (i = 0; i < cons->nstreams; i++) {
         cons->st[i].resuming = 1;
@@ -5151,6 +5187,10 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
     if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
     if ((rc = rsq__cons_argv(cons, 10 + 2 * (size_t)n)) != RSQ_OK) return rc;
     if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK) return rsq__resync(c, rc);
+    cons->xr_open = 1; /* from here the server may count deliveries no handler sees */
+    cons->xr_first = first;
+    cons->xr_n = n;
+    for (i = first; i < first + n; i++) cons->st[i].xr_from = cons->st[i].seen;
     cons->ack_replies = acks;
     cons->argv[argc++] = "XREADGROUP";
     cons->argv[argc++] = "GROUP";
@@ -5213,6 +5253,7 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
         /* later replies of a per-shard read are still owed: take them before reporting */
         while (--cons->xr_cmds > 0 && rsq_result_is_server_error(rc)) rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
         cons->xr_cmds = 0;
+        if (rc != RSQ_AGAIN) rsq__mark_unseen(cons);
         return rc;
     }
     if (r->type == RSQ_REPLY_NIL) { if (--cons->xr_cmds > 0) goto next_reply; return RSQ_OK; }
@@ -5232,9 +5273,11 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
     if (rc != RSQ_OK) {
         while (--cons->xr_cmds > 0) if (rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT) != RSQ_OK && !rsq_pending_replies(c)) break;
         cons->xr_cmds = 0;
+        rsq__mark_unseen(cons);
         return rc;
     }
     if (--cons->xr_cmds > 0) goto next_reply;
+    if (cons->nmsg == 0) cons->xr_open = 0;
     return rsq__batch_uncount(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
@@ -5259,6 +5302,19 @@ RSQ__INTERN rsq_result rsq__dead_letter_id(rsq_consumer *cons, int sidx, rsq_id 
     m.deliveries = deliveries;
     m.payload_field = (size_t)-1;
     return rsq_dead_letter(cons, &m, why);
+}
+
+/* Sets the server's delivery count of one own pending entry (XCLAIM to this consumer,
+   min-idle 0, RETRYCOUNT n, JUSTID: no delivery counted). */
+RSQ__INTERN rsq_result rsq__recount(rsq_consumer *cons, int sidx, rsq_id id, long long n) {
+    const rsq_reply *r;
+    const char *argv[9];
+    char ids[RSQ_ID_STRLEN], cnt[24];
+    rsq_id_format(id, ids);
+    rsq__u64_to_dec(cnt, (uint64_t)(n > 0 ? n : 0));
+    argv[0] = "XCLAIM"; argv[1] = RSQ__KEY(cons, sidx); argv[2] = cons->group; argv[3] = cons->name; argv[4] = "0";
+    argv[5] = ids; argv[6] = "RETRYCOUNT"; argv[7] = cnt; argv[8] = "JUSTID";
+    return rsq__cmd(cons->c, &r, 9, argv, 1);
 }
 
 /* Reads the XPENDING half of a resume exchange: the entry's ID and delivery count so
@@ -5324,14 +5380,20 @@ RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
     }
     if (rc != RSQ_OK) return rc;
     if (rc2 != RSQ_OK) return rc2;
-    if (r->type == RSQ_REPLY_NIL) { st->resuming = 0; return RSQ_OK; }
+    if (r->type == RSQ_REPLY_NIL) { st->resuming = st->unseen = 0; return RSQ_OK; }
     if ((r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) || r->len < 1 || !rsq__xr_stream(cons, r, 0, &s2, &ents) || s2 != sidx)
         return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
-    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) { st->resuming = 0; return RSQ_OK; }
+    if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) { st->resuming = st->unseen = 0; return RSQ_OK; }
     if (ents->element[0].type != RSQ_REPLY_ARRAY || ents->element[0].len < 2 || !rsq__reply_id(&ents->element[0].element[0], &id))
         return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: malformed entry");
     st->cursor = id;
     if (!have || rsq_id_cmp(id, pid) != 0) before = 0; /* changed in between: count unknown */
+    if (st->unseen && rsq_id_cmp(id, st->xr_from) > 0) {
+        /* read as new by a read whose reply or batch was lost: no handler saw it, so
+           its count goes back to 0, and this delivery makes it 1 */
+        if (before > 0 && (rc = rsq__recount(cons, sidx, id, 1)) != RSQ_OK) return rc;
+        before = 0;
+    }
     if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], before + 1)) != RSQ_OK) return rc;
     if (cons->nmsg == 0) return RSQ_OK; /* deleted from the stream: acked away */
     rsq__batch_fix(cons);
@@ -5384,10 +5446,19 @@ RSQ__INTERN rsq_result rsq__autoclaim_step(rsq_consumer *cons, int i, const char
 /* One page of XPENDING from the scan cursor, then XCLAIM ... JUSTID of the entries
    idle long enough (Redis 5.0/6.0). Deleted entries are claimed too and come out of
    resume as deleted, to be acked away. */
-RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const char *vis, size_t want, size_t *total) {
+/* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
+   its resume does not hand them out early; any consumer's reclaim takes them when due
+   (with reclaim RSQ_RECLAIM_OFF, from this pseudo-consumer only). */
+#define RSQ__DELAYED_CONSUMER "rsq:delayed"
+
+/* One page of the XPENDING + XCLAIM reclaim (Redis 5.0 and 6.0, and the only way of
+   RSQ_RECLAIM_OFF): entries idle over visibility_ms among the next page of stream i's
+   pending list, of every consumer or only of `owner` (XPENDING's consumer filter). */
+RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const char *vis, size_t want, size_t *total,
+                                               const char *owner) {
     rsq_client *c = cons->c;
     char from[RSQ_ID_STRLEN], page[24];
-    const char *argv[6];
+    const char *argv[7];
     const rsq_reply *r;
     size_t j, n = 0, per = RSQ__MAX((size_t)cons->count * 10, 100);
     rsq_result rc;
@@ -5396,7 +5467,8 @@ RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const 
     rsq_id_format(cons->st[i].claim, from);
     rsq__u64_to_dec(page, (uint64_t)per);
     argv[0] = "XPENDING"; argv[1] = RSQ__KEY(cons, i); argv[2] = cons->group; argv[3] = from; argv[4] = "+"; argv[5] = page;
-    if ((rc = rsq__cmd(c, &r, 6, argv, 1)) != RSQ_OK) return rc;
+    argv[6] = owner;
+    if ((rc = rsq__cmd(c, &r, owner ? 7 : 6, argv, 1)) != RSQ_OK) return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
     cons->st[i].claim.ms = cons->st[i].claim.seq = 0; /* the end: start over next time */
     for (j = 0; j < r->len; j++) {
@@ -5431,10 +5503,14 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
     size_t total = 0;
     uint64_t until;
     int mode = cons->reclaim, i;
+    const char *owner = NULL;
     rsq_result rc;
     /* acks first: entries handled but not yet acked look idle and would be taken back */
     if ((rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
-    if (mode == RSQ_RECLAIM_AUTO) {
+    if (mode == RSQ_RECLAIM_OFF) {
+        owner = RSQ__DELAYED_CONSUMER; /* never other consumers' entries: parked ones only */
+        mode = RSQ_RECLAIM_PENDING_CLAIM;
+    } else if (mode == RSQ_RECLAIM_AUTO) {
         long v = 0;
         rc = rsq_server_version(c, &v);
         if (rc != RSQ_OK && !rsq_result_is_server_error(rc) && rc != RSQ_ERR_UNSUPPORTED) return rc;
@@ -5448,7 +5524,7 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
     for (i = 0; i < cons->nstreams && total < (size_t)cons->count; i++) {
         do {
             rc = mode == RSQ_RECLAIM_AUTOCLAIM ? rsq__autoclaim_step(cons, i, vis, cnt, &total)
-                                               : rsq__pending_claim_step(cons, i, vis, (size_t)cons->count - total, &total);
+                                               : rsq__pending_claim_step(cons, i, vis, (size_t)cons->count - total, &total, owner);
             if (rc == RSQ_ERR_SERVER && mode == RSQ_RECLAIM_AUTOCLAIM && cons->reclaim == RSQ_RECLAIM_AUTO &&
                 !strncmp(c->err, "ERR unknown command", 19)) {
                 cons->reclaim = mode = RSQ_RECLAIM_PENDING_CLAIM; /* before Redis 6.2 */
@@ -5538,7 +5614,10 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
         cons->epoch = c->epoch;
     }
     now = rsq__now(c);
-    if (cons->reclaim != RSQ_RECLAIM_OFF && now >= cons->next_reclaim) {
+    for (i = 0; i < cons->nstreams && !cons->st[i].unseen; i++) {}
+    /* a reclaim waits until the unseen entries are recounted: it could bring entries
+       into the range they are told by */
+    if (i == cons->nstreams && now >= cons->next_reclaim) {
         cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
         if ((rc = rsq__reclaim(cons)) != RSQ_OK) return rc;
     }
@@ -5569,8 +5648,7 @@ RSQ__INTERN rsq_result rsq__fill(rsq_consumer *cons, uint64_t deadline) {
     now = rsq__now(c);
     block = cons->block_ms;
     if (deadline != UINT64_MAX) block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
-    if (cons->reclaim != RSQ_RECLAIM_OFF)
-        block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
+    block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
     if (rsq__cons_sharded_cluster(cons)) {
         /* no single command can wait on several slots: read every shard without
            waiting, then pause 5..100 ms (growing while idle) */
@@ -5667,11 +5745,17 @@ RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out
     }
     while (cons->bpos < cons->nmsg) {
         const rsq_message *m = &cons->msg[cons->bpos++];
+        if (cons->xr_open) {
+            rsq__cstream *st = &cons->st[m->sidx];
+            if (rsq_id_cmp(m->id, st->xr_from) > 0) st->xr_from = m->id; /* a handler sees it */
+            if (cons->bpos == cons->nmsg) cons->xr_open = 0;
+        }
         if (m->skip) continue;
         *out = m;
         cons->stats.delivered++;
         return RSQ_OK;
     }
+    cons->xr_open = 0;
     return RSQ_EMPTY;
 }
 
@@ -5756,8 +5840,7 @@ RSQ__INTERN rsq_result rsq__consumer_step(rsq_consumer *cons, const rsq_message 
     {
         uint64_t now = rsq__now(c);
         int block = cons->block_ms;
-        if (cons->reclaim != RSQ_RECLAIM_OFF)
-            block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 1);
+        block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 1);
         rc = rsq__xread_send(cons, 0, cons->nstreams, block > 0 ? block : 1);
     }
     if (rc != RSQ_OK) return rc;
@@ -5826,10 +5909,6 @@ RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) 
     if (!m || m->sidx < 0 || m->sidx >= cons->nstreams) return rsq__set_err(cons->c, RSQ_ERR_ARG, "not a message of this consumer");
     return rsq__cons_sync(cons);
 }
-
-/* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
-   its resume does not hand them out early; any consumer's reclaim takes them when due. */
-#define RSQ__DELAYED_CONSUMER "rsq:delayed"
 
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error) {
     const rsq_reply *r;
