@@ -641,7 +641,13 @@ RSQDEF int rsq_client_fd(const rsq_client *c);
 RSQDEF int rsq_client_wants(const rsq_client *c);
 
 /* Server version as major*10000 + minor*100 + patch (70015 for 7.0.15), fetched with
-   INFO server once per connection. Returns RSQ_OK and sets *version, or an error. */
+   INFO server (its redis_version) once per connection; when INFO is refused, from
+   HELLO's "version". The Redis version the server is compatible with, which is what
+   rsq's feature checks need: Valkey reports redis_version 7.2.4 in INFO (70204; its
+   own release, 9.1.2 say, is INFO's valkey_version and HELLO's version). Blocks: one
+   round trip (two when INFO is refused), within io_timeout_ms. Returns RSQ_OK and sets
+   *version; RSQ_ERR_UNSUPPORTED when INFO and HELLO are both refused; a link error.
+   Not thread-safe (the client's). */
 RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
 
 /* Copies the client's counters. */
@@ -2984,8 +2990,17 @@ RSQ__INTERN rsq_result rsq__node_connect(rsq_client *c, rsq__node *n, const char
             if (rsq_result_is_server_error(rc)) {
                 char srv[RSQ_ERR_MAX];
                 rsq__copy(srv, sizeof srv, c->err, strlen(c->err));
-                rsq__set_err(c, rc, "%s failed: %s", what[i], srv);
-                if (rc == RSQ_ERR_SERVER && (i == 0 && c->protocol == 3)) rc = RSQ_ERR_UNSUPPORTED;
+                if (rc == RSQ_ERR_SERVER && i == 0 && c->protocol == 3) {
+                    rc = RSQ_ERR_UNSUPPORTED; /* HELLO arrives in Redis 6.0 */
+                    rsq__set_err(c, rc, "HELLO 3 failed: %s (RESP3 needs Redis 6.0 or later: use protocol 2)", srv);
+                } else if (rc == RSQ_ERR_SERVER && !strcmp(what[i], "AUTH") && strstr(srv, "wrong number of arguments")) {
+                    rc = RSQ_ERR_UNSUPPORTED; /* AUTH user password arrives in Redis 6.0 */
+                    rsq__set_err(c, rc, "AUTH failed: %s (a user name in the URL needs ACL users: Redis 6.0 or later)", srv);
+                } else if (rc == RSQ_ERR_AUTH && strcmp(what[i], "AUTH") && strncmp(what[i], "HELLO", 5)) {
+                    rsq__set_err(c, rc, "the server requires a password (%s, at %s)", srv, what[i]);
+                } else {
+                    rsq__set_err(c, rc, "%s failed: %s", what[i], srv);
+                }
             } else {
                 char msg[RSQ_ERR_MAX];
                 rsq__copy(msg, sizeof msg, c->err, strlen(c->err));
@@ -3905,6 +3920,10 @@ RSQ__INTERN rsq_result rsq__xadd_features(rsq_producer *p, const rsq_outgoing *m
     rsq_client *c = p->c;
     const char *what = "XADD MINID (cap.mode RSQ_TRIM_MINID)";
     long need = p->cap.mode == RSQ_TRIM_MINID ? 60200 : 0, v = 0;
+    if (p->cap.mode != RSQ_TRIM_NONE && !p->cap.exact && p->cap.limit > 0 && !need) {
+        need = 60200;
+        what = "XADD ... LIMIT (cap.limit)";
+    }
     rsq_result rc;
     size_t i;
     for (i = 0; i < n && need < 70000; i++) {
