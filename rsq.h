@@ -626,6 +626,7 @@ typedef struct rsq_client {
     int initialized, ever_connected;
     int name_refused;        /* CLIENT SETNAME was refused: not sent again (cosmetic) */
     uint32_t epoch;          /* bumps on every lost connection */
+    int written_lost;        /* a connection written to closed before a WAIT covered it */
     long server_version;     /* major*10000 + minor*100 + patch; 0 = unknown */
     uint64_t rng;
     rsq_client_stats stats;
@@ -758,8 +759,13 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
 RSQDEF size_t rsq_pending_replies(const rsq_client *c);
 
 /* Server version as major*10000 + minor*100 + patch (70015 for 7.0.15), fetched with
-   INFO server once per connection. Returns RSQ_OK and sets *version, or an error.
-   Blocks: one round trip when not known for this connection (io_timeout_ms).
+   INFO server (its redis_version) once per connection; when INFO is refused, from
+   HELLO's "version". The Redis version the server is compatible with, which is what
+   rsq's feature checks need: Valkey reports redis_version 7.2.4 in INFO (70204; its
+   own release, 9.1.2 say, is INFO's valkey_version and HELLO's version).
+   Returns RSQ_OK and sets *version, or an error.
+   Blocks: one round trip when not known for this connection (two when INFO is
+   refused), each within io_timeout_ms.
    Errors: RSQ_ERR_UNSUPPORTED when INFO and HELLO are both refused; link errors.
    Redis: INFO server, else HELLO. */
 RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
@@ -946,7 +952,10 @@ typedef struct rsq_producer_config {
                                  wait_timeout_ms is an after-step failure: the call still
                                  returns RSQ_OK, rsq_producer_after_step gives
                                  RSQ_ERR_REPLICAS (the messages are published, but a
-                                 failover now could lose them). 0: off                  */
+                                 failover now could lose them). WAIT covers only its own
+                                 connection's writes: when a connection written to since
+                                 the last WAIT was lost (mid-batch, say, with the rest
+                                 resent on a new one), RSQ_ERR_REPLICAS too. 0: off     */
     int wait_timeout_ms;      /* default 1000                                           */
 } rsq_producer_config;
 
@@ -1084,7 +1093,9 @@ typedef enum rsq_reclaim_mode {
     RSQ_RECLAIM_AUTO = 0,        /* XAUTOCLAIM on Redis >= 6.2, else XPENDING + XCLAIM  */
     RSQ_RECLAIM_AUTOCLAIM,
     RSQ_RECLAIM_PENDING_CLAIM,
-    RSQ_RECLAIM_OFF              /* never take over other consumers' entries            */
+    RSQ_RECLAIM_OFF              /* never take over other consumers' entries (entries
+                                    nacked with a delay still come back: XPENDING of the
+                                    pseudo-consumer "rsq:delayed" + XCLAIM)             */
 } rsq_reclaim_mode;
 
 typedef struct rsq_consumer_config {
@@ -1138,6 +1149,11 @@ typedef struct rsq__cstream {
     rsq_id cursor;               /* resume cursor (own pending entries)                  */
     rsq_id claim;                /* reclaim scan cursor (XAUTOCLAIM, or XPENDING pages)  */
     rsq_id seen;                 /* last entry ID read as new (">") from this stream     */
+    rsq_id xr_from;              /* the last read's start (seen then), moved up as its
+                                    entries are handed out                              */
+    int unseen;                  /* own pending entries after xr_from came from a read
+                                    no handler saw (lost link, dropped batch): their
+                                    count is set back to 0 before they are handed out   */
 } rsq__cstream;
 
 /* Consumer state. Private fields. */
@@ -1183,6 +1199,8 @@ struct rsq_consumer {
     uint32_t uncount_epoch;
     int xr_cmds, poll_ms;                     /* XREADGROUPs sent; cluster polling  */
     int xr_timeout;                           /* how long its reply may take (ms)  */
+    int xr_open, xr_first, xr_n;              /* a read whose entries are not all
+                                                 handed out yet, and its streams     */
     size_t acks_sent;                         /* queued acks included in that write */
     char error[RSQ_ERR_MAX];
     rsq_result ack_fail;                 /* acks refused with a read, not yet reported */
@@ -1247,7 +1265,8 @@ RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
    the entry stays pending, parked on the pseudo-consumer "rsq:delayed" and made to
    look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
    counted), so any consumer's reclaim pass takes it about delay_ms later (within one
-   reclaim interval); delays are capped at visibility_ms. One round trip. `error` (may
+   reclaim interval; a consumer with reclaim RSQ_RECLAIM_OFF still takes back these
+   parked entries, and only these); delays are capped at visibility_ms. One round trip. `error` (may
    be NULL) is remembered for a later dead letter.
    Blocks: one round trip (io_timeout_ms). Redis: XCLAIM ... RETRYCOUNT [IDLE] JUSTID. */
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
@@ -3069,6 +3088,8 @@ RSQ__INTERN void rsq__node_close(rsq_client *c, rsq__node *n) {
     if (n->handle) c->tp.close(c->tp.user, n->handle);
     n->handle = NULL;
     if (n->connected) c->epoch++;
+    if (n->written) c->written_lost = 1; /* a WAIT on another connection cannot cover them */
+    n->written = 0;
     n->connected = 0;
     n->stale = 0;
     n->wlen = n->wsent = 0;
@@ -3471,6 +3492,20 @@ RSQ__INTERN rsq_result rsq__handshake_send(rsq_client *c, rsq__node *n, int clus
     return rc;
 }
 
+/* A handshake step the server refused, said for what it means: HELLO 3 and AUTH with
+   a user name arrive in Redis 6.0 (RSQ_ERR_UNSUPPORTED, naming it); NOAUTH at a step
+   other than AUTH means a password is needed. */
+RSQ__INTERN rsq_result rsq__handshake_err(rsq_client *c, rsq_result rc, const char *what, int step, const char *srv) {
+    if (rc == RSQ_ERR_SERVER && step == 0 && c->protocol == 3)
+        return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "HELLO 3 failed: %s (RESP3 needs Redis 6.0 or later: use protocol 2)", srv);
+    if (rc == RSQ_ERR_SERVER && !strcmp(what, "AUTH") && strstr(srv, "wrong number of arguments"))
+        return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "AUTH failed: %s (a user name in the URL needs ACL users: Redis 6.0 or later)",
+                            srv);
+    if (rc == RSQ_ERR_AUTH && strcmp(what, "AUTH") && strncmp(what, "HELLO", 5))
+        return rsq__set_err(c, rc, "the server requires a password (%s, at %s)", srv, what);
+    return rsq__set_err(c, rc, "%s failed: %s", what, srv);
+}
+
 /* Reads the handshake's replies. A refused CLIENT SETNAME (denied by ACL, or renamed
    away on managed servers) is skipped, said once: the name only labels the connection
    in CLIENT LIST. Any other failure names its step; a server without HELLO 3 is
@@ -3495,8 +3530,7 @@ RSQ__INTERN rsq_result rsq__handshake_read(rsq_client *c, rsq__node *n, const ch
         rsq__copy(msg, sizeof msg, c->err, strlen(c->err));
         if (!rsq_result_is_server_error(rc))
             return rsq__set_err(c, rc, "handshake (%s): %s", what[i], msg);
-        rsq__set_err(c, rc, "%s failed: %s", what[i], msg);
-        return rc == RSQ_ERR_SERVER && i == 0 && c->protocol == 3 ? RSQ_ERR_UNSUPPORTED : rc;
+        return rsq__handshake_err(c, rc, what[i], i, msg);
     }
     return RSQ_OK;
 }
@@ -4939,6 +4973,10 @@ RSQ__INTERN rsq_result rsq__xadd_features(rsq_producer *p, const rsq_outgoing *m
     long need = p->cap.mode == RSQ_TRIM_MINID ? 60200 : 0, v = 0;
     rsq_result rc;
     size_t i;
+    if (p->cap.mode != RSQ_TRIM_NONE && !p->cap.exact && p->cap.limit > 0 && !need) {
+        need = 60200;
+        what = "XADD ... LIMIT (cap.limit)";
+    }
     for (i = 0; i < n && need < 70000; i++) {
         size_t len = msgs[i].id ? strlen(msgs[i].id) : 0;
         if (len > 2 && !memcmp(msgs[i].id + len - 2, "-*", 2)) { need = 70000; what = "an explicit ms-* entry ID"; }
@@ -4990,7 +5028,9 @@ RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **te
 }
 
 /* WAIT on every connection written to since the last call: the fewest replicas that
-   acknowledged go to *acked. */
+   acknowledged go to *acked. WAIT covers only its own connection's writes: when one
+   written to was closed meanwhile (a lost link, a failover, a resend on a new
+   connection), no WAIT can confirm those writes: RSQ_ERR_REPLICAS, saying so. */
 RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeout_ms, long long *acked) {
     char rep_s[24], tmo[24];
     const char *argv[3];
@@ -5003,6 +5043,14 @@ RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeou
     rsq__u64_to_dec(tmo, (uint64_t)timeout_ms);
     rsq__args_list(&a, "WAIT", rep_s, tmo, (char *)0);
     *acked = LLONG_MAX;
+    if (c->written_lost) {
+        c->written_lost = 0;
+        c->node.written = 0;
+        for (i = 0; i < c->nnodes; i++)
+            c->nodes[i].written = 0;
+        return rsq__set_err(c, RSQ_ERR_REPLICAS,
+                            "WAIT: a connection that carried writes was lost before WAIT; they may not be on any replica");
+    }
     if (!c->cluster) {
         if (!c->node.written) return RSQ_OK;
         c->node.written = 0;
@@ -5755,11 +5803,24 @@ RSQ__INTERN void rsq__batch_fix(rsq_consumer *cons) {
     }
 }
 
+/* The last read's entries that no handler saw (its reply lost, or its batch dropped
+   before they were handed out) were counted by the server all the same: remember
+   where they start, so that resume sets their count back (rsq__resume_one). */
+RSQ__INTERN void rsq__mark_unseen(rsq_consumer *cons) {
+    int i;
+    if (!cons->xr_open)
+        return;
+    cons->xr_open = 0;
+    for (i = cons->xr_first; i < cons->xr_first + cons->xr_n && i < cons->nstreams; i++)
+        cons->st[i].unseen = 1;
+}
+
 /* Drops a batch that an error interrupted (a lost link, NOGROUP on one stream, a
    limit, a malformed entry): none of it is handed out. What it held is in this
    consumer's pending list, so every stream is re-read from its start (resume). */
 RSQ__INTERN void rsq__batch_drop(rsq_consumer *cons) {
     int i;
+    rsq__mark_unseen(cons);
     rsq__batch_reset(cons);
     for (i = 0; i < cons->nstreams; i++) {
         cons->st[i].resuming = 1;
@@ -5834,11 +5895,19 @@ RSQ__INTERN rsq_result rsq__hand_out(rsq_consumer *cons, const rsq_message **out
     }
     while (cons->bpos < cons->nmsg) {
         const rsq_message *m = &cons->msg[cons->bpos++];
+        if (cons->xr_open) {
+            rsq__cstream *st = &cons->st[m->sidx];
+            if (rsq_id_cmp(m->id, st->xr_from) > 0)
+                st->xr_from = m->id; /* a handler sees it */
+            if (cons->bpos == cons->nmsg)
+                cons->xr_open = 0;
+        }
         if (m->skip) continue;
         *out = m;
         cons->stats.delivered++;
         return RSQ_OK;
     }
+    cons->xr_open = 0;
     return RSQ_EMPTY;
 }
 
@@ -6090,7 +6159,8 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
 // >>nack: rsq_nack (now or later), rsq_extend (the lease)
 
 /* The pseudo-consumer that holds entries nacked with a delay: not this consumer, so
-   its resume does not hand them out early; any consumer's reclaim takes them when due. */
+   its resume does not hand them out early; any consumer's reclaim takes them when due
+   (with reclaim RSQ_RECLAIM_OFF, from this pseudo-consumer only). */
 #define RSQ__DELAYED_CONSUMER "rsq:delayed"
 
 /* A nack for redelivery now: keeps the entry (XCLAIM to this consumer: lease renewed)
@@ -6215,10 +6285,12 @@ RSQ__INTERN rsq_result rsq__autoclaim_step(rsq_consumer *cons, int i, const char
     return RSQ_OK;
 }
 
-/* One page of XPENDING from the scan cursor, then XCLAIM ... JUSTID of the entries
-   idle long enough (Redis 5.0/6.0). Deleted entries are claimed too and come out of
-   resume as deleted, to be acked away. */
-RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const char *vis, size_t want, size_t *total) {
+/* One page of XPENDING from the scan cursor, of every consumer or only of `owner`
+   (XPENDING's consumer filter), then XCLAIM ... JUSTID of the entries idle long
+   enough (Redis 5.0/6.0, and RSQ_RECLAIM_OFF). Deleted entries are claimed too and
+   come out of resume as deleted, to be acked away. */
+RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const char *vis, size_t want, size_t *total,
+                                               const char *owner) {
     rsq_client *c = cons->c;
     char from[RSQ_ID_STRLEN], page[24];
     const rsq_reply *r;
@@ -6229,7 +6301,8 @@ RSQ__INTERN rsq_result rsq__pending_claim_step(rsq_consumer *cons, int i, const 
     if (!RSQ__ENSURE(cons, idtxt, idtxt_cap, want * RSQ_ID_STRLEN)) return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for reclaim");
     rsq_id_format(cons->st[i].claim, from);
     rsq__u64_to_dec(page, (uint64_t)per);
-    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XPENDING", RSQ__KEY(cons, i), cons->group, from, "+", page, (char *)0);
+    rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "XPENDING", RSQ__KEY(cons, i), cons->group, from, "+", page,
+                  owner /* NULL: ends the list here */, (char *)0);
     if (rc != RSQ_OK)
         return rc;
     if (r->type != RSQ_REPLY_ARRAY) return rsq__set_err(c, RSQ_ERR_REPLY, "XPENDING: unexpected reply");
@@ -6267,10 +6340,14 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
     size_t total = 0;
     uint64_t until;
     int mode = cons->reclaim, i;
+    const char *owner = NULL;
     rsq_result rc;
     /* acks first: entries handled but not yet acked look idle and would be taken back */
     if ((rc = rsq_consumer_flush(cons)) != RSQ_OK) return rc;
-    if (mode == RSQ_RECLAIM_AUTO) {
+    if (mode == RSQ_RECLAIM_OFF) {
+        owner = RSQ__DELAYED_CONSUMER; /* never other consumers' entries: parked ones only */
+        mode = RSQ_RECLAIM_PENDING_CLAIM;
+    } else if (mode == RSQ_RECLAIM_AUTO) {
         long v = 0;
         rc = rsq_server_version(c, &v);
         if (rc != RSQ_OK && !rsq_result_is_server_error(rc) && rc != RSQ_ERR_UNSUPPORTED) return rc;
@@ -6284,7 +6361,7 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
     for (i = 0; i < cons->nstreams && total < (size_t)cons->count; i++) {
         do {
             rc = mode == RSQ_RECLAIM_AUTOCLAIM ? rsq__autoclaim_step(cons, i, vis, cnt, &total)
-                                               : rsq__pending_claim_step(cons, i, vis, (size_t)cons->count - total, &total);
+                                               : rsq__pending_claim_step(cons, i, vis, (size_t)cons->count - total, &total, owner);
             if (rc == RSQ_ERR_SERVER && mode == RSQ_RECLAIM_AUTOCLAIM && cons->reclaim == RSQ_RECLAIM_AUTO &&
                 !strncmp(c->err, "ERR unknown command", 19)) {
                 cons->reclaim = mode = RSQ_RECLAIM_PENDING_CLAIM; /* before Redis 6.2 */
@@ -6312,6 +6389,17 @@ RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
     return cons->shards > 1 && (cons->c->cluster || cons->c->cluster_seen);
 }
 
+/* A read of streams [first, first+n) is about to go out: from here the server may
+   count deliveries that no handler sees (rsq__mark_unseen). */
+RSQ__INTERN void rsq__xr_open(rsq_consumer *cons, int first, int n) {
+    int i;
+    cons->xr_open = 1;
+    cons->xr_first = first;
+    cons->xr_n = n;
+    for (i = first; i < first + n; i++)
+        cons->st[i].xr_from = cons->st[i].seen;
+}
+
 /* XREADGROUP for new entries (">") over streams [first, first+n). block_ms < 0: no
    BLOCK. Queued acks go in the same write. */
 RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int block_ms) {
@@ -6326,6 +6414,7 @@ RSQ__INTERN rsq_result rsq__xread_send(rsq_consumer *cons, int first, int n, int
         return rc;
     if ((rc = rsq__append_acks(cons, &acks)) != RSQ_OK)
         return rsq__resync(c, rc);
+    rsq__xr_open(cons, first, n);
     cons->ack_replies = acks;
     rsq__u64_to_dec(cnt, (uint64_t)cons->count);
     a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
@@ -6388,6 +6477,8 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
         /* later replies of a per-shard read are still owed: take them before reporting */
         while (--cons->xr_cmds > 0 && rsq_result_is_server_error(rc)) rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
         cons->xr_cmds = 0;
+        if (rc != RSQ_AGAIN)
+            rsq__mark_unseen(cons);
         return rc;
     }
     if (r->type == RSQ_REPLY_NIL) { if (--cons->xr_cmds > 0) goto next_reply; return RSQ_OK; }
@@ -6407,9 +6498,12 @@ RSQ__INTERN rsq_result rsq__xread_recv(rsq_consumer *cons, int timeout_ms) {
     if (rc != RSQ_OK) {
         while (--cons->xr_cmds > 0) if (rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT) != RSQ_OK && !rsq_pending_replies(c)) break;
         cons->xr_cmds = 0;
+        rsq__mark_unseen(cons);
         return rc;
     }
     if (--cons->xr_cmds > 0) goto next_reply;
+    if (cons->nmsg == 0)
+        cons->xr_open = 0;
     return rsq__batch_uncount(cons, timeout_ms == RSQ_TIMEOUT_NONBLOCK);
 }
 
@@ -6492,6 +6586,17 @@ RSQ__INTERN rsq_result rsq__resume_ask(rsq_consumer *cons, int sidx, rsq__resume
     return rc;
 }
 
+/* Sets the server's delivery count of one own pending entry (XCLAIM to this consumer,
+   min-idle 0, RETRYCOUNT n, JUSTID: no delivery counted). */
+RSQ__INTERN rsq_result rsq__recount(rsq_consumer *cons, int sidx, rsq_id id, long long n) {
+    const rsq_reply *r;
+    char ids[RSQ_ID_STRLEN], cnt[24];
+    rsq_id_format(id, ids);
+    rsq__u64_to_dec(cnt, (uint64_t)(n > 0 ? n : 0));
+    return rsq__cmd(cons->c, &r, RSQ__IDEMPOTENT, "XCLAIM", RSQ__KEY(cons, sidx), cons->group, cons->name, "0", ids,
+                    "RETRYCOUNT", cnt, "JUSTID", (char *)0);
+}
+
 /* The XREADGROUP reply r of a resume exchange: the entry joins the batch with
    deliveries = count + 1, or goes to the dead letters when already delivered
    max_deliveries times; none left: resume of this stream is done. */
@@ -6504,13 +6609,13 @@ RSQ__INTERN rsq_result rsq__resume_take(rsq_consumer *cons, int sidx, const rsq_
     int s2;
     rsq_result rc;
     if (r->type == RSQ_REPLY_NIL) {
-        st->resuming = 0;
+        st->resuming = st->unseen = 0;
         return RSQ_OK;
     }
     if ((r->type != RSQ_REPLY_ARRAY && r->type != RSQ_REPLY_MAP) || r->len < 1 || !rsq__xr_stream(cons, r, 0, &s2, &ents) || s2 != sidx)
         return rsq__set_err(c, RSQ_ERR_REPLY, "XREADGROUP: unexpected reply");
     if (ents->type != RSQ_REPLY_ARRAY || ents->len == 0) {
-        st->resuming = 0;
+        st->resuming = st->unseen = 0;
         return RSQ_OK;
     }
     if (ents->element[0].type != RSQ_REPLY_ARRAY || ents->element[0].len < 2 || !rsq__reply_id(&ents->element[0].element[0], &id))
@@ -6518,6 +6623,13 @@ RSQ__INTERN rsq_result rsq__resume_take(rsq_consumer *cons, int sidx, const rsq_
     st->cursor = id;
     if (!rs->have || rsq_id_cmp(id, rs->pid) != 0)
         rs->before = 0; /* changed in between: count unknown */
+    if (st->unseen && rsq_id_cmp(id, st->xr_from) > 0) {
+        /* read as new by a read whose reply or batch was lost: no handler saw it, so
+           its count goes back to 0, and this delivery makes it 1 */
+        if (rs->before > 0 && (rc = rsq__recount(cons, sidx, id, 1)) != RSQ_OK)
+            return rc;
+        rs->before = 0;
+    }
     if ((rc = rsq__batch_add(cons, sidx, &ents->element[0], rs->before + 1)) != RSQ_OK)
         return rc;
     if (cons->nmsg == 0)
@@ -6631,7 +6743,10 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
         cons->epoch = c->epoch;
     }
     now = rsq__now(c);
-    if (cons->reclaim != RSQ_RECLAIM_OFF && now >= cons->next_reclaim) {
+    for (i = 0; i < cons->nstreams && !cons->st[i].unseen; i++) {}
+    /* a reclaim waits until the unseen entries are recounted: it could bring entries
+       into the range they are told by */
+    if (i == cons->nstreams && now >= cons->next_reclaim) {
         cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
         if ((rc = rsq__reclaim(cons)) != RSQ_OK) return rc;
     }
@@ -6657,8 +6772,7 @@ RSQ__INTERN int rsq__read_block(rsq_consumer *cons, uint64_t deadline) {
     int block = cons->block_ms;
     if (deadline != UINT64_MAX)
         block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
-    if (cons->reclaim != RSQ_RECLAIM_OFF)
-        block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
+    block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
     return block;
 }
 

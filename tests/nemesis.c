@@ -1359,6 +1359,29 @@ static int cmp_hev(const void *a, const void *b) {
     return rsq_id_cmp(x->id, y->id);
 }
 /* handler calls on entry (level, id) */
+/* The time of the first handler call of an entry, or -1. */
+static long long hev_first_t(int level, rsq_id id) {
+    size_t i;
+    long long t = -1;
+    for (i = 0; i < nhev; i++)
+        if (hevs[i].level == level && rsq_id_cmp(hevs[i].id, id) == 0 && (t < 0 || hevs[i].t < t)) t = hevs[i].t;
+    return t;
+}
+
+/* A consumer SIGKILLed between an entry's publish and its first handler call may have
+   held it in a read's reply, counted by the server, before any handler saw it: one
+   delivery no library can tell from a handler's (README, delivery counts). */
+static long long excused_dlq; /* dead letters one count early for that reason */
+static int killed_while_unseen(const rec *r, int level, rsq_id id) {
+    long long first = hev_first_t(level, id);
+    int k;
+    for (k = 0; k < nacts; k++) {
+        const act *a = &acts[k];
+        if (a->kind == A_CONSUMER_KILL && a->done && a->t_start >= r->t_start && (first < 0 || a->t_start <= first)) return 1;
+    }
+    return 0;
+}
+
 static long long hev_calls(int level, rsq_id id) {
     size_t lo = 0, hi = nhev, i;
     long long n = 0;
@@ -1446,7 +1469,9 @@ static int analyse(int drain_ok, const lvl_end *ends) {
         else if (!d->has_id || d->level < 0) why = "has no origin (dlq-stream/dlq-id)";
         else if (!is_oversized(r->seq)) {
             long long calls = hev_calls(d->level, d->id);
-            if (calls + opt.dlq_slack < opt.max_deliveries) {
+            if (calls + opt.dlq_slack + 1 == opt.max_deliveries && killed_while_unseen(r, d->level, d->id)) {
+                excused_dlq++; /* one count from a killed consumer's unseen read */
+            } else if (calls + opt.dlq_slack < opt.max_deliveries) {
                 snprintf(whybuf, sizeof whybuf, "after %lld handler deliveries (max_deliveries %d)", calls, opt.max_deliveries);
                 why = whybuf;
             } else if (d->deliveries < opt.max_deliveries) {
@@ -1575,6 +1600,9 @@ static int analyse(int drain_ok, const lvl_end *ends) {
     printf(" (total %lld of %lld published%s)\n", excused_unhandled, published, novs ? " and oversized" : "");
     if (unknown_calls) printf("handler calls on entries with no publish on record (unconfirmed copies): %lld\n", unknown_calls);
     if (torn_lines) printf("log lines not parsed (torn by a kill): %lld\n", torn_lines);
+    if (excused_dlq)
+        printf("dead letters one handler delivery early, a consumer having been SIGKILLed while the entry may have been in its\n"
+               "read's reply, unseen by any handler (the server counts the read): %lld\n", excused_dlq);
     for (k = 0; k < K_COUNT; k++) if (kind_count[k]) fail = 1;
     snprintf(summary, sizeof summary, "nemesis: seed=%llu verdict=%s published=%lld oversized=%d handled=%lld dead=%lld excused=%lld lost=%lld empty=%lld "
            "corrupt=%lld bad_deliveries=%lld wrong_dlq=%lld pending=%lld drained=%s duplicates=%lld calls=%zu acts=%d crashes=%d consumer_exits=%d\n",

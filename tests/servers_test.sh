@@ -79,6 +79,10 @@ for n in "${names[@]}"; do
     last=$(tail -1 "$log")
     if [[ $last =~ ^([0-9]+)\ passed,\ ([0-9]+)\ failed,\ ([0-9]+)\ skipped$ ]]; then
       p=$((p + BASH_REMATCH[1])); f=$((f + BASH_REMATCH[2])); k=$((k + BASH_REMATCH[3]))
+      if [ $((BASH_REMATCH[1] + BASH_REMATCH[2] + BASH_REMATCH[3])) = 0 ]; then
+        # a filter that matches no test tests nothing: a mistake, not a pass
+        rc=1; f=$((f + 1)); echo "test-servers: $label: no test matches \"$flt\"" >>"$log"
+      fi
     else
       rc=1; f=$((f + 1)); echo "test-servers: $label: the runner ended without its closing line (crashed?)" >>"$log"
     fi
@@ -87,7 +91,7 @@ for n in "${names[@]}"; do
   if [ $rc = 0 ]; then verdict=ok; else verdict=FAILED; bad=1; fi
   echo "test-servers: $label (redis-server $v${only[$n]:+, only ${only[$n]}}): $p passed, $f failed, $k skipped in $secs s: $verdict (log $log)"
   if [ $rc != 0 ]; then
-    grep -E '^FAIL |unlisted skip|without its closing line' "$log" | sed 's/^/    /'
+    grep -E '^FAIL |unlisted skip|without its closing line|no test matches' "$log" | sed 's/^/    /'
   fi
   rows+=("$label $p $f $k $secs ${only[$n]:-all}")
 done

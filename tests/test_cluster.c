@@ -375,6 +375,7 @@ static void test_cluster_sharded_queue_migration_and_failover(void) {
         if (drained(&admin)) { if (++done >= 3) break; } else done = 0;
         usleep(300000);
     }
+    fprintf(stderr, "    drained; the old master (node %d) is %s\n", victim, victim >= 0 && is_master(victim) ? "a master" : "a replica");
     for (i = 0; i < 3; i++) kill(w[i], SIGTERM);
     for (i = 0; i < 3; i++) { waitpid(w[i], &st, 0); CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0); }
     memset(seen, 0, sizeof seen);
@@ -392,6 +393,21 @@ static void test_cluster_sharded_queue_migration_and_failover(void) {
     }
     fprintf(stderr, "    cluster: messages=%ld shards=6 workers=3 slot-migrated=1 master-killed=1 lost=%lld duplicates=%lld %.1fs\n",
             MSGS, MSGS - unique, lines - unique, (double)(now_ms() - t0) / 1000.0);
+    if (unique != MSGS) {
+        long v, shown = 0;
+        int s;
+        for (v = 0; v < MSGS && shown < 5; v++) if (!seen[v]) { fprintf(stderr, "    never handled: %ld\n", v); shown++; }
+        for (s = 0; s < 6; s++) {
+            char k[RSQ_KEY_MAX];
+            rsq_stream_info si;
+            rsq_group_info g[2];
+            size_t n = 0;
+            rsq_queue_key(k, sizeof k, "cq", s, 0, RSQ_KEY_STREAM);
+            if (rsq_stream_stats(&admin, k, &si, g, 2, &n) == RSQ_OK && n)
+                fprintf(stderr, "    now: shard %d length %llu pending %llu lag %llu\n", s, (unsigned long long)si.length,
+                        (unsigned long long)g[0].pending, (unsigned long long)g[0].lag);
+        }
+    }
     CHECK_EQ_INT(unique, MSGS);
     rsq_client_free(&admin);
 }

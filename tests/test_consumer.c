@@ -567,6 +567,52 @@ static void test_consumer_nack_with_delay(void) {
     rsq_client_free(&c);
 }
 
+/* reclaim RSQ_RECLAIM_OFF: a delayed nack still comes back (from the pseudo-consumer
+   that holds it), and another consumer's stalled entry is still never taken */
+static void test_consumer_nack_with_delay_reclaim_off(void) {
+    rsq_client c, c2;
+    rsq_consumer k, other;
+    rsq_consumer_config cc;
+    const rsq_message *m;
+    rsq_consumer_stats st;
+    long long t0, el;
+    char first[RSQ_ID_STRLEN], stalled[RSQ_ID_STRLEN];
+    REQUIRE(have_server);
+    publish_n("c:delayoff", 2, 1, 0);
+    cl(&c);
+    cl(&c2);
+    rsq_consumer_config_init(&cc);
+    cc.queue = "c:delayoff"; cc.group = "g"; cc.start = RSQ_START_ALL; cc.count = 1;
+    cc.visibility_ms = 1000; cc.reclaim_interval_ms = 100; cc.block_ms = 100;
+    cc.reclaim = RSQ_RECLAIM_OFF;
+    cc.name = "other";
+    REQUIRE(rsq_consumer_init(&other, &c2, &cc) == RSQ_OK);
+    cc.name = "w";
+    REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    REQUIRE(rsq_consumer_next(&other, &m, 1000) == RSQ_OK); /* then stalls, never acks */
+    memcpy(stalled, m->id_str, sizeof stalled);
+    REQUIRE(rsq_consumer_next(&k, &m, 1000) == RSQ_OK);
+    memcpy(first, m->id_str, sizeof first);
+    CHECK(strcmp(first, stalled) != 0);
+    t0 = ms_now();
+    CHECK_RC(rsq_nack(&k, m, 400, "try later"), RSQ_OK);
+    REQUIRE(rsq_consumer_next(&k, &m, 3000) == RSQ_OK);
+    el = ms_now() - t0;
+    CHECK_STR(m->id_str, first);
+    CHECK(el >= 350 && el < 1500);
+    CHECK_EQ_INT(m->deliveries, 2);
+    rsq_ack(&k, m);
+    /* the stalled entry is idle far past visibility_ms: with reclaim off, never taken */
+    CHECK_RC(rsq_consumer_next(&k, &m, 1500), RSQ_EMPTY);
+    rsq_consumer_get_stats(&k, &st);
+    CHECK_EQ_INT(st.reclaimed, 1); /* the parked one only */
+    CHECK_EQ_INT(rsq_consumer_flush(&k), RSQ_OK);
+    rsq_consumer_free(&k);
+    rsq_consumer_free(&other);
+    rsq_client_free(&c);
+    rsq_client_free(&c2);
+}
+
 static void test_consumer_lease_extension(void) {
     rsq_client c, c2;
     rsq_consumer k, thief;
@@ -859,6 +905,7 @@ void suite_consumer(void) {
     RUN(test_consumer_priorities_drain_highest_first);
     RUN(test_consumer_acks_are_batched);
     RUN(test_consumer_nack_with_delay);
+    RUN(test_consumer_nack_with_delay_reclaim_off);
     RUN(test_consumer_lease_extension);
     RUN(test_consumer_slow_batch_is_not_reclaimed_by_itself);
     RUN(test_consumer_stop_while_server_is_gone);

@@ -94,7 +94,7 @@ static long long xlen(rsq_client *c, const char *key) {
 
 /* ----- a fault-injecting transport: the real socket transport, whose send fails
    (a lost link) when the nth command named `cmd` is about to go out ----- */
-static struct { const char *cmd; int nth, seen, fired; } ft;
+static struct { const char *cmd; int nth, seen, fired, lose_reply, armed; } ft;
 static rsq_transport ft_tp;
 
 static long ft_send(void *user, void *h, const void *buf, size_t len) {
@@ -105,19 +105,32 @@ static long ft_send(void *user, void *h, const void *buf, size_t len) {
         for (i = 0; i + pl <= len; i++)
             if (!memcmp((const char *)buf + i, pat, pl) && ++ft.seen == ft.nth) {
                 ft.fired = 1;
-                return RSQ_ERR_IO;
+                if (!ft.lose_reply) return RSQ_ERR_IO;
+                ft.armed = 1; /* it goes out and runs; its reply is lost (ft_recv) */
+                break;
             }
     }
     return base->send(user, h, buf, len);
+}
+
+static long ft_recv(void *user, void *h, void *buf, size_t len) {
+    const rsq_transport *base = rsq_socket_transport();
+    if (ft.armed) {
+        ft.armed = 0;
+        usleep(200000); /* the server has run it by now */
+        return RSQ_ERR_IO;
+    }
+    return base->recv(user, h, buf, len);
 }
 
 static void cl_fault(rsq_client *c, const char *cmd, int nth) {
     rsq_client_config cfg;
     ft_tp = *rsq_socket_transport();
     ft_tp.send = ft_send;
+    ft_tp.recv = ft_recv;
     ft.cmd = cmd;
     ft.nth = nth;
-    ft.seen = ft.fired = 0;
+    ft.seen = ft.fired = ft.armed = ft.lose_reply = 0;
     rsq_client_config_init(&cfg);
     cfg.url = S.url;
     cfg.retry_base_ms = 10;
@@ -965,6 +978,93 @@ static void test_edges_stats_oldest_pending_is_idle_time(void) {
    default limits handles both small ones, the big one is dead-lettered by ID with a
    reason, nothing stays pending; stats of a stream whose first and last entry is
    that big one still work. */
+/* A read whose entries no handler saw was counted by the server all the same: when its
+   reply is lost (the link fails after XREADGROUP ran) or its batch is dropped (an
+   oversized entry in it), those entries come back through resume counted as first
+   deliveries. With max_deliveries 1, any extra count would dead-letter an innocent
+   message. Right: each is handed out once with deliveries 1 (the server's count too),
+   the oversized one alone is set aside, and nothing is left pending. */
+static void unseen_read_case(const char *queue, int lose_reply, size_t big) {
+    rsq_client a, c;
+    rsq_client_config cfg;
+    rsq_consumer k;
+    rsq_consumer_config cc;
+    const rsq_message *m;
+    const rsq_reply *r;
+    int got[4] = { 0, 0, 0, 0 }, wrong_count = 0, errors = 0, i;
+    long long t0;
+    char dlq[64], bigid[RSQ_ID_STRLEN] = "", dl[64];
+    REQUIRE(have_server);
+    cl(&a);
+    cons_cfg(&cc, queue, "w");
+    cc.count = 10;
+    cc.max_deliveries = 1;
+    if (lose_reply) { /* a consumer in its steady state: resume done, waiting for new entries */
+        cl_fault(&c, "XREADGROUP", 1000000);
+        REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+        CHECK_RC(rsq_consumer_next(&k, &m, 200), RSQ_EMPTY);
+    }
+    for (i = 0; i < 4; i++) {
+        char v[16];
+        snprintf(v, sizeof v, "m%d", i);
+        rsq_command(&a, &r, "XADD", queue, "*", "payload", v, (char *)0);
+        if (i == 1 && big) {
+            char *body = (char *)malloc(big);
+            const char *argv[5] = { "XADD", queue, "*", "payload", NULL };
+            size_t lens[5] = { 4, 0, 1, 7, 0 };
+            REQUIRE(body != NULL);
+            memset(body, 'Z', big);
+            argv[4] = body;
+            lens[1] = strlen(queue);
+            lens[4] = big;
+            CHECK_RC(rsq_command_argv(&a, &r, 5, argv, lens), RSQ_OK);
+            if (r && r->str) snprintf(bigid, sizeof bigid, "%s", r->str);
+            free(body);
+        }
+    }
+    if (lose_reply) { /* the next read runs, and its reply is lost */
+        ft.nth = ft.seen + 1;
+        ft.lose_reply = 1;
+    } else {
+        rsq_client_config_init(&cfg);
+        cfg.url = S.url;
+        cfg.retry_base_ms = 10;
+        cfg.limits.max_bulk = 64 << 10;
+        rsq_client_init(&c, &cfg);
+        REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    }
+    t0 = ms_now();
+    while ((!got[0] || !got[1] || !got[2] || !got[3]) && ms_now() - t0 < 8000) {
+        rsq_result rc = rsq_consumer_next(&k, &m, 500);
+        if (rc == RSQ_EMPTY) continue;
+        if (rc != RSQ_OK) { errors++; continue; }
+        if (complete(m) && m->payload_len == 2 && m->payload[0] == 'm' && m->payload[1] >= '0' && m->payload[1] <= '3')
+            got[m->payload[1] - '0']++;
+        /* the server's count: 1, or 0 for a batch's later entries (reset at once, see
+           the README's delivery counts) */
+        if (m->deliveries != 1 || server_count(&a, queue, m->id_str) > 1 || server_count(&a, queue, m->id_str) < 0) {
+            fprintf(stderr, "    %s %.*s: deliveries %lld, the server says %lld\n", m->id_str, (int)m->payload_len, m->payload ? m->payload : "", m->deliveries, server_count(&a, queue, m->id_str));
+            wrong_count++;
+        }
+        rsq_ack(&k, m);
+    }
+    CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    if (lose_reply) CHECK(ft.fired);
+    CHECK(errors <= 2);
+    for (i = 0; i < 4; i++) CHECK_EQ_INT(got[i], 1);
+    CHECK_EQ_INT(wrong_count, 0);
+    snprintf(dlq, sizeof dlq, "{%s}:dlq", queue);
+    CHECK_EQ_INT(xlen(&a, dlq), big ? 1 : 0);
+    if (big) CHECK(dlq_field(&a, dlq, 0, "dlq-id", dl, sizeof dl) && !strcmp(dl, bigid));
+    CHECK_EQ_INT(pending_total(&a, queue), 0);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+    rsq_client_free(&a);
+}
+
+static void test_edges_lost_read_reply_counts_nothing(void) { unseen_read_case("e:lostreply", 1, 0); }
+static void test_edges_dropped_batch_counts_nothing(void) { unseen_read_case("e:dropped", 0, (size_t)100 << 10); }
+
 static void test_edges_oversized_entry_is_set_aside(void) {
     rsq_client a, big, c;
     rsq_client_config cfg;
@@ -1404,6 +1504,8 @@ void suite_edges(void) {
     RUN(test_edges_stats_lag_after_trim_and_delete);
     RUN(test_edges_stats_oldest_pending_is_idle_time);
     RUN(test_edges_oversized_entry_is_set_aside);
+    RUN(test_edges_lost_read_reply_counts_nothing);
+    RUN(test_edges_dropped_batch_counts_nothing);
     RUN(test_edges_slow_batch_is_not_reclaimed_from_a_live_consumer);
     RUN(test_edges_frozen_server_next_returns_in_bound);
     RUN(test_edges_frozen_server_reclaim_due_returns_in_bound);

@@ -77,6 +77,55 @@ static void test_failures_readonly_is_retried_then_reported(void) {
     srv_stop(&primary, 0);
 }
 
+/* WAIT covers only the writes of its own connection: publishes written on a connection
+   that was then lost are not confirmed by a WAIT on the next one (a cluster failover
+   lost confirmed messages that way), so the after-step says RSQ_ERR_REPLICAS. */
+static void test_failures_wait_after_lost_connection(void) {
+    srv primary, replica;
+    char extra[128];
+    rsq_client c, admin;
+    rsq_client_config cfg;
+    rsq_producer quick, safe;
+    rsq_producer_config pc;
+    const rsq_reply *r;
+    const char *text = NULL;
+    int i;
+    REQUIRE(srv_start(&primary, NULL) == 0);
+    snprintf(extra, sizeof extra, "replicaof 127.0.0.1 %d\n", primary.port);
+    REQUIRE(srv_start(&replica, extra) == 0);
+    rsq_client_config_init(&cfg);
+    cfg.url = primary.url;
+    cfg.name = "wl-admin";
+    rsq_client_init(&admin, &cfg);
+    for (i = 0; i < 100; i++) { /* the replica is in sync */
+        if (rsq_command(&admin, &r, "WAIT", "1", "100", (char *)0) == RSQ_OK && r->integer == 1) break;
+        usleep(50000);
+    }
+    REQUIRE(i < 100);
+    cfg.name = "wl-pub";
+    rsq_client_init(&c, &cfg);
+    rsq_producer_config_init(&pc);
+    pc.queue = "wl";
+    REQUIRE(rsq_producer_init(&quick, &c, &pc) == RSQ_OK);
+    pc.wait_replicas = 1;
+    pc.wait_timeout_ms = 2000;
+    REQUIRE(rsq_producer_init(&safe, &c, &pc) == RSQ_OK);
+    CHECK_RC(rsq_publish(&safe, "a", 1, NULL), RSQ_OK);
+    CHECK_RC(rsq_producer_after_step(&safe, NULL, NULL), RSQ_OK); /* in step: confirmed */
+    CHECK_RC(rsq_publish(&quick, "b", 1, NULL), RSQ_OK);           /* written, no WAIT */
+    CHECK_RC(rsq_command(&admin, &r, "CLIENT", "KILL", "SKIPME", "yes", "TYPE", "normal", (char *)0), RSQ_OK);
+    usleep(100000);
+    CHECK_RC(rsq_publish(&safe, "c", 1, NULL), RSQ_OK); /* on a new connection */
+    CHECK_RC(rsq_producer_after_step(&safe, &text, NULL), RSQ_ERR_REPLICAS);
+    CHECK(text && strstr(text, "lost before WAIT") != NULL);
+    CHECK_RC(rsq_publish(&safe, "d", 1, NULL), RSQ_OK); /* and then in step again */
+    CHECK_RC(rsq_producer_after_step(&safe, NULL, NULL), RSQ_OK);
+    rsq_client_free(&c);
+    rsq_client_free(&admin);
+    srv_stop(&replica, 0);
+    srv_stop(&primary, 0);
+}
+
 /* NOAUTH and WRONGPASS are final; the password appears in no log line or error. */
 static void test_failures_noauth_final_and_no_credentials_in_logs(void) {
     srv s;
@@ -121,4 +170,5 @@ void suite_failures(void) {
     RUN(test_failures_busy_is_retried);
     RUN(test_failures_readonly_is_retried_then_reported);
     RUN(test_failures_noauth_final_and_no_credentials_in_logs);
+    RUN(test_failures_wait_after_lost_connection);
 }

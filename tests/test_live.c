@@ -91,6 +91,25 @@ static void live_plain_auth(void) {
     CHECK(strstr(rsq_errstr(&c), "looking-glass") == NULL);
     CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_ERR_AUTH);
     rsq_client_free(&c);
+    /* a user name other than "default" needs ACL users: said as such, naming 6.0 */
+    snprintf(url, sizeof url, "redis://alice:wonderland@127.0.0.1:%d", P.port);
+    CHECK_RC(open_client(&c, url, 2), RSQ_OK);
+    CHECK_RC(rsq_connect(&c), RSQ_ERR_UNSUPPORTED);
+    CHECK(strstr(rsq_errstr(&c), "6.0") != NULL && strstr(rsq_errstr(&c), "wonderland") == NULL);
+    rsq_client_free(&c);
+    /* no password given, and a client name (the first step): the error says so */
+    {
+        rsq_client_config cfg;
+        snprintf(url, sizeof url, "redis://127.0.0.1:%d", P.port);
+        rsq_client_config_init(&cfg);
+        cfg.url = url;
+        cfg.name = "named";
+        cfg.retry_attempts = 1;
+        CHECK_RC(rsq_client_init(&c, &cfg), RSQ_OK);
+    }
+    CHECK_RC(rsq_connect(&c), RSQ_ERR_AUTH);
+    CHECK(strstr(rsq_errstr(&c), "requires a password") != NULL);
+    rsq_client_free(&c);
     srv_stop(&P, 0);
 }
 
@@ -228,7 +247,7 @@ static void test_live_resp3(void) {
     if (srv_version(&S) && srv_version(&S) < 60000) {
         /* no HELLO: protocol 3 fails clearly, every call, with nothing half-done */
         CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_ERR_UNSUPPORTED);
-        CHECK(strstr(rsq_errstr(&c), "HELLO") != NULL);
+        CHECK(strstr(rsq_errstr(&c), "HELLO") != NULL && strstr(rsq_errstr(&c), "6.0") != NULL);
         CHECK(!rsq_is_connected(&c));
         rsq_client_free(&c);
         t_need_version(srv_version(&S), 60000, "RESP3");

@@ -277,6 +277,16 @@ static void test_producer_lossy_caps(void) {
         CHECK_RC(rsq_trim_minid(&c, "pub:cap", id, 1, &trimmed), RSQ_ERR_UNSUPPORTED);
         CHECK(strstr(rsq_errstr(&c), srv_version_str(ver(), v, sizeof v)) != NULL);
         CHECK_EQ_INT(xlen(&c, "pub:cap"), 5);
+        /* a LIMIT on a "~" cap (6.2): the same, before the XADD is sent */
+        pc.cap.mode = RSQ_TRIM_MAXLEN;
+        pc.cap.maxlen = 100;
+        pc.cap.exact = 0;
+        pc.cap.limit = 10;
+        CHECK_RC(rsq_producer_init(&p, &c, &pc), RSQ_OK);
+        CHECK_RC(rsq_publish(&p, "y", 1, NULL), RSQ_ERR_UNSUPPORTED);
+        CHECK(strstr(rsq_errstr(&c), v) != NULL && strstr(rsq_errstr(&c), "LIMIT") != NULL);
+        CHECK_EQ_INT(xlen(&c, "pub:cap"), 5);
+        pc.cap.limit = 0;
         /* a MINID cap on publish: the same, before the XADD is sent */
         pc.cap.mode = RSQ_TRIM_MINID;
         pc.cap.minid = id;
