@@ -36,7 +36,8 @@
 
    CONTENTS (search for the anchors: each names a section of the declarations, and
    "// >>name (implementation)" the same section of the implementation, in the same
-   order; a section calls only the sections above it)
+   order; the consumer's rooms exist in the implementation only, as "// >>room:"; a
+   section calls only the sections above it)
    ========
      // >>results      rsq_result, rsq_result_str
      // >>memory       rsq_allocator, rsq_arena (no-malloc mode)
@@ -48,7 +49,8 @@
      // >>url          rsq_url_parse
      // >>ids          rsq_id
      // >>keys         rsq_queue_key: a queue's streams, dead letters, shards
-     // >>connection   rsq_client: config, connect and handshake, errors, event-loop fd
+     // >>connection   rsq_client: config, connect and handshake, errors, event-loop fd;
+                       the socket writes and reads (rsq__node_flush, rsq__node_read)
      // >>cluster      Redis Cluster: slot map, routing, redirects
      // >>commands     the command path: rsq_command, pipelines (rsq_append, rsq_flush,
                        rsq_read_reply), transactions, rsq_server_version
@@ -61,9 +63,11 @@
          // >>deadletters   rsq_dead_letter, rsq_dead_letter_replay
          // >>nack          rsq_nack, rsq_extend
          // >>reclaim       taking over the entries of stalled consumers
-         // >>fetch         the consumer loop: group setup, resume, reads, and the one
-                            fetch state machine behind rsq_consumer_next and _step
-         // >>run           rsq_consumer_next, rsq_consumer_step, rsq_consumer_run
+         // >>fetch         one round of the consumer loop: group setup, reclaim,
+                            resume, reads: the one fetch state machine (rsq__fetch)
+                            behind rsq_consumer_next and _step
+         // >>run           the loop itself: rsq_consumer_next, rsq_consumer_step,
+                            rsq_consumer_run, rsq_consumer_stop
      // >>impl         the implementation, from // >>platform on
      Versions and licence: at the end.
 
@@ -1101,7 +1105,9 @@ typedef enum rsq_reclaim_mode {
 typedef struct rsq_consumer_config {
     const char *queue;           /* queue name (see rsq_queue_key). Required.           */
     const char *group;           /* consumer group. Required.                           */
-    const char *name;            /* consumer name; default "<hostname>-<pid>". Give a
+    const char *name;            /* consumer name; default "<hostname>-<pid>", the same
+                                    for every consumer of a process: give each consumer
+                                    of one group in one process its own name. Give a
                                     stable name to resume own pending entries on restart */
     int count;                   /* prefetch per read, default 16                       */
     int block_ms;                /* longest wait in one blocking read, default 5000     */
@@ -1217,7 +1223,9 @@ RSQDEF void rsq_consumer_config_init(rsq_consumer_config *cfg);
    until rsq_consumer_free. */
 RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq_consumer_config *cfg);
 /* Releases the consumer's memory (unconfirmed acks are dropped: call
-   rsq_consumer_flush first). Safe on a zeroed consumer. */
+   rsq_consumer_flush first). Safe on a zeroed consumer. A step's read still in
+   flight is given up by closing the client's connection (the next call reconnects).
+   Blocks: never. */
 RSQDEF void rsq_consumer_free(rsq_consumer *cons);
 
 /* Next message, waiting up to timeout_ms (RSQ_TIMEOUT_FOREVER allowed;
@@ -1248,6 +1256,11 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **m, i
    on first use, re-reading own pending entries after a reconnect, a reclaim pass,
    higher priority levels, dead letters) runs inside the call as short request/reply
    exchanges; waiting for new entries never does. Connecting, when needed, blocks.
+   While a read is in flight (after RSQ_AGAIN, until a call returns something else)
+   the client owes its reply: calls that need a round trip of their own on the same
+   client (rsq_nack, rsq_dead_letter, rsq_extend, rsq_consumer_release,
+   rsq_consumer_flush with acks queued, rsq_command) return RSQ_ERR_STATE. Make them
+   between a message's hand-out and the next step (rsq_ack never needs one).
    Blocks: never for new entries; housekeeping exchanges up to io_timeout_ms each.
    Memory: *m as for rsq_consumer_next. Redis: as rsq_consumer_next. */
 RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **m);
@@ -1260,22 +1273,23 @@ RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **m);
 RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
 /* Negative acknowledgement. A message whose deliveries already reached
    max_deliveries goes to the dead-letter stream instead (rsq_dead_letter). Else,
-   delay_ms 0: redeliver now to this consumer (XCLAIM to itself, which counts a
-   delivery; the message comes back from the next rsq_consumer_next). delay_ms > 0:
+   delay_ms 0: redeliver now to this consumer (XCLAIM to itself, keeping the count
+   handlers saw; the message comes back from the next rsq_consumer_next, counted
+   then). delay_ms > 0:
    the entry stays pending, parked on the pseudo-consumer "rsq:delayed" and made to
    look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
    counted), so any consumer's reclaim pass takes it about delay_ms later (within one
    reclaim interval; a consumer with reclaim RSQ_RECLAIM_OFF still takes back these
-   parked entries, and only these); delays are capped at visibility_ms. One round trip. `error` (may
-   be NULL) is remembered for a later dead letter.
+   parked entries, and only these); delays are capped at visibility_ms. `error` (may
+   be NULL) is remembered for a later dead letter. RSQ_ERR_STATE while a step's read
+   is in flight (see rsq_consumer_step).
    Blocks: one round trip (io_timeout_ms). Redis: XCLAIM ... RETRYCOUNT [IDLE] JUSTID. */
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
 /* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
    dlq-group, dlq-id, dlq-deliveries (the count handlers saw), dlq-error, and XACK, in
    one MULTI/EXEC (no scripting needed). A command the server refuses (NOPERM for
    either, a renamed command) discards both: nothing moves, and the error names the
-   step. One round trip; never resent after a lost link (the entry stays pending and
-   comes again).
+   step. Never resent after a lost link (the entry stays pending and comes again).
    Blocks: two round trips (MULTI, then the commands and EXEC). Redis: MULTI, XADD,
    XACK, EXEC. */
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error);
@@ -1294,7 +1308,9 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dead_letter_
 /* Extends the lease on m: resets its idle time so that no one reclaims it while this
    consumer still works on it. Atomic check-and-claim in a short script (one round
    trip); RSQ_ERR_STATE when the entry is no longer this consumer's (it was reclaimed:
-   the work may be done twice). Call it well within visibility_ms. Needs scripting
+   the work may be done twice), and also, with nothing sent, while a step's read is in
+   flight (rsq_errstr says "pipelined replies are still unread": call it again after
+   the step). Call it well within visibility_ms. Needs scripting
    (EVAL): on a server without it (renamed or disabled) RSQ_ERR_UNSUPPORTED, with an
    error text that says so (RSQ_ERR_NOPERM when an ACL denies EVAL).
    Redis: EVAL (XPENDING, XCLAIM ... JUSTID). */
@@ -5413,6 +5429,8 @@ RSQ__INTERN rsq_result rsq__cons_argv(rsq_consumer *cons, size_t n) {
 RSQDEF void rsq_consumer_free(rsq_consumer *cons) {
     const rsq_allocator *a;
     if (!cons || !cons->c) return;
+    if (cons->xr_inflight)
+        rsq_disconnect(cons->c); /* the read's reply would be owed forever */
     a = &cons->c->alloc;
     rsq__free(a, cons->st);
     rsq__free(a, cons->keys);
@@ -5697,7 +5715,10 @@ RSQDEF rsq_result rsq_consumer_flush(rsq_consumer *cons) {
     int ncmd = 0;
     rsq_result rc;
     if (!cons || !cons->c) return RSQ_ERR_ARG;
-    if (cons->nack == 0) return RSQ_OK;
+    if (cons->nack == 0) {
+        cons->c->err[0] = '\0';
+        return RSQ_OK;
+    }
     if ((rc = rsq__cons_sync(cons)) != RSQ_OK) return rc;
     if (rsq_pending_replies(cons->c)) return rsq__set_err(cons->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     rc = rsq__append_acks(cons, &ncmd);
@@ -7005,6 +7026,8 @@ RSQDEF rsq_result rsq_consumer_step(rsq_consumer *cons, const rsq_message **out)
     rc = rsq__step(cons, out);
     cons->c->intr = NULL;
     if (cons->stop && rc != RSQ_OK && rc != RSQ_AGAIN) rc = rsq__stop_now(cons);
+    if (rc == RSQ_OK || rc == RSQ_AGAIN)
+        cons->c->err[0] = '\0'; /* rsq_errstr tells of the last failure only */
     return rc;
 }
 
@@ -7016,6 +7039,8 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
     cons->c->intr = NULL;
     cons->c->call_deadline = 0;
     if (cons->stop && rc != RSQ_OK) rc = rsq__stop_now(cons);
+    if (rc == RSQ_OK || rc == RSQ_EMPTY)
+        cons->c->err[0] = '\0'; /* rsq_errstr tells of the last failure only */
     return rc;
 }
 

@@ -161,7 +161,38 @@ static void test_step_ack_while_read_in_flight(void) {
     srv_stop(&s, 0);
 }
 
+/* While a step's read is in flight the client owes its reply: a round trip of its own
+   is refused (RSQ_ERR_STATE, documented), the next successful step clears the error
+   text, and freeing the consumer then leaves the client usable. */
+static void test_step_in_flight_then_free(void) {
+    srv s;
+    rsq_client c;
+    rsq_client_config cfg;
+    rsq_consumer k;
+    rsq_consumer_config kc;
+    const rsq_message *m;
+    const rsq_reply *r;
+    REQUIRE(srv_start(&s, NULL) == 0);
+    rsq_client_config_init(&cfg);
+    cfg.url = s.url;
+    rsq_client_init(&c, &cfg);
+    rsq_consumer_config_init(&kc);
+    kc.queue = "step:free"; kc.group = "g"; kc.start = RSQ_START_ALL; kc.block_ms = 5000;
+    REQUIRE(rsq_consumer_init(&k, &c, &kc) == RSQ_OK);
+    while (rsq_consumer_step(&k, &m) != RSQ_AGAIN) usleep(1000); /* a 5 s read is out */
+    CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_ERR_STATE);
+    CHECK(strstr(rsq_errstr(&c), "unread") != NULL);
+    CHECK_RC(rsq_consumer_step(&k, &m), RSQ_AGAIN);
+    CHECK_STR(rsq_errstr(&c), "");
+    rsq_consumer_free(&k); /* with the read still in flight */
+    CHECK_RC(rsq_command(&c, &r, "PING", (char *)0), RSQ_OK);
+    CHECK(rsq_reply_is(r, "PONG"));
+    rsq_client_free(&c);
+    srv_stop(&s, 0);
+}
+
 void suite_step(void) {
     RUN(test_step_producer_and_consumer_in_one_poll_loop);
     RUN(test_step_ack_while_read_in_flight);
+    RUN(test_step_in_flight_then_free);
 }

@@ -367,6 +367,14 @@ static void test_tool_stats_watch_rides_outage(void) {
     ms = wait_exit(pid, 10000, &st);
     CHECK(ms >= 0 && ms < 1000);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) { /* say why: it has been seen once under load */
+        char line[512];
+        FILE *f = fopen(err, "r");
+        fprintf(stderr, "    exit status %d (signal %d); its stderr:\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1,
+                WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+        while (f && fgets(line, sizeof line, f)) fprintf(stderr, "      %s", line);
+        if (f) fclose(f);
+    }
 
     /* one-shot commands fail fast: exit 1, one line, within a short budget */
     {
