@@ -316,7 +316,10 @@ static void test_tool_work_rides_outage(void) {
     srv_cli(&O, cli, sizeof cli, "XPENDING t:ride g");
     CHECK(strncmp(cli, "0", 1) == 0); /* "after" was acked */
 
-    /* SIGTERM while the server is away stops it at once (nothing in hand: exit 0) */
+    /* SIGTERM while the server is away stops it at once (nothing in hand: exit 0);
+       fresh files, so that the first run's lines cannot stand for this one's */
+    snprintf(out, sizeof out, "%s/work-out2.txt", O.dir);
+    snprintf(err, sizeof err, "%s/work-err2.txt", O.dir);
     pid = spawn_at(O.unix_url, out, err, "./rsq work t:ride -g g -n w1");
     CHECK_EQ_INT(run_at(O.unix_url, NULL, 0, "./rsq pub t:ride third >/dev/null"), 0);
     CHECK(wait_for(out, "third\n", 10000));
@@ -359,6 +362,10 @@ static void test_tool_stats_watch_rides_outage(void) {
     CHECK(ms >= 0 && ms < 1500);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 
+    /* fresh files: the first run's lines must not stand for this one's (a SIGINT
+       sent before the new process has its handler would kill it) */
+    snprintf(out, sizeof out, "%s/watch-out2.txt", O.dir);
+    snprintf(err, sizeof err, "%s/watch-err2.txt", O.dir);
     pid = spawn_at(O.unix_url, out, err, "./rsq stats t:watch --watch 1");
     CHECK(wait_for(out, "length 1", 10000));
     srv_stop(&O, 1);
