@@ -313,15 +313,23 @@ static pid_t producer_proc(void) {
     return pid;
 }
 
+/* Shard s of queue cq: its stream's figures and its group's; 0 when unknown. */
+static int shard_stats(rsq_client *admin, int s, rsq_stream_info *si, rsq_group_info *g) {
+    char k[RSQ_KEY_MAX];
+    rsq_group_info gs[2];
+    size_t n = 0;
+    rsq_queue_key(k, sizeof k, "cq", s, 0, RSQ_KEY_STREAM);
+    if (rsq_stream_stats(admin, k, si, gs, 2, &n) != RSQ_OK || n == 0) return 0;
+    *g = gs[0];
+    return 1;
+}
+
 static int drained(rsq_client *admin) {
     int s;
     for (s = 0; s < 6; s++) {
-        char k[RSQ_KEY_MAX];
         rsq_stream_info si;
-        rsq_group_info g[2];
-        size_t n = 0;
-        rsq_queue_key(k, sizeof k, "cq", s, 0, RSQ_KEY_STREAM);
-        if (rsq_stream_stats(admin, k, &si, g, 2, &n) != RSQ_OK || n == 0 || g[0].pending || g[0].lag) return 0;
+        rsq_group_info g;
+        if (!shard_stats(admin, s, &si, &g) || g.pending || g.lag) return 0;
     }
     return 1;
 }
@@ -398,14 +406,11 @@ static void test_cluster_sharded_queue_migration_and_failover(void) {
         int s;
         for (v = 0; v < MSGS && shown < 5; v++) if (!seen[v]) { fprintf(stderr, "    never handled: %ld\n", v); shown++; }
         for (s = 0; s < 6; s++) {
-            char k[RSQ_KEY_MAX];
             rsq_stream_info si;
-            rsq_group_info g[2];
-            size_t n = 0;
-            rsq_queue_key(k, sizeof k, "cq", s, 0, RSQ_KEY_STREAM);
-            if (rsq_stream_stats(&admin, k, &si, g, 2, &n) == RSQ_OK && n)
+            rsq_group_info g;
+            if (shard_stats(&admin, s, &si, &g))
                 fprintf(stderr, "    now: shard %d length %llu pending %llu lag %llu\n", s, (unsigned long long)si.length,
-                        (unsigned long long)g[0].pending, (unsigned long long)g[0].lag);
+                        (unsigned long long)g.pending, (unsigned long long)g.lag);
         }
     }
     CHECK_EQ_INT(unique, MSGS);

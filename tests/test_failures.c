@@ -50,17 +50,23 @@ static void test_failures_busy_is_retried(void) {
     srv_stop(&s, 0);
 }
 
+/* A primary and its replica, each a private redis-server. */
+static int start_pair(srv *primary, srv *replica) {
+    char extra[128];
+    if (srv_start(primary, NULL) != 0) return -1;
+    snprintf(extra, sizeof extra, "replicaof 127.0.0.1 %d\n", primary->port);
+    if (srv_start(replica, extra) != 0) { srv_stop(primary, 0); return -1; }
+    return 0;
+}
+
 /* READONLY (a write to a replica) is retry-class: retried, then reported as such. */
 static void test_failures_readonly_is_retried_then_reported(void) {
     srv primary, replica;
-    char extra[128];
     rsq_client c;
     rsq_client_config cfg;
     const rsq_reply *r;
     rsq_client_stats st;
-    REQUIRE(srv_start(&primary, NULL) == 0);
-    snprintf(extra, sizeof extra, "replicaof 127.0.0.1 %d\n", primary.port);
-    REQUIRE(srv_start(&replica, extra) == 0);
+    REQUIRE(start_pair(&primary, &replica) == 0);
     rsq_client_config_init(&cfg);
     cfg.url = replica.url;
     cfg.retry_base_ms = 5;
@@ -82,7 +88,6 @@ static void test_failures_readonly_is_retried_then_reported(void) {
    lost confirmed messages that way), so the after-step says RSQ_ERR_REPLICAS. */
 static void test_failures_wait_after_lost_connection(void) {
     srv primary, replica;
-    char extra[128];
     rsq_client c, admin;
     rsq_client_config cfg;
     rsq_producer quick, safe;
@@ -90,9 +95,7 @@ static void test_failures_wait_after_lost_connection(void) {
     const rsq_reply *r;
     const char *text = NULL;
     int i;
-    REQUIRE(srv_start(&primary, NULL) == 0);
-    snprintf(extra, sizeof extra, "replicaof 127.0.0.1 %d\n", primary.port);
-    REQUIRE(srv_start(&replica, extra) == 0);
+    REQUIRE(start_pair(&primary, &replica) == 0);
     rsq_client_config_init(&cfg);
     cfg.url = primary.url;
     cfg.name = "wl-admin";
