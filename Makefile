@@ -15,7 +15,7 @@ TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 # rules that use it: the fault-injecting proxy and the chaos program (both run by the
 # runner's tests), then whatever the optional parts' fragments add. The check at the
 # end of this file stops make if anything is appended later.
-TEST_EXTRA := $(BUILD)/proxy $(BUILD)/chaos
+TEST_EXTRA := $(BUILD)/proxy $(BUILD)/chaos $(BUILD)/switches
 
 # A part of `make test` that cannot run here says so in a recipe with
 #   $(call MAKE_SKIP,NAME,REASON)
@@ -36,13 +36,19 @@ $(BUILD)/examples/%: examples/%.c rsq.h
 	@mkdir -p $(dir $@)
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ $<
 
+# rsq.h with the parts a firmware leaves out left out (run by tests/test_switches.c)
+$(BUILD)/switches: tests/switches.c rsq.h
+	@mkdir -p $(BUILD)
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -DRSQ_NO_CLUSTER -DRSQ_NO_ADMIN -DRSQ_SHORT_ERRORS -o $@ tests/switches.c
+
 $(BUILD)/rsq_test: $(TEST_SRC) tests/*.h rsq.h
 	@mkdir -p $(BUILD)
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ $(TEST_SRC) -lm
 
 # The compile matrix: C99/C11 with gcc and clang, C++11 with g++ and clang++,
 # RSQ_STATIC in two translation units, declarations and implementation apart,
-# RSQ_NO_SOCKETS. Warnings are errors throughout.
+# RSQ_NO_SOCKETS, and every documented combination of the switches that leave parts
+# out (RSQ_NO_CLUSTER, RSQ_NO_ADMIN, RSQ_SHORT_ERRORS). Warnings are errors throughout.
 check-compile:
 	@mkdir -p $(BUILD)/compile
 	@set -e; for cc in gcc clang; do for std in c99 c11; do \
@@ -53,6 +59,13 @@ check-compile:
 	  $$cc -std=$$std $(CWARN) -O2 -o $(BUILD)/compile/static tests/compile/static_a.c tests/compile/static_b.c; \
 	  $(BUILD)/compile/static; \
 	  $$cc -std=$$std $(CWARN) -O2 -c tests/compile/nosockets.c -o $(BUILD)/compile/nosockets.o; \
+	done; done
+	@set -e; for cc in gcc clang; do for sw in RSQ_NO_CLUSTER RSQ_NO_ADMIN RSQ_SHORT_ERRORS \
+	    "RSQ_NO_CLUSTER RSQ_NO_ADMIN" "RSQ_NO_SOCKETS RSQ_NO_CLUSTER RSQ_NO_ADMIN" \
+	    "RSQ_NO_SOCKETS RSQ_NO_CLUSTER RSQ_NO_ADMIN RSQ_SHORT_ERRORS"; do \
+	  echo "  compile $$cc -std=c99 $$sw"; \
+	  $$cc -std=c99 $(CWARN) -O2 $$(for d in $$sw; do printf -- '-D%s ' $$d; done) -DRSQ_IMPLEMENTATION \
+	    -x c -c rsq.h -o $(BUILD)/compile/switches.o; \
 	done; done
 	@echo "  compile gcc -fshort-enums (as firmware toolchains lay out enums)"
 	@gcc -std=c99 $(CWARN) -O2 -fshort-enums -c tests/compile/impl.c -o $(BUILD)/compile/short-enums.o

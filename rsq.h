@@ -140,6 +140,17 @@
      RSQ_STATIC           make every function static (private copy per translation unit)
      RSQDEF               linkage of public functions (default: extern, or static)
      RSQ_NO_SOCKETS       leave out the BSD-socket transport (firmware: plug your own)
+     RSQ_NO_CLUSTER       leave out Redis Cluster (slot map, routing, redirects): once
+                          a MOVED reply showed a cluster node (that reply is returned
+                          as RSQ_ERR_MOVED), commands get RSQ_ERR_UNSUPPORTED
+     RSQ_NO_ADMIN         leave out the >>metrics and >>admin sections (stats, safe
+                          trimming, groups and streams by hand); the producer's
+                          safe_trim_every is then refused with RSQ_ERR_UNSUPPORTED
+     RSQ_SHORT_ERRORS     leave out the error and log texts: rsq_errstr gives the
+                          result's text (rsq_result_str), or the server's own error
+                          line where one was copied; loggers get the item's text
+     (Footprint of each set and stack depths on a Cortex-M4: make size, and the
+     README's firmware section. The four switches combine freely.)
      RSQ_MALLOC/RSQ_REALLOC/RSQ_FREE
                           default allocator when the config's allocator is zeroed;
                           define all three or none (default: malloc/realloc/free)
@@ -365,8 +376,9 @@ typedef struct rsq_reader {
     size_t nodes, node_cap;
     rsq_reply *node;
     int depth, attr_depth;
-    size_t stk_rem[RSQ_MAX_DEPTH_CAP];
+    size_t stk_rem[RSQ_MAX_DEPTH_CAP];         /* the scan's stack, reused by the build's */
     unsigned char stk_attr[RSQ_MAX_DEPTH_CAP];
+    rsq_reply *stk_next[RSQ_MAX_DEPTH_CAP];
     rsq_result err;
     char errmsg[96];
 } rsq_reader;
@@ -638,6 +650,7 @@ typedef struct rsq_client {
     int intr_wait;           /* ... and so does the current wait (a BLOCK read)       */
     uint64_t call_deadline;  /* set by a call with a timeout: no wait goes past it; 0 none */
     char err[RSQ_ERR_MAX];
+    char why[RSQ_ERR_MAX];      /* scratch: an error text being wrapped in another      */
 } rsq_client;
 
 /* Zeroes *cfg (all defaults). */
@@ -775,6 +788,12 @@ RSQDEF size_t rsq_pending_replies(const rsq_client *c);
 RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version);
 
 /* ------------------------------------------------------------------------------------ */
+/* Where a new consumer group starts (rsq_group_create, rsq_consumer_config.start). */
+#define RSQ_START_NEW "$"   /* only entries added after the group is created           */
+#define RSQ_START_ALL "0"   /* the whole history (default: nothing published before the
+                               first consumer is lost)                                   */
+
+#ifndef RSQ_NO_ADMIN
 // >>metrics
 typedef struct rsq_consumer_info {
     char name[RSQ_NAME_MAX];
@@ -873,9 +892,6 @@ RSQDEF rsq_result rsq_trim_maxlen(rsq_client *c, const char *stream, long long m
 RSQDEF rsq_result rsq_trim_minid(rsq_client *c, const char *stream, rsq_id minid, int exact, long long *trimmed);
 
 /* Group start positions. */
-#define RSQ_START_NEW "$"   /* only entries added after the group is created           */
-#define RSQ_START_ALL "0"   /* the whole history (default: nothing published before the
-                               first consumer is lost)                                   */
 
 /* Creates group on stream (and the stream, empty, if missing) starting at `start`
    (RSQ_START_ALL, RSQ_START_NEW or an entry ID; NULL = RSQ_START_ALL). Idempotent: an
@@ -899,6 +915,7 @@ RSQDEF rsq_result rsq_stream_exists(rsq_client *c, const char *stream, int *exis
    Blocks: one round trip. Redis: XLEN. */
 RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long *length);
 
+#endif /* RSQ_NO_ADMIN */
 /* ------------------------------------------------------------------------------------ */
 // >>producer
 /* A header: one more field/value pair of the entry beside `payload`. Lengths of 0
@@ -982,6 +999,8 @@ typedef struct rsq_producer {
     rsq_trim cap;
     int safe_trim_every, resend, wait_replicas, wait_timeout_ms;
     char key[RSQ_KEY_MAX];       /* scratch for derived keys (keeps stack frames small) */
+    const char *argv[12 + 2 * RSQ_MAX_HEADERS]; /* scratch for one XADD's arguments    */
+    size_t lens[12 + 2 * RSQ_MAX_HEADERS];
     uint64_t since_trim;
     uint32_t rr;
     uint64_t published, resent;
@@ -1211,6 +1230,7 @@ struct rsq_consumer {
     char error[RSQ_ERR_MAX];
     rsq_result ack_fail;                 /* acks refused with a read, not yet reported */
     char ack_err[RSQ_ERR_MAX];
+    char why[RSQ_ERR_MAX];               /* scratch: a dead letter's reason being made    */
     rsq_consumer_stats stats;
 };
 
@@ -1376,6 +1396,13 @@ RSQDEF const char *rsq_consumer_name(const rsq_consumer *cons);
 #error "Must define all or none of RSQ_MALLOC, RSQ_REALLOC, RSQ_FREE"
 #endif
 
+/* In a cluster: a client field, or never when built with RSQ_NO_CLUSTER (the code for
+   it then compiles away). */
+#ifdef RSQ_NO_CLUSTER
+#define RSQ__IN_CLUSTER(c) 0
+#else
+#define RSQ__IN_CLUSTER(c) ((c)->cluster)
+#endif
 #ifndef RSQ_ASSERT
 #include <assert.h>
 #define RSQ_ASSERT(x) assert(x)
@@ -1675,6 +1702,7 @@ RSQDEF rsq_allocator rsq_arena_allocator(rsq_arena *a) {
 /* Logging and error texts: every failure reaches the caller as a result code, its text
    in rsq_errstr(client); the logger hears what the caller cannot see. */
 
+#ifndef RSQ_SHORT_ERRORS
 RSQ__INTERN RSQ__PRINTF(4, 5) void rsq__log(rsq_client *c, rsq_log_level lvl, rsq_log_item item, const char *fmt, ...) {
     char msg[320];
     va_list ap;
@@ -1692,6 +1720,18 @@ RSQ__INTERN RSQ__PRINTF(3, 4) rsq_result rsq__set_err(rsq_client *c, rsq_result 
     va_end(ap);
     return rc;
 }
+#else /* RSQ_SHORT_ERRORS: the texts and their arguments are left out at every call */
+RSQ__INTERN void rsq__log_short(rsq_client *c, rsq_log_level lvl, rsq_log_item item) {
+    if (c->log.func && (int)lvl <= (int)c->log.level) c->log.func(c->log.user, lvl, item, rsq_log_item_str(item));
+}
+
+RSQ__INTERN rsq_result rsq__err_short(rsq_client *c, rsq_result rc) {
+    rsq__copy(c->err, sizeof c->err, rsq_result_str(rc), strlen(rsq_result_str(rc)));
+    return rc;
+}
+#define rsq__log(c, lvl, item, ...) rsq__log_short(c, lvl, item)
+#define rsq__set_err(c, rc, ...) rsq__err_short(c, rc)
+#endif
 
 /* ------------------------------------------------------------------------------------ */
 // >>codec (implementation)
@@ -2154,11 +2194,9 @@ RSQ__INTERN void rsq__build_node(rsq_reply *n, const rsq__hdr *h, char *p) {
    aggregate are contiguous. Strings are NUL-terminated in place. Attributes, and
    everything inside them, are built into a throwaway node. */
 RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
-    struct {
-        rsq_reply *next;
-        size_t rem;
-        unsigned char skip;
-    } stk[RSQ_MAX_DEPTH_CAP];
+    size_t *rem = r->stk_rem;       /* the scan's stack is free: it ended at depth 0 */
+    unsigned char *skips = r->stk_attr;
+    rsq_reply **next = r->stk_next;
     int depth = 0;
     size_t off = r->pos, used = 1;
     rsq_reply root_skip;
@@ -2172,34 +2210,34 @@ RSQ__INTERN rsq_result rsq__build(rsq_reader *r, const rsq_reply **out) {
         rsq__hdr h;
         rsq_reply *n;
         char *p = r->buf + off;
-        int skip = depth > 0 && stk[depth - 1].skip;
+        int skip = depth > 0 && skips[depth - 1];
         rsq__hdr_trusted(p, r->scan - off, &h);
         off += h.size;
         if (h.type == '|') {
             if (h.elems) {
-                stk[depth].next = &root_skip;
-                stk[depth].rem = h.elems;
-                stk[depth].skip = 1;
+                next[depth] = &root_skip;
+                rem[depth] = h.elems;
+                skips[depth] = 1;
                 depth++;
             }
             continue;
         }
-        n = skip ? &root_skip : depth == 0 ? &r->node[0] : stk[depth - 1].next++;
+        n = skip ? &root_skip : depth == 0 ? &r->node[0] : next[depth - 1]++;
         if (depth > 0)
-            stk[depth - 1].rem--;
+            rem[depth - 1]--;
         rsq__build_node(n, &h, p);
         if (h.elems && h.num >= 0 && n->type != RSQ_REPLY_NIL) { /* an aggregate with elements: descend */
             if (!skip)
                 n->element = &r->node[used];
-            stk[depth].next = skip ? &root_skip : &r->node[used];
+            next[depth] = skip ? &root_skip : &r->node[used];
             if (!skip)
                 used += h.elems;
-            stk[depth].rem = h.elems;
-            stk[depth].skip = (unsigned char)skip;
+            rem[depth] = h.elems;
+            skips[depth] = (unsigned char)skip;
             depth++;
             continue;
         }
-        while (depth > 0 && stk[depth - 1].rem == 0) depth--;
+        while (depth > 0 && rem[depth - 1] == 0) depth--;
     }
     RSQ_ASSERT(used == r->nodes);
     *out = &r->node[0];
@@ -2935,6 +2973,7 @@ RSQ__INTERN rsq_result rsq__queue_name_error(rsq_client *c, const char *queue) {
     return rsq__set_err(c, RSQ_ERR_ARG, "queue name too long for its derived keys (at most %d bytes each)", RSQ_KEY_MAX - 1);
 }
 RSQ__INTERN rsq_result rsq__check_key(rsq_client *c, const char *what, const char *key) {
+    (void)what; /* used by the error texts only */
     size_t n;
     if (!key) return rsq__set_err(c, RSQ_ERR_ARG, "%s is NULL", what);
     n = strlen(key);
@@ -3129,7 +3168,7 @@ RSQ__INTERN void rsq__close_all(rsq_client *c) {
     rsq__node_close(c, &c->node);
     for (i = 0; i < c->nnodes; i++) rsq__node_close(c, &c->nodes[i]);
     c->order_head = c->order_len = 0;
-    if (c->cluster) c->map_stale = 1;
+    if (RSQ__IN_CLUSTER(c)) c->map_stale = 1;
 }
 
 /* Overwrites memory that held credentials; the volatile writes are not optimised away. */
@@ -3165,7 +3204,7 @@ RSQDEF void rsq_client_free(rsq_client *c) {
 RSQDEF void rsq_disconnect(rsq_client *c) {
     if (c && c->initialized) rsq__close_all(c);
 }
-RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return !c ? 0 : c->cluster ? c->order_len : c->node.pending; }
+RSQDEF size_t rsq_pending_replies(const rsq_client *c) { return !c ? 0 : RSQ__IN_CLUSTER(c) ? c->order_len : c->node.pending; }
 
 /* An internal exchange failed half-way with replies still owed (an append refused
    after others went out, a reply that ended the loop early): the link is dropped, so
@@ -3184,7 +3223,7 @@ RSQDEF int rsq_is_connected(const rsq_client *c) {
     return 0;
 }
 RSQDEF const char *rsq_errstr(const rsq_client *c) { return c ? c->err : "client is NULL"; }
-RSQDEF int rsq_client_is_cluster(const rsq_client *c) { return c && c->cluster; }
+RSQDEF int rsq_client_is_cluster(const rsq_client *c) { return c && RSQ__IN_CLUSTER(c); }
 RSQDEF void rsq_client_get_stats(const rsq_client *c, rsq_client_stats *out) { *out = c->stats; }
 
 RSQDEF int rsq_client_fd(const rsq_client *c) {
@@ -3259,6 +3298,7 @@ RSQ__INTERN rsq_result rsq__node_append(rsq_client *c, rsq__node *n, int argc, c
    (c->intr) ends the wait. RSQ_OK: try again. Otherwise the connection is dropped (a
    reply may still be owed: it could not be reused) and the error returned. */
 RSQ__INTERN rsq_result rsq__node_wait(rsq_client *c, rsq__node *n, int events, uint64_t deadline, const char *doing) {
+    (void)doing; /* used by the error texts only */
     int left = rsq__left(c, deadline);
     rsq_result w;
     if (left == 0) {
@@ -3284,6 +3324,7 @@ RSQ__INTERN rsq_result rsq__node_wait(rsq_client *c, rsq__node *n, int events, u
    RSQ_ERR_TLS when the transport says that the server ended the TLS session (an
    alert), else with RSQ_ERR_IO and the text `lost`. */
 RSQ__INTERN rsq_result rsq__io_failed(rsq_client *c, rsq__node *n, long k, const char *lost) {
+    (void)lost; /* used by the error texts only */
     if (k == (long)RSQ_ERR_TLS) {
         rsq__set_err(c, RSQ_ERR_TLS, "the server closed the TLS session (%s): likely it requires a client certificate "
                      "and none, or one it does not trust, was presented", lost);
@@ -3348,7 +3389,7 @@ RSQ__INTERN rsq_result rsq__took_reply(rsq_client *c, rsq__node *n, const rsq_re
         n->stale = 1; /* the node changed role: whatever the address leads to now */
     if (e == RSQ_ERR_MOVED) {
         c->cluster_seen = 1; /* a cluster: switch at the next command */
-        if (c->cluster && r->len >= 9 && !memcmp(r->str, "CROSSSLOT", 9)) e = RSQ_ERR_SERVER; /* the caller's keys */
+        if (RSQ__IN_CLUSTER(c) && r->len >= 9 && !memcmp(r->str, "CROSSSLOT", 9)) e = RSQ_ERR_SERVER; /* the caller's keys */
     }
     return e;
 }
@@ -3667,6 +3708,7 @@ RSQ__INTERN int rsq__key_arg(int argc, const char *const *argv, const size_t *le
     return argc > 1 ? 1 : -1;
 }
 
+#ifndef RSQ_NO_CLUSTER
 /* The index of the node at host:port, added if new; -1 when out of memory. */
 RSQ__INTERN int rsq__cluster_node(rsq_client *c, const char *host, size_t hlen, int port) {
     int i;
@@ -3858,6 +3900,18 @@ RSQ__INTERN rsq_result rsq__cluster_read(rsq_client *c, const rsq_reply **reply,
     if (rc == RSQ_ERR_MOVED && rsq__redirect(c, &slot, &node, &ask) && !ask) c->slots[slot] = (uint16_t)(node + 1);
     return rc;
 }
+#else /* RSQ_NO_CLUSTER: a redirect is an error; the calls below are never reached */
+RSQ__INTERN rsq_result rsq__cluster_enter(rsq_client *c) {
+    return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "the server is a Redis Cluster node (MOVED) and this build has RSQ_NO_CLUSTER");
+}
+#define rsq__redirect(c, slot, node, ask) ((void)(slot), (void)(node), (void)(ask), 0)
+RSQ__INTERN rsq_result rsq__cluster_append(rsq_client *c, int idx, int argc, const char *const *argv, const size_t *lens) {
+    (void)idx, (void)argc, (void)argv, (void)lens;
+    return rsq__cluster_enter(c);
+}
+#define rsq__route(c, argc, argv, lens, idx) rsq__cluster_append(c, *(idx), argc, argv, lens)
+#define rsq__cluster_read(c, reply, deadline, nonblock) ((void)(reply), (void)(deadline), (void)(nonblock), rsq__cluster_enter(c))
+#endif
 
 /* ------------------------------------------------------------------------------------ */
 // >>commands (implementation): the command path: append, flush, read_reply, command;
@@ -3871,8 +3925,8 @@ RSQDEF rsq_result rsq_append_argv(rsq_client *c, int argc, const char *const *ar
     if (argc < 1 || !argv) return rsq__set_err(c, RSQ_ERR_ARG, "a command needs at least one argument");
     for (i = 0; i < argc; i++)
         if (!argv[i]) return rsq__set_err(c, RSQ_ERR_ARG, "argument %d is NULL", i);
-    if (!c->cluster && c->cluster_seen && c->node.pending == 0 && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
-    if (c->cluster) return rsq__cluster_append(c, -1, argc, argv, lens);
+    if (!RSQ__IN_CLUSTER(c) && c->cluster_seen && c->node.pending == 0 && (rc = rsq__cluster_enter(c)) != RSQ_OK) return rc;
+    if (RSQ__IN_CLUSTER(c)) return rsq__cluster_append(c, -1, argc, argv, lens);
     rsq__node_check_idle(c, &c->node);
     if (!c->node.connected) {
         rc = rsq_connect(c);
@@ -3920,7 +3974,7 @@ RSQDEF rsq_result rsq_flush(rsq_client *c, int timeout_ms) {
     int i;
     rsq_result rc = RSQ_OK, one;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
-    if (c->cluster) {
+    if (RSQ__IN_CLUSTER(c)) {
         uint64_t deadline = rsq__deadline(c, timeout_ms);
         for (i = 0; i < c->nnodes; i++) {
             if (!c->nodes[i].connected || c->nodes[i].wsent == c->nodes[i].wlen) continue;
@@ -3939,7 +3993,7 @@ RSQDEF rsq_result rsq_read_reply(rsq_client *c, const rsq_reply **reply, int tim
     if (!reply) reply = &dummy;
     *reply = NULL;
     if (!c || !c->initialized) return RSQ_ERR_ARG;
-    if (c->cluster) return rsq__cluster_read(c, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
+    if (RSQ__IN_CLUSTER(c)) return rsq__cluster_read(c, reply, rsq__deadline(c, timeout_ms), timeout_ms == RSQ_TIMEOUT_NONBLOCK);
     {
         /* fast path: a complete reply is already buffered and nothing waits to be
            written: no clock read (a deadline is needed only to wait) */
@@ -3975,7 +4029,7 @@ RSQ__INTERN rsq_result rsq__command_ask(rsq_client *c, const rsq_reply **reply, 
     static const char *const asking[1] = { "ASKING" };
     int slot, node, ask;
     rsq_result rc;
-    if (!c->cluster || !rsq__redirect(c, &slot, &node, &ask) || !ask)
+    if (!RSQ__IN_CLUSTER(c) || !rsq__redirect(c, &slot, &node, &ask) || !ask)
         return RSQ_ERR_MOVED;
     rc = rsq__cluster_append(c, node, 1, asking, NULL);
     if (rc == RSQ_OK)
@@ -4031,7 +4085,7 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
             /* the script's own error reply, whatever its words (LOADING, MOVED, max
                clients...): final, and no cue to the client (no cluster mode from a
                script's text). Other classes (NOPERM...) keep their code; none retries. */
-            if (!c->cluster)
+            if (!RSQ__IN_CLUSTER(c))
                 c->cluster_seen = seen;
             return RSQ_ERR_SERVER;
         }
@@ -4040,7 +4094,7 @@ RSQ__INTERN rsq_result rsq__command_ex(rsq_client *c, const rsq_reply **reply, i
             attempt--;
             rc = rsq__command_ask(c, reply, argc, argv, lens, timeout_ms);
             if (rc == RSQ_ERR_MOVED || rc == RSQ_ERR_RETRY) {
-                if (c->cluster && !strncmp(c->err, "CROSSSLOT", 9))
+                if (RSQ__IN_CLUSTER(c) && !strncmp(c->err, "CROSSSLOT", 9))
                     return rc;
                 continue; /* MOVED: the map is updated (or the client switches to cluster mode) */
             }
@@ -4108,7 +4162,7 @@ typedef struct rsq__txcmd {
    until the next call. */
 /* Appends one command of a transaction to its node (idx, in a cluster). */
 RSQ__INTERN rsq_result rsq__tx_append(rsq_client *c, int idx, int argc, const char *const *argv, const size_t *lens) {
-    return c->cluster ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
+    return RSQ__IN_CLUSTER(c) ? rsq__cluster_append(c, idx, argc, argv, lens) : rsq_append_argv(c, argc, argv, lens);
 }
 
 /* The commands and EXEC, after MULTI was accepted. A new connection (the old one was
@@ -4116,6 +4170,7 @@ RSQ__INTERN rsq_result rsq__tx_append(rsq_client *c, int idx, int argc, const ch
    transaction, so nothing more is sent. On any failure the link is closed (an open
    transaction must not stay open). */
 RSQ__INTERN rsq_result rsq__tx_send(rsq_client *c, const char *op, int idx, int n, const rsq__txcmd *cmds) {
+    (void)op; /* used by the error texts only */
     static const char *const exec_argv[1] = { "EXEC" };
     uint32_t epoch = c->epoch;
     rsq_result rc = RSQ_OK;
@@ -4161,20 +4216,20 @@ RSQ__INTERN rsq_result rsq__tx_queued(rsq_client *c, const char *op, int n, cons
    leaves the connection's state unknown: it is closed. Once EXEC ran, an error of one
    command (say WRONGTYPE) does not undo the others: that error is returned. */
 RSQ__INTERN rsq_result rsq__tx_exec(rsq_client *c, const char *op, int n, const rsq__txcmd *cmds, const rsq_reply **exec) {
+    (void)op; (void)cmds; /* used by the error texts only */
     const rsq_reply *r;
-    char why[RSQ_ERR_MAX];
     size_t j;
     rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
     if (rc != RSQ_OK && !rsq_result_is_server_error(rc))
         return rc;
     if (rc != RSQ_OK) {
         const char *cause = strstr(c->err, "because of: ");
-        rsq__copy(why, sizeof why, c->err, strlen(c->err));
+        rsq__copy(c->why, sizeof c->why, c->err, strlen(c->err));
         if (strncmp(c->err, "EXECABORT", 9))
             rsq_disconnect(c);
         else if (cause)
             rc = rsq__classify(cause + 12, strlen(cause + 12));
-        return rsq__set_err(c, rc, "%s: EXEC refused: %s; nothing was done (transaction discarded)", op, why);
+        return rsq__set_err(c, rc, "%s: EXEC refused: %s; nothing was done (transaction discarded)", op, c->why);
     }
     if (r->type != RSQ_REPLY_ARRAY || r->len != (size_t)n)
         return rsq__set_err(c, RSQ_ERR_REPLY, "%s: EXEC: unexpected reply", op);
@@ -4190,32 +4245,31 @@ RSQ__INTERN rsq_result rsq__transaction(rsq_client *c, const char *op, int n, co
     static const char *const multi[1] = { "MULTI" };
     const rsq_reply *r;
     rsq_result rc = RSQ_OK, first = RSQ_OK;
-    char why[RSQ_ERR_MAX];
     int idx = -1;
     *exec = NULL;
     if (rsq_pending_replies(c))
         return rsq__set_err(c, RSQ_ERR_STATE, "pipelined replies are still unread");
-    if (!c->cluster && c->cluster_seen && (rc = rsq__cluster_enter(c)) != RSQ_OK)
+    if (!RSQ__IN_CLUSTER(c) && c->cluster_seen && (rc = rsq__cluster_enter(c)) != RSQ_OK)
         return rc;
-    if (c->cluster && (rc = rsq__route(c, cmds[0].argc, cmds[0].argv, cmds[0].lens, &idx)) != RSQ_OK)
+    if (RSQ__IN_CLUSTER(c) && (rc = rsq__route(c, cmds[0].argc, cmds[0].argv, cmds[0].lens, &idx)) != RSQ_OK)
         return rc;
     rc = rsq__tx_append(c, idx, 1, multi, NULL);
     if (rc == RSQ_OK)
         rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
     if (rsq_result_is_server_error(rc)) {
-        rsq__copy(why, sizeof why, c->err, strlen(c->err));
-        return rsq__set_err(c, rc, "%s: MULTI refused: %s; nothing was done", op, why);
+        rsq__copy(c->why, sizeof c->why, c->err, strlen(c->err));
+        return rsq__set_err(c, rc, "%s: MULTI refused: %s; nothing was done", op, c->why);
     }
     if (rc != RSQ_OK || (rc = rsq__tx_send(c, op, idx, n, cmds)) != RSQ_OK)
         return rc;
-    if ((rc = rsq__tx_queued(c, op, n, cmds, why, sizeof why, &first)) != RSQ_OK)
+    if ((rc = rsq__tx_queued(c, op, n, cmds, c->why, sizeof c->why, &first)) != RSQ_OK)
         return rc;
     if (first == RSQ_OK)
         return rsq__tx_exec(c, op, n, cmds, exec);
     rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT); /* EXEC's reply: EXECABORT */
     if (rc != RSQ_OK && !rsq_result_is_server_error(rc))
         return rc;
-    return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", why);
+    return rsq__set_err(c, first, "%s; nothing was done (transaction discarded)", c->why);
 }
 
 /* A transaction of two commands: `first` (built with rsq__args) and argc2 C strings
@@ -4257,14 +4311,13 @@ RSQDEF rsq_result rsq_server_version(rsq_client *c, long *version) {
     rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "INFO", "server", (char *)0);
     if (rsq_result_is_server_error(rc) && rc != RSQ_ERR_MOVED) {
         /* INFO denied or renamed away: HELLO (Redis >= 6) also tells the version */
-        char why[RSQ_ERR_MAX];
         const rsq_reply *v;
-        rsq__copy(why, sizeof why, c->err, strlen(c->err));
+        rsq__copy(c->why, sizeof c->why, c->err, strlen(c->err));
         rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "HELLO", c->protocol == 3 ? "3" : "2", (char *)0);
         v = rc == RSQ_OK ? rsq_reply_get(r, "version") : NULL;
         if (!v || !v->str) {
             if (rc == RSQ_OK || rsq_result_is_server_error(rc))
-                rc = rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "server version unknown: INFO refused (%s) and HELLO too", why);
+                rc = rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "server version unknown: INFO refused (%s) and HELLO too", c->why);
             return rc;
         }
         c->server_version = rsq__parse_version(v->str, v->len);
@@ -4305,6 +4358,7 @@ RSQ__INTERN int rsq__no_scripting(rsq_result rc) {
    that `what` needs scripting: RSQ_ERR_UNSUPPORTED (or RSQ_ERR_NOPERM) with the
    server's line, cut before the script's text. Other errors pass unchanged. */
 RSQ__INTERN rsq_result rsq__needs_scripting(rsq_client *c, rsq_result rc, const char *what) {
+    (void)what; /* used by the error texts only */
     char srv[RSQ_ERR_MAX];
     const char *cut;
     int unknown = rc == RSQ_ERR_SERVER && !strncmp(c->err, "ERR unknown command", 19);
@@ -4316,6 +4370,7 @@ RSQ__INTERN rsq_result rsq__needs_scripting(rsq_client *c, rsq_result rc, const 
 }
 
 /* ------------------------------------------------------------------------------------ */
+#ifndef RSQ_NO_ADMIN
 // >>metrics (implementation)
 /* Stats never read entry bodies: an entry may be larger than this client's reply
    limits (written by another client), and a stats call should not move megabytes.
@@ -4841,6 +4896,7 @@ RSQDEF rsq_result rsq_stream_length(rsq_client *c, const char *stream, long long
     return rc;
 }
 
+#endif /* RSQ_NO_ADMIN */
 /* ------------------------------------------------------------------------------------ */
 // >>producer (implementation)
 
@@ -4863,6 +4919,9 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
     if (cfg->cap.mode != RSQ_TRIM_NONE && cfg->cap.mode != RSQ_TRIM_MAXLEN && cfg->cap.mode != RSQ_TRIM_MINID)
         return rsq__set_err(c, RSQ_ERR_ARG, "unknown cap.mode");
     if (cfg->safe_trim_every < 0) return rsq__set_err(c, RSQ_ERR_ARG, "safe_trim_every must not be negative");
+#ifdef RSQ_NO_ADMIN
+    if (cfg->safe_trim_every) return rsq__set_err(c, RSQ_ERR_UNSUPPORTED, "safe_trim_every: this build has RSQ_NO_ADMIN");
+#endif
     p->c = c;
     memcpy(p->queue, cfg->queue, strlen(cfg->queue) + 1);
     p->levels = RSQ__DEF(cfg->priority_levels, 1);
@@ -4897,6 +4956,7 @@ RSQ__INTERN uint32_t rsq__fnv1a(const char *s, size_t n) {
 }
 
 RSQ__INTERN rsq_result rsq__check_outgoing(rsq_producer *p, const rsq_outgoing *m, size_t idx) {
+    (void)idx; /* used by the error texts only */
     rsq_client *c = p->c;
     size_t i;
     if (m->payload_len > p->max_payload)
@@ -4952,17 +5012,15 @@ RSQ__INTERN void rsq__xadd_cap(const rsq_producer *p, rsq__args *a, char *thr, c
 
 /* Appends the XADD for one message. */
 RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) {
-    const char *argv[12 + 2 * RSQ_MAX_HEADERS];
-    size_t lens[12 + 2 * RSQ_MAX_HEADERS];
-    rsq__args a = rsq__args_on(argv, lens, 12 + 2 * RSQ_MAX_HEADERS);
-    char key[RSQ_KEY_MAX], thr[RSQ_ID_STRLEN], lim[24];
+    rsq__args a = rsq__args_on(p->argv, p->lens, (int)RSQ__COUNTOF(p->argv));
+    char *key = p->key, thr[RSQ_ID_STRLEN], lim[24];
     int shard = rsq__msg_shard(p, m, &p->rr);
     size_t i;
     rsq__arg(&a, "XADD");
     if (shard == 0 && m->priority == 0)
         rsq__arg(&a, p->queue);
     else
-        rsq__argn(&a, key, rsq_queue_key(key, sizeof key, p->queue, shard, m->priority, RSQ_KEY_STREAM));
+        rsq__argn(&a, key, rsq_queue_key(key, sizeof p->key, p->queue, shard, m->priority, RSQ_KEY_STREAM));
     rsq__xadd_cap(p, &a, thr, lim);
     rsq__arg(&a, m->id ? m->id : "*");
     rsq__arg(&a, "payload");
@@ -4975,7 +5033,7 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) 
         else
             rsq__argn(&a, f->value, f->value_len ? f->value_len : strlen(f->value));
     }
-    return rsq_append_argv(p->c, a.argc, argv, lens);
+    return rsq_append_argv(p->c, a.argc, p->argv, p->lens);
 }
 
 /* What an XADD of these messages needs beyond Redis 5.0 and cannot do without: MINID
@@ -4989,6 +5047,7 @@ RSQ__INTERN rsq_result rsq__xadd_features(rsq_producer *p, const rsq_outgoing *m
     long need = p->cap.mode == RSQ_TRIM_MINID ? 60200 : 0, v = 0;
     rsq_result rc;
     size_t i;
+    (void)what; /* used by the error text only */
     if (p->cap.mode != RSQ_TRIM_NONE && !p->cap.exact && p->cap.limit > 0 && !need) {
         need = 60200;
         what = "XADD ... LIMIT (cap.limit)";
@@ -5009,6 +5068,7 @@ RSQ__INTERN rsq_result rsq__xadd_features(rsq_producer *p, const rsq_outgoing *m
 
 /* The periodic safe trim: every stream of the queue, each tried even when another
    failed; the first failure is returned. */
+#ifndef RSQ_NO_ADMIN
 RSQ__INTERN rsq_result rsq__safe_trim_queue(rsq_producer *p) {
     int s, l;
     rsq_result rc, first = RSQ_OK;
@@ -5022,6 +5082,9 @@ RSQ__INTERN rsq_result rsq__safe_trim_queue(rsq_producer *p) {
         }
     return first;
 }
+#else /* refused by rsq_producer_init */
+#define rsq__safe_trim_queue(p) RSQ_ERR_UNSUPPORTED
+#endif
 
 /* An after-step failed: log, count and keep it (the first of the call); the call
    returns RSQ_OK, so the client's error text is cleared. */
@@ -5067,7 +5130,7 @@ RSQ__INTERN rsq_result rsq__wait_written(rsq_client *c, int replicas, int timeou
         return rsq__set_err(c, RSQ_ERR_REPLICAS,
                             "WAIT: a connection that carried writes was lost before WAIT; they may not be on any replica");
     }
-    if (!c->cluster) {
+    if (!RSQ__IN_CLUSTER(c)) {
         if (!c->node.written) return RSQ_OK;
         c->node.written = 0;
         rc = rsq__node_append(c, &c->node, 3, argv, lens);
@@ -5151,9 +5214,8 @@ RSQ__INTERN rsq_result rsq__publish_confirm(rsq_producer *p, rsq__pub *b, size_t
     rsq_id id;
     rsq_result rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
     if (rc == RSQ_ERR_NOPERM) {
-        char key[RSQ_KEY_MAX];
-        size_t kl = rsq_queue_key(key, sizeof key, p->queue, shard, b->msgs[i].priority, RSQ_KEY_STREAM);
-        return rsq__noperm_key(c, rc, "XADD", 4, key, kl);
+        size_t kl = rsq_queue_key(p->key, sizeof p->key, p->queue, shard, b->msgs[i].priority, RSQ_KEY_STREAM);
+        return rsq__noperm_key(c, rc, "XADD", 4, p->key, kl);
     }
     if (rc != RSQ_OK)
         return rc;
@@ -5510,14 +5572,14 @@ RSQ__INTERN void rsq__cons_settings(rsq_consumer *cons, const rsq_consumer_confi
 
 /* The key table: every stream's key and dead-letter key, NUL-separated in one block,
    streams ordered by level, highest first, then shard. Pass 0 measures (*bytes), pass
-   1 (keys allocated) writes. 0 when a key cannot be derived from the queue name. */
-RSQ__INTERN int rsq__cons_keys(rsq_consumer *cons, const rsq_consumer_config *cfg, int pass, size_t *bytes) {
-    char key[RSQ_KEY_MAX];
+   1 (keys allocated) writes. 0 when a key cannot be derived from the queue name. key:
+   RSQ_KEY_MAX bytes of scratch (allocated: it would make a large stack frame). */
+RSQ__INTERN int rsq__cons_keys(rsq_consumer *cons, const rsq_consumer_config *cfg, int pass, size_t *bytes, char *key) {
     size_t off = 0;
     int k = 0, s, l;
     for (l = cons->levels - 1; l >= 0; l--)
         for (s = 0; s < cons->shards; s++, k++) {
-            size_t n = rsq_queue_key(key, sizeof key, cfg->queue, s, l, RSQ_KEY_STREAM), d;
+            size_t n = rsq_queue_key(key, RSQ_KEY_MAX, cfg->queue, s, l, RSQ_KEY_STREAM), d;
             if (!n)
                 return 0;
             if (pass == 1) {
@@ -5530,7 +5592,7 @@ RSQ__INTERN int rsq__cons_keys(rsq_consumer *cons, const rsq_consumer_config *cf
             if (cfg->dead_letter)
                 d = strlen(cfg->dead_letter);
             else
-                d = rsq_queue_key(key, sizeof key, cfg->queue, s, 0, RSQ_KEY_DEAD_LETTER);
+                d = rsq_queue_key(key, RSQ_KEY_MAX, cfg->queue, s, 0, RSQ_KEY_DEAD_LETTER);
             if (pass == 1) {
                 cons->st[k].dlq_off = off;
                 memcpy(cons->keys + off, cfg->dead_letter ? cfg->dead_letter : key, d + 1);
@@ -5545,6 +5607,7 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
     rsq_result rc;
     size_t keybytes = 0;
     uint64_t need;
+    char *key;
     if (!cons || !c || !c->initialized || !cfg)
         return c ? rsq__set_err(c, RSQ_ERR_ARG, "consumer, client or config is NULL") : RSQ_ERR_ARG;
     memset(cons, 0, sizeof *cons);
@@ -5562,18 +5625,25 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
         memset(cons, 0, sizeof *cons);
         return RSQ_ERR_ARG;
     }
-    if (!rsq__cons_keys(cons, cfg, 0, &keybytes)) {
+    if (!(key = (char *)rsq__realloc(&c->alloc, NULL, RSQ_KEY_MAX))) {
+        memset(cons, 0, sizeof *cons);
+        return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for consumer state");
+    }
+    if (!rsq__cons_keys(cons, cfg, 0, &keybytes, key)) {
+        rsq__free(&c->alloc, key);
         rsq_consumer_free(cons);
         return rsq__queue_name_error(c, cfg->queue);
     }
     cons->keys = (char *)rsq__realloc(&c->alloc, NULL, keybytes);
     cons->st = (rsq__cstream *)rsq__realloc(&c->alloc, NULL, sizeof(rsq__cstream) * (size_t)cons->nstreams);
     if (!cons->keys || !cons->st) {
+        rsq__free(&c->alloc, key);
         rsq_consumer_free(cons);
         return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for consumer state");
     }
     memset(cons->st, 0, sizeof(rsq__cstream) * (size_t)cons->nstreams);
-    rsq__cons_keys(cons, cfg, 1, &keybytes);
+    rsq__cons_keys(cons, cfg, 1, &keybytes, key);
+    rsq__free(&c->alloc, key);
     if ((rc = rsq__cons_argv(cons, 16 + 2 * (size_t)cons->nstreams)) != RSQ_OK) {
         rsq_consumer_free(cons);
         return rc;
@@ -6147,7 +6217,7 @@ RSQ__INTERN rsq_result rsq__replay_one(rsq_client *c, const char *dlq, rsq__repl
 
 RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t max, size_t *replayed) {
     rsq__replay sc;
-    char origin[RSQ_KEY_MAX], id[RSQ_ID_STRLEN];
+    char *origin, id[RSQ_ID_STRLEN]; /* origin: RSQ_KEY_MAX bytes, allocated (stack frames stay small) */
     size_t done = 0;
     rsq_result rc = RSQ_OK;
     if (replayed)
@@ -6157,6 +6227,8 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
     if ((rc = rsq__check_key(c, "dead-letter stream", dlq)) != RSQ_OK)
         return rc;
     memset(&sc, 0, sizeof sc);
+    if (!(origin = (char *)rsq__realloc(&c->alloc, NULL, RSQ_KEY_MAX)))
+        return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory");
     while (max == 0 || done < max) {
         const rsq_reply *f = NULL;
         rc = rsq__replay_next(c, dlq, &f, id, origin);
@@ -6168,6 +6240,7 @@ RSQDEF rsq_result rsq_dead_letter_replay(rsq_client *c, const char *dlq, size_t 
             break;
         done++;
     }
+    rsq__free(&c->alloc, origin);
     rsq__free(&c->alloc, sc.copy);
     rsq__free(&c->alloc, (void *)sc.argv);
     rsq__free(&c->alloc, sc.lens);
@@ -6407,7 +6480,7 @@ RSQ__INTERN rsq_result rsq__reclaim(rsq_consumer *cons) {
 
 /* In a cluster, a sharded queue's streams live in several slots. */
 RSQ__INTERN int rsq__cons_sharded_cluster(const rsq_consumer *cons) {
-    return cons->shards > 1 && (cons->c->cluster || cons->c->cluster_seen);
+    return cons->shards > 1 && (RSQ__IN_CLUSTER(cons->c) || cons->c->cluster_seen);
 }
 
 /* A read of streams [first, first+n) is about to go out: from here the server may
@@ -6667,22 +6740,24 @@ RSQ__INTERN rsq_result rsq__resume_take(rsq_consumer *cons, int sidx, const rsq_
     return RSQ_OK;
 }
 
+/* The entry is too large for this client: set aside by ID. */
+RSQ__INTERN rsq_result rsq__resume_too_large(rsq_consumer *cons, int sidx, const rsq__resume *rs) {
+    rsq_result rc;
+    rsq__fmt(cons->why, sizeof cons->why, "entry larger than the consumer's reply limits (%s)", cons->c->err);
+    if ((rc = rsq__dead_letter_id(cons, sidx, rs->pid, rs->before, cons->why)) != RSQ_OK)
+        return rc;
+    cons->st[sidx].cursor = rs->pid;
+    return RSQ_OK;
+}
+
 RSQ__INTERN rsq_result rsq__resume_one(rsq_consumer *cons, int sidx) {
-    rsq_client *c = cons->c;
-    char why[RSQ_ERR_MAX + 64];
     const rsq_reply *r = NULL;
     rsq__resume rs;
     rsq_result rc, rc_read;
     memset(&rs, 0, sizeof rs);
     rc = rsq__resume_ask(cons, sidx, &rs, &r, &rc_read);
-    if (rc_read == RSQ_ERR_LIMIT && rc == RSQ_OK && rs.have) {
-        /* the entry is too large for this client: set it aside by ID */
-        rsq__fmt(why, sizeof why, "entry larger than the consumer's reply limits (%s)", c->err);
-        if ((rc = rsq__dead_letter_id(cons, sidx, rs.pid, rs.before, why)) != RSQ_OK)
-            return rc;
-        cons->st[sidx].cursor = rs.pid;
-        return RSQ_OK;
-    }
+    if (rc_read == RSQ_ERR_LIMIT && rc == RSQ_OK && rs.have)
+        return rsq__resume_too_large(cons, sidx, &rs);
     if (rc != RSQ_OK)
         return rc;
     if (rc_read != RSQ_OK)
@@ -6975,7 +7050,7 @@ RSQ__INTERN int rsq__next_again(rsq_consumer *cons, rsq_result rc, int *attempt,
         return 1;
     }
     if ((rsq__link_error(rc) || rc == RSQ_ERR_RETRY || rc == RSQ_ERR_REPLY || rc == RSQ_ERR_MOVED) &&
-        (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc) || c->cluster) && rc != RSQ_ERR_RESOLVE &&
+        (rc != RSQ_ERR_CONNECT || rsq__server_full(c, rc) || RSQ__IN_CLUSTER(c)) && rc != RSQ_ERR_RESOLVE &&
         rsq__retry_allowed(c, *attempt)) {
         rsq__cons_backoff(cons, *attempt, deadline);
         (*attempt)++;

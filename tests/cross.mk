@@ -5,13 +5,13 @@
 #                       then gcc -m32 (the host build with sockets, and the offline
 #                       test suites run as 32-bit; gcc-multilib, installed by
 #                       tools/deps.sh on x86-64)
-#   make size           .text/.data/.bss of the Cortex-M4 object and of the image, and
-#                       the 15 biggest functions
+#   make size           the footprint per switch set (.text/.rodata/.data/.bss of the
+#                       object and of the core in an image), stack frames and depths
 #   make test-examples  tests/examples_test.sh: every example built as its first comment
 #                       says and run against a private redis-server
 
 .PHONY: cross size test-examples
-TEST_EXTRA += cross test-examples
+TEST_EXTRA += cross size test-examples
 
 ARM_CC    ?= arm-none-eabi-gcc
 ARM_SIZE  ?= arm-none-eabi-size
@@ -82,12 +82,12 @@ cross-riscv:
 cross: cross-arm cross-m32 cross-riscv
 	@echo "cross: ok"
 
+# The footprint table (tools/size_report.py): every documented switch set, the object
+# and the core's share of a linked image (tests/size_core.c), the largest stack frame
+# and the deepest publish and consume paths; the firmware set's object by section of
+# rsq.h; fails on a stack frame over 512 bytes, reports the 24 KiB budget.
 size: cross-arm
-	@echo "Cortex-M4 -Os, RSQ_NO_SOCKETS: the object (every function), then a minimal image (--gc-sections, newlib-nano):"
-	@$(ARM_SIZE) $(ARM_OBJ) $(ARM_ELF)
-	@echo "15 biggest functions in the object (bytes):"
-	@$(ARM_NM) --size-sort -S --radix=d $(ARM_OBJ) | awk '$$3 ~ /^[tTdDbBrR]$$/ { print $$2 + 0, $$4 }' | tail -15 | sort -rn | \
-	  awk '{ printf "  %6d  %s\n", $$1, $$2 }'
+	@ARM_CC=$(ARM_CC) ARM_NM=$(ARM_NM) python3 tools/size_report.py $(CROSS_DIR)/size
 
 test-examples:
 	@tools/deps.sh test
