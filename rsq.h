@@ -955,7 +955,15 @@ typedef struct rsq_outgoing {
     const char *shard_key;    /* with shards > 1: messages with equal keys share a shard
                                  (per-key order); NULL: round robin                       */
     size_t shard_key_len;     /* 0: strlen(shard_key)                                     */
+    const char *idempotency_key; /* publish at most once per key within the producer's
+                                 dedup_window_ms: a second publish with the same key adds
+                                 nothing and returns the first one's entry ID. NULL: none
+                                 (or, with rsq_producer_config.idempotent, a generated
+                                 one). At most RSQ_IDEMPOTENCY_KEY_MAX bytes. With shards
+                                 > 1 and no shard_key, the key picks the shard.         */
+    size_t idempotency_key_len;  /* 0: strlen(idempotency_key)                            */
 } rsq_outgoing;
+#define RSQ_IDEMPOTENCY_KEY_MAX 200
 
 typedef struct rsq_producer_config {
     const char *queue;        /* queue name = the stream key of level 0. Required.        */
@@ -966,6 +974,12 @@ typedef struct rsq_producer_config {
     int safe_trim_every;      /* run rsq_trim_safe on every stream of the queue after this
                                  many publishes (an after-step, see
                                  rsq_producer_after_step); default 0 (never)              */
+    int idempotent;           /* 1: messages without an idempotency_key get one made by
+                                 the producer (a random prefix per producer, a sequence),
+                                 so its own resend after a lost connection never stores a
+                                 message twice. Default 0                                 */
+    long dedup_window_ms;     /* how long an idempotency key is remembered on the server
+                                 (its key {Q}:idem:KEY expires then); default 3,600,000  */
     int no_resend;            /* 1: after a lost connection, report unconfirmed publishes
                                  as RSQ_ERR_IO instead of resending them (default 0)      */
     int wait_replicas;        /* after each publish call, WAIT until this many replicas
@@ -987,6 +1001,8 @@ typedef struct rsq_producer_stats {
                                  stored twice: at-least-once)                             */
     size_t inflight;          /* confirmations outstanding from rsq_publish_async         */
     uint64_t after_failures;  /* after-steps (WAIT, safe trim) failed since init          */
+    uint64_t deduplicated;    /* publishes with an idempotency key seen before: nothing
+                                 was added, the first entry's ID was returned            */
 } rsq_producer_stats;
 
 /* Producer state (private fields). Uses the client; one producer per client at a time
@@ -999,11 +1015,17 @@ typedef struct rsq_producer {
     rsq_trim cap;
     int safe_trim_every, resend, wait_replicas, wait_timeout_ms;
     char key[RSQ_KEY_MAX];       /* scratch for derived keys (keeps stack frames small) */
-    const char *argv[12 + 2 * RSQ_MAX_HEADERS]; /* scratch for one XADD's arguments    */
-    size_t lens[12 + 2 * RSQ_MAX_HEADERS];
+    const char *argv[20 + 2 * RSQ_MAX_HEADERS]; /* scratch for one XADD's arguments    */
+    size_t lens[20 + 2 * RSQ_MAX_HEADERS];
+    char idem[RSQ_KEY_MAX];      /* scratch: the idempotency key on the server            */
+    char ik[RSQ_IDEMPOTENCY_KEY_MAX + 48]; /* scratch: a message's idempotency key       */
     uint64_t since_trim;
     uint32_t rr;
-    uint64_t published, resent;
+    uint64_t published, resent, deduplicated;
+    int idempotent;
+    long dedup_window_ms;
+    char idem_prefix[20];        /* generated keys: this prefix, then a sequence number    */
+    uint64_t idem_seq;
     size_t inflight;
     rsq_result async_first;      /* the first refusal since the last after-steps (async)  */
     uint64_t after_failures;     /* after-steps failed since init                         */
@@ -1036,8 +1058,15 @@ RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, 
    (may be NULL) the number of failed after-steps since rsq_producer_init.
    Blocks: never. Memory: *text lives in the producer until its next publish call. */
 RSQDEF rsq_result rsq_producer_after_step(const rsq_producer *p, const char **text, uint64_t *failures);
-/* Publishes one message with headers, explicit ID, priority or shard key.
-   Blocks, errors and Redis: as rsq_publish. */
+/* Publishes one message with headers, explicit ID, priority, shard key or idempotency
+   key. With an idempotency key (or a generated one: rsq_producer_config.idempotent)
+   the message is stored at most once per key within dedup_window_ms: a repeat returns
+   the first entry's ID with RSQ_OK and adds nothing (rsq_producer_stats.deduplicated).
+   The first publish of an idempotent producer asks the server for the producer's
+   number (one round trip, once).
+   Blocks and errors: as rsq_publish; RSQ_ERR_ARG for a key of 0 or more than
+   RSQ_IDEMPOTENCY_KEY_MAX bytes; RSQ_ERR_NOPERM when EVAL is denied.
+   Redis: XADD; with a key EVAL (GET, XADD, SET ... PX in one script) and, once, INCR. */
 RSQDEF rsq_result rsq_publish_msg(rsq_producer *p, const rsq_outgoing *m, rsq_id *id_out);
 /* Publishes n messages in one pipelined write. ids[i] and results[i] (each array may
    be NULL) receive each message's ID and result; one message's server error does not
@@ -4932,6 +4961,9 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
     p->resend = !cfg->no_resend;
     if (cfg->wait_replicas < 0 || cfg->wait_timeout_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "wait settings must not be negative");
     p->wait_replicas = cfg->wait_replicas;
+    if (cfg->dedup_window_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "dedup_window_ms must not be negative");
+    p->idempotent = cfg->idempotent;
+    p->dedup_window_ms = RSQ__DEF(cfg->dedup_window_ms, 3600000L);
     p->wait_timeout_ms = RSQ__DEF(cfg->wait_timeout_ms, 1000);
     /* the longest key derived from the queue must fit */
     if (!rsq_queue_key(p->key, sizeof p->key, p->queue, p->shards - 1, p->levels - 1, RSQ_KEY_DELAYED))
@@ -4979,16 +5011,42 @@ RSQ__INTERN rsq_result rsq__check_outgoing(rsq_producer *p, const rsq_outgoing *
                  (n > 2 && !memcmp(m->id + n - 2, "-*", 2) && rsq_id_parse(m->id, n - 2, &tmp));
         if (!ok) return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: malformed entry ID", idx);
     }
+    if (m->idempotency_key) {
+        size_t kn = m->idempotency_key_len ? m->idempotency_key_len : strlen(m->idempotency_key);
+        if (kn == 0 || kn > RSQ_IDEMPOTENCY_KEY_MAX)
+            return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: idempotency_key must be 1..%d bytes", idx, RSQ_IDEMPOTENCY_KEY_MAX);
+    }
     return RSQ_OK;
 }
 
-/* The shard of message m: by its shard key, else round robin (*rr advances). */
-RSQ__INTERN int rsq__msg_shard(const rsq_producer *p, const rsq_outgoing *m, uint32_t *rr) {
+/* The idempotency key of a message (seq: its number in the producer's sequence, for a
+   generated one), written to out (RSQ_IDEMPOTENCY_KEY_MAX + 2 bytes at least) with
+   its namespace: "k:" the caller's, "g:" generated ("g:<producer>:<seq>"). 0: none. */
+RSQ__INTERN size_t rsq__idem_key(const rsq_producer *p, const rsq_outgoing *m, uint64_t seq, char *out) {
+    size_t n;
+    if (m->idempotency_key) {
+        n = m->idempotency_key_len ? m->idempotency_key_len : strlen(m->idempotency_key);
+        memcpy(out, "k:", 2);
+        memcpy(out + 2, m->idempotency_key, n);
+        return n + 2;
+    }
+    if (!p->idempotent || !p->idem_prefix[0]) return 0;
+    n = strlen(p->idem_prefix);
+    memcpy(out, "g:", 2);
+    memcpy(out + 2, p->idem_prefix, n);
+    out[2 + n] = ':';
+    return 3 + n + rsq__u64_to_dec(out + 3 + n, seq);
+}
+
+/* The shard of message m: by its shard key, else by its idempotency key (ik, ikn: a
+   resend lands where the first try did), else round robin (*rr advances). */
+RSQ__INTERN int rsq__msg_shard(const rsq_producer *p, const rsq_outgoing *m, const char *ik, size_t ikn, uint32_t *rr) {
     if (p->shards <= 1) return 0;
     if (m->shard_key) {
         size_t kl = m->shard_key_len ? m->shard_key_len : strlen(m->shard_key);
         return (int)(rsq__fnv1a(m->shard_key, kl) % (uint32_t)p->shards);
     }
+    if (ikn) return (int)(rsq__fnv1a(ik, ikn) % (uint32_t)p->shards);
     return (int)((*rr)++ % (uint32_t)p->shards);
 }
 
@@ -5010,17 +5068,51 @@ RSQ__INTERN void rsq__xadd_cap(const rsq_producer *p, rsq__args *a, char *thr, c
     }
 }
 
-/* Appends the XADD for one message. */
-RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m) {
+/* Idempotent publishing: the key's mark and the XADD in one step. KEYS: the stream,
+   the mark; ARGV: the window (ms), then XADD's arguments after the key. Reply: {1, ID}
+   when added, {0, ID of the first} when the key was seen within the window. */
+#define RSQ__IDEM_SCRIPT \
+    "local id = redis.call('GET', KEYS[2]) " \
+    "if id then return {0, id} end " \
+    "id = redis.call('XADD', KEYS[1], unpack(ARGV, 2)) " \
+    "redis.call('SET', KEYS[2], id, 'PX', ARGV[1]) " \
+    "return {1, id}"
+
+/* The mark of idempotency key ik on the server: in the slot of the stream key sk (its
+   hash tag, else all of it): "{TAG}:idem:<ik>". Length, or 0 when it does not fit. */
+RSQ__INTERN size_t rsq__idem_mark(char *out, size_t cap, const char *sk, size_t skn, const char *ik, size_t ikn) {
+    size_t o, cl, w = 0;
+    if (rsq__hash_tag(sk, skn, &o, &cl)) { sk += o + 1; skn = cl - o - 1; }
+    if (!rsq__key_put(out, cap, &w, "{", 1) || !rsq__key_put(out, cap, &w, sk, skn) ||
+        !rsq__key_put(out, cap, &w, "}:idem:", 7) || !rsq__key_put(out, cap, &w, ik, ikn))
+        return 0;
+    return w;
+}
+
+/* Appends the XADD for one message (seq: its place in the producer's sequence), or,
+   with an idempotency key, the script that adds it at most once. */
+RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m, uint64_t seq) {
     rsq__args a = rsq__args_on(p->argv, p->lens, (int)RSQ__COUNTOF(p->argv));
-    char *key = p->key, thr[RSQ_ID_STRLEN], lim[24];
-    int shard = rsq__msg_shard(p, m, &p->rr);
-    size_t i;
-    rsq__arg(&a, "XADD");
+    char *key = p->key, thr[RSQ_ID_STRLEN], lim[24], win[24], *ik = p->ik;
+    size_t ikn = rsq__idem_key(p, m, seq, ik), skn, i;
+    int shard = rsq__msg_shard(p, m, ik, ikn, &p->rr);
+    const char *sk = p->queue;
     if (shard == 0 && m->priority == 0)
-        rsq__arg(&a, p->queue);
+        skn = strlen(p->queue);
     else
-        rsq__argn(&a, key, rsq_queue_key(key, sizeof p->key, p->queue, shard, m->priority, RSQ_KEY_STREAM));
+        sk = key, skn = rsq_queue_key(key, sizeof p->key, p->queue, shard, m->priority, RSQ_KEY_STREAM);
+    if (ikn) {
+        size_t mn = rsq__idem_mark(p->idem, sizeof p->idem, sk, skn, ik, ikn);
+        if (!mn)
+            return rsq__set_err(p->c, RSQ_ERR_ARG, "idempotency key too long for the queue's name");
+        rsq__args_list(&a, "EVAL", RSQ__IDEM_SCRIPT, "2", (char *)0);
+        rsq__argn(&a, sk, skn);
+        rsq__argn(&a, p->idem, mn);
+        rsq__argn(&a, win, rsq__u64_to_dec(win, (uint64_t)p->dedup_window_ms));
+    } else {
+        rsq__arg(&a, "XADD");
+        rsq__argn(&a, sk, skn);
+    }
     rsq__xadd_cap(p, &a, thr, lim);
     rsq__arg(&a, m->id ? m->id : "*");
     rsq__arg(&a, "payload");
@@ -5205,9 +5297,21 @@ typedef struct rsq__pub {
     rsq_result *results;
     rsq_result first;        /* the first refusal                                   */
     int retry_pass;          /* some were refused with a retry class (LOADING...)    */
+    uint64_t seq0;           /* msgs[i] is number seq0 + i of the producer's sequence */
 } rsq__pub;
 
 /* The confirmation of msgs[i], written to shard `shard`: its result, the ID stored. */
+/* The entry ID in an XADD's reply, or in the idempotent script's ({added, ID}: a
+   message seen before counts in p->deduplicated). 0 when there is none. */
+RSQ__INTERN int rsq__xadd_reply(rsq_producer *p, const rsq_reply *r, rsq_id *id) {
+    if (r->type == RSQ_REPLY_ARRAY && r->len == 2 && r->element[0].type == RSQ_REPLY_INTEGER) {
+        if (!rsq__reply_id(&r->element[1], id)) return 0;
+        p->deduplicated += r->element[0].integer == 0;
+        return 1;
+    }
+    return rsq__reply_id(r, id);
+}
+
 RSQ__INTERN rsq_result rsq__publish_confirm(rsq_producer *p, rsq__pub *b, size_t i, int shard) {
     rsq_client *c = p->c;
     const rsq_reply *r;
@@ -5219,7 +5323,7 @@ RSQ__INTERN rsq_result rsq__publish_confirm(rsq_producer *p, rsq__pub *b, size_t
     }
     if (rc != RSQ_OK)
         return rc;
-    if (!rsq__reply_id(r, &id))
+    if (!rsq__xadd_reply(p, r, &id))
         return rsq__set_err(c, RSQ_ERR_REPLY, "XADD returned no entry ID");
     if (b->ids)
         b->ids[i] = id;
@@ -5234,7 +5338,7 @@ RSQ__INTERN rsq_result rsq__publish_pass(rsq_producer *p, rsq__pub *b) {
     uint32_t rr = p->rr; /* the shards this pass writes to, for error texts */
     rsq_result rc = RSQ_OK;
     size_t i;
-    for (i = b->done; i < b->n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &b->msgs[i]);
+    for (i = b->done; i < b->n && rc == RSQ_OK; i++) rc = rsq__append_xadd(p, &b->msgs[i], b->seq0 + i);
     if (rc == RSQ_OK)
         rc = rsq_flush(c, RSQ_TIMEOUT_DEFAULT);
     if (rc != RSQ_OK && rsq_pending_replies(c)) {
@@ -5246,7 +5350,7 @@ RSQ__INTERN rsq_result rsq__publish_pass(rsq_producer *p, rsq__pub *b) {
     if (rc != RSQ_OK)
         return rc;
     for (i = b->done; i < b->n; i++) {
-        rc = rsq__publish_confirm(p, b, i, rsq__msg_shard(p, &b->msgs[i], &rr));
+        rc = rsq__publish_confirm(p, b, i, rsq__msg_shard(p, &b->msgs[i], p->ik, rsq__idem_key(p, &b->msgs[i], b->seq0 + i, p->ik), &rr));
         if (rsq__link_error(rc))
             return rc;
         if (rc == RSQ_ERR_RETRY || rc == RSQ_ERR_MOVED)
@@ -5292,6 +5396,7 @@ RSQ__INTERN rsq_result rsq__publish_again(rsq_producer *p, const rsq__pub *b, si
     memset(&one, 0, sizeof one);
     one.msgs = &b->msgs[i];
     one.n = 1;
+    one.seq0 = b->seq0 + i;
     one.ids = &id;
     one.results = &res;
     rc = rsq__publish_send(p, &one);
@@ -5330,6 +5435,25 @@ RSQ__INTERN rsq_result rsq__publish_retry(rsq_producer *p, rsq__pub *b) {
 
 /* The start of a publish call (batch or async): a new after-step result; msgs may be
    NULL only when n is 0. */
+/* With idempotent set, the producer's number among the queue's producers (INCR of
+   {Q}:idem:producers, once): the prefix of its generated keys, unique on the server. */
+RSQ__INTERN rsq_result rsq__idem_producer(rsq_producer *p) {
+    const rsq_reply *r;
+    rsq_result rc;
+    size_t n;
+    if (!p->idempotent || p->idem_prefix[0]) return RSQ_OK;
+    if (rsq_pending_replies(p->c))
+        return rsq__set_err(p->c, RSQ_ERR_STATE, "pipelined replies are still unread (idempotent: the first publish asks "
+                                                 "the server for the producer's number)");
+    if (!(n = rsq__idem_mark(p->idem, sizeof p->idem, p->queue, strlen(p->queue), "producers", 9)))
+        return rsq__queue_name_error(p->c, p->queue);
+    rc = rsq__cmd(p->c, &r, RSQ__ONCE, "INCR", p->idem, (char *)0);
+    if (rc != RSQ_OK) return rc;
+    if (r->type != RSQ_REPLY_INTEGER || r->integer <= 0) return rsq__set_err(p->c, RSQ_ERR_REPLY, "INCR: no number");
+    rsq__u64_to_dec(p->idem_prefix, (uint64_t)r->integer);
+    return RSQ_OK;
+}
+
 RSQ__INTERN rsq_result rsq__publish_start(rsq_producer *p, const rsq_outgoing *msgs, size_t n) {
     if (!p || !p->c)
         return RSQ_ERR_ARG;
@@ -5350,9 +5474,13 @@ RSQDEF rsq_result rsq_publish_batch(rsq_producer *p, const rsq_outgoing *msgs, s
         return rsq__set_err(p->c, RSQ_ERR_STATE, "pipelined replies are still unread");
     if ((rc = rsq__publish_check(p, msgs, n, results)) != RSQ_OK)
         return rc;
+    if ((rc = rsq__idem_producer(p)) != RSQ_OK)
+        return rc;
     memset(&b, 0, sizeof b);
     b.msgs = msgs;
     b.n = n;
+    b.seq0 = p->idem_seq;
+    p->idem_seq += n;
     b.ids = ids;
     b.results = results;
     if ((rc = rsq__publish_send(p, &b)) != RSQ_OK)
@@ -5374,8 +5502,10 @@ RSQDEF rsq_result rsq_publish_async(rsq_producer *p, const rsq_outgoing *msgs, s
         return rc;
     if ((rc = rsq__publish_check(p, msgs, n, NULL)) != RSQ_OK)
         return rc;
+    if ((rc = rsq__idem_producer(p)) != RSQ_OK)
+        return rc;
     for (i = 0; i < n; i++) {
-        if ((rc = rsq__append_xadd(p, &msgs[i])) != RSQ_OK)
+        if ((rc = rsq__append_xadd(p, &msgs[i], p->idem_seq++)) != RSQ_OK)
             return rc;
         p->inflight++;
         if (p->safe_trim_every)
@@ -5407,7 +5537,7 @@ RSQDEF rsq_result rsq_publish_poll(rsq_producer *p, rsq_id *ids, rsq_result *res
         }
         p->inflight--;
         id.ms = id.seq = 0;
-        if (rc == RSQ_OK && !rsq__reply_id(r, &id))
+        if (rc == RSQ_OK && !rsq__xadd_reply(p, r, &id))
             rc = rsq__set_err(p->c, RSQ_ERR_REPLY, "XADD returned no entry ID");
         if (rc == RSQ_OK)
             p->published++;
@@ -5435,6 +5565,7 @@ RSQDEF void rsq_producer_get_stats(const rsq_producer *p, rsq_producer_stats *ou
         return;
     out->published = p->published;
     out->resent = p->resent;
+    out->deduplicated = p->deduplicated;
     out->inflight = p->inflight;
     out->after_failures = p->after_failures;
 }

@@ -175,7 +175,7 @@ static void fill(const char *key, long n) {
 /* ------------------------------------------------------------------------------------ */
 /* rsq contenders */
 
-static double rsq_pub_run(const char *key, int depth, long n) {
+static double rsq_pub_run(const char *key, int depth, long n, int idempotent) {
     rsq_client c;
     rsq_producer p;
     rsq_producer_config pc;
@@ -187,6 +187,7 @@ static double rsq_pub_run(const char *key, int depth, long n) {
     client_open(&c, NULL);
     rsq_producer_config_init(&pc);
     pc.queue = key;
+    pc.idempotent = idempotent;
     if (rsq_producer_init(&p, &c, &pc) != RSQ_OK) die("producer", rsq_errstr(&c));
     m = (rsq_outgoing *)calloc((size_t)depth, sizeof *m);
     if (!m) die("publish", "out of memory");
@@ -523,6 +524,7 @@ static double best_rate(const double *secs, long n) {
 
 static double g_pub[4][3];  /* depth x {rsq, redis-benchmark, hiredis} msgs/s */
 static double g_cons[3];    /* rsq, hiredis XACK/msg, hiredis XACK/batch */
+static double g_pub_idem;   /* rsq_publish_batch depth 64, idempotent (generated keys) */
 static double g_lat[2][3];  /* {rsq, hiredis} x {p50, p99, p999} ns */
 static alloc_res g_alloc[2][3]; /* {rsq, hiredis} x {publish batch 64, consume, publish depth 1} */
 static long g_alloc_total;      /* messages through each (d) process, warm-up included */
@@ -537,7 +539,7 @@ static void measure_publish(void) {
         for (run = 0; run < RUNS; run++) {
             double rps;
             uint64_t c0 = cpu_ns();
-            secs[0][run] = rsq_pub_run("bench:pub:rsq", depths[d], n);
+            secs[0][run] = rsq_pub_run("bench:pub:rsq", depths[d], n, 0);
             run_report("rsq publish", n, secs[0][run], cpu_ns() - c0);
             if (secs[0][run] <= 0) failed("rsq publish", run);
             del_key("bench:pub:rsq");
@@ -557,6 +559,19 @@ static void measure_publish(void) {
             if (secs[2][run] <= 0) failed("hiredis publish", run);
             del_key("bench:pub:hr");
 #endif
+        }
+        if (depths[d] == 64) { /* the same depth with idempotent publishing (generated keys) */
+            double isecs[RUNS];
+            for (run = 0; run < RUNS; run++) {
+                uint64_t c0 = cpu_ns();
+                isecs[run] = rsq_pub_run("bench:pub:idem", 64, n, 1);
+                run_report("rsq publish idempotent", n, isecs[run], cpu_ns() - c0);
+                if (isecs[run] <= 0) failed("rsq publish idempotent", run);
+                admin("EVAL", "for _, k in ipairs(redis.call('KEYS', ARGV[1])) do redis.call('DEL', k) end", "0",
+                      "{bench:pub:idem}:idem:*", NULL, NULL);
+                del_key("bench:pub:idem");
+            }
+            g_pub_idem = best_rate(isecs, n);
         }
         g_pub[d][0] = best_rate(secs[0], n);
         g_pub[d][1] = best_rate(secs[1], n);
@@ -733,6 +748,11 @@ static void build_rows(void) {
         fmt_ratio(r->cell[3], g_pub[d][0], g_pub[d][1]);
         fmt_ratio(r->cell[4], g_pub[d][0], g_pub[d][2]);
     }
+    section("(a2) idempotent publish, depth 64, msgs/s", "rsq keys", "rsq plain", "", "keys/plain", "");
+    r = add_row("    rsq_publish_batch, generated keys", 0);
+    fmt_rate(r->cell[0], g_pub_idem);
+    fmt_rate(r->cell[1], g_pub[2][0]);
+    fmt_ratio(r->cell[3], g_pub_idem, g_pub[2][0]);
     section("(b) consume+ack, COUNT 64, best of 3", "rsq", "hiredis XACK/msg", "hiredis XACK/bat", "rsq/XACK-msg", "rsq/XACK-bat");
     r = add_row("    msgs/s", 0);
     for (k = 0; k < 3; k++) fmt_rate(r->cell[k], g_cons[k]);

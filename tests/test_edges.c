@@ -1485,6 +1485,107 @@ static void test_edges_publish_before_first_consumer(void) {
     rsq_client_free(&c);
 }
 
+/* ===== Publishes that count once (idempotency keys) ===== */
+
+/* A caller's key: the second publish adds nothing and returns the first ID; another
+   key adds; after the window the key counts as new; an empty or too long key is
+   refused before anything is sent. */
+static void test_edges_idempotency_key(void) {
+    rsq_client c;
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_producer_stats st;
+    rsq_outgoing m;
+    rsq_id a, b, d;
+    char big[RSQ_IDEMPOTENCY_KEY_MAX + 2];
+    REQUIRE(have_server);
+    cl(&c);
+    rsq_producer_config_init(&pc);
+    pc.queue = "idem:q";
+    pc.dedup_window_ms = 300;
+    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
+    memset(&m, 0, sizeof m);
+    m.payload = "order";
+    m.payload_len = 5;
+    m.idempotency_key = "order-1";
+    CHECK_RC(rsq_publish_msg(&p, &m, &a), RSQ_OK);
+    CHECK_RC(rsq_publish_msg(&p, &m, &b), RSQ_OK);
+    CHECK(rsq_id_cmp(a, b) == 0);
+    CHECK_EQ_INT(xlen(&c, "idem:q"), 1);
+    m.idempotency_key = "order-2";
+    CHECK_RC(rsq_publish_msg(&p, &m, &d), RSQ_OK);
+    CHECK(rsq_id_cmp(a, d) < 0);
+    CHECK_EQ_INT(xlen(&c, "idem:q"), 2);
+    rsq_producer_get_stats(&p, &st);
+    CHECK_EQ_INT(st.deduplicated, 1);
+    CHECK_EQ_INT(st.published, 3);
+    usleep(600000); /* past the window */
+    m.idempotency_key = "order-1";
+    CHECK_RC(rsq_publish_msg(&p, &m, &b), RSQ_OK);
+    CHECK(rsq_id_cmp(d, b) < 0);
+    CHECK_EQ_INT(xlen(&c, "idem:q"), 3);
+    memset(big, 'k', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    m.idempotency_key = big;
+    CHECK_RC(rsq_publish_msg(&p, &m, &b), RSQ_ERR_ARG);
+    m.idempotency_key = "";
+    CHECK_RC(rsq_publish_msg(&p, &m, &b), RSQ_ERR_ARG);
+    CHECK_EQ_INT(xlen(&c, "idem:q"), 3);
+    rsq_client_free(&c);
+}
+
+/* The producer's resend after a lost reply: a batch of 6 goes out in one write and
+   runs on the server, and the connection dies before any reply is read; the batch is
+   sent again. Without idempotent the stream holds all 6 twice (at-least-once); with
+   it, once: every resent message returns the ID it was first stored under. Sharded
+   too (a resend must land on the shard the first try did). */
+static void idem_resend_case(const char *queue, int idempotent, int shards, long long want_len) {
+    rsq_client c, admin;
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_producer_stats st;
+    rsq_outgoing m[6];
+    rsq_id ids[6];
+    rsq_result res[6];
+    long long total = 0;
+    int i;
+    char key[RSQ_KEY_MAX];
+    cl(&admin);
+    cl_fault(&c, idempotent ? "EVAL" : "XADD", 3);
+    ft.lose_reply = 1;
+    rsq_producer_config_init(&pc);
+    pc.queue = queue;
+    pc.idempotent = idempotent;
+    pc.shards = shards;
+    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
+    memset(m, 0, sizeof m);
+    for (i = 0; i < 6; i++) {
+        m[i].payload = "job";
+        m[i].payload_len = 3;
+    }
+    CHECK_RC(rsq_publish_batch(&p, m, 6, ids, res), RSQ_OK);
+    CHECK(ft.fired);
+    for (i = 0; i < shards; i++) {
+        rsq_queue_key(key, sizeof key, queue, i, 0, RSQ_KEY_STREAM);
+        total += xlen(&admin, key);
+    }
+    CHECK_EQ_INT(total, want_len);
+    rsq_producer_get_stats(&p, &st);
+    CHECK_EQ_INT(st.resent, 6);
+    CHECK_EQ_INT(st.deduplicated, idempotent ? 6 : 0);
+    CHECK_EQ_INT(st.published, 6);
+    for (i = 1; i < 6; i++) CHECK(shards > 1 || rsq_id_cmp(ids[i - 1], ids[i]) < 0); /* one stream: in order, none twice */
+    rsq_client_free(&c);
+    rsq_client_free(&admin);
+}
+
+static void test_edges_idempotent_resend_stores_once(void) {
+    REQUIRE(have_server);
+    idem_resend_case("idem:plain", 0, 1, 12);
+    idem_resend_case("idem:once", 1, 1, 6);
+    idem_resend_case("idem:sharded", 1, 4, 6);
+}
+
 void suite_edges(void) {
     have_server = srv_start(&S, NULL) == 0;
     RUN(test_edges_nogroup_on_one_level_mid_reclaim);
@@ -1516,5 +1617,7 @@ void suite_edges(void) {
     RUN(test_edges_group_destroyed_skips_nothing);
     RUN(test_edges_stream_deleted_skips_nothing);
     RUN(test_edges_publish_before_first_consumer);
+    RUN(test_edges_idempotency_key);
+    RUN(test_edges_idempotent_resend_stores_once);
     if (have_server) srv_stop(&S, 0);
 }
