@@ -302,7 +302,8 @@ typedef enum rsq_log_level {
     X(RSQ_LOGI_RECLAIMED, "reclaimed messages from a stalled consumer") \
     X(RSQ_LOGI_RESENT, "resent publishes not confirmed before a connection loss") \
     X(RSQ_LOGI_AFTER_STEP, "a step after publishing (WAIT, safe trim) failed; the messages are published") \
-    X(RSQ_LOGI_NAME_SKIPPED, "CLIENT SETNAME refused (ACL or renamed command); the name is cosmetic: skipped")
+    X(RSQ_LOGI_NAME_SKIPPED, "CLIENT SETNAME refused (ACL or renamed command); the name is cosmetic: skipped") \
+    X(RSQ_LOGI_DELAYED, "delayed entries need scripting (EVAL): a long retry was cut to visibility_ms, or due entries are not moved")
 
 typedef enum rsq_log_item {
 #define RSQ__X(name, text) name,
@@ -962,6 +963,13 @@ typedef struct rsq_outgoing {
                                  one). At most RSQ_IDEMPOTENCY_KEY_MAX bytes. With shards
                                  > 1 and no shard_key, the key picks the shard.         */
     size_t idempotency_key_len;  /* 0: strlen(idempotency_key)                            */
+    long long delay_ms;       /* > 0: scheduled: the entry reaches the stream (every group)
+                                 this long from now, by the server's clock               */
+    long long deliver_at_ms;  /* > 0: scheduled for this Unix time in ms (server's clock).
+                                 A scheduled message waits in the queue's delayed set
+                                 ({Q}:delayed) until a consumer's housekeeping adds it;
+                                 the publish returns entry ID 0-0; the producer's cap
+                                 does not apply; no explicit id or idempotency key      */
 } rsq_outgoing;
 #define RSQ_IDEMPOTENCY_KEY_MAX 200
 
@@ -1003,6 +1011,7 @@ typedef struct rsq_producer_stats {
     uint64_t after_failures;  /* after-steps (WAIT, safe trim) failed since init          */
     uint64_t deduplicated;    /* publishes with an idempotency key seen before: nothing
                                  was added, the first entry's ID was returned            */
+    uint64_t scheduled;       /* messages put in the delayed set (delay_ms, deliver_at_ms) */
 } rsq_producer_stats;
 
 /* Producer state (private fields). Uses the client; one producer per client at a time
@@ -1021,7 +1030,7 @@ typedef struct rsq_producer {
     char ik[RSQ_IDEMPOTENCY_KEY_MAX + 48]; /* scratch: a message's idempotency key       */
     uint64_t since_trim;
     uint32_t rr;
-    uint64_t published, resent, deduplicated;
+    uint64_t published, resent, deduplicated, scheduled;
     int idempotent;
     long dedup_window_ms;
     char idem_prefix[20];        /* generated keys: this prefix, then a sequence number    */
@@ -1165,8 +1174,17 @@ typedef struct rsq_consumer_config {
                                     at least 100                                        */
     int max_deliveries;          /* more deliveries than this -> dead letter; default 10;
                                     -1: never dead-letter                               */
-    int retry_delay_ms;          /* delay of RSQ_ACTION_RETRY_LATER; default 1000; capped
-                                    at visibility_ms (see rsq_nack)                      */
+    int retry_delay_ms;          /* first delay of RSQ_ACTION_RETRY_LATER (the backoff's
+                                    base), default 1000. Delivery n waits retry_delay_ms
+                                    * retry_factor^(n-1), at most retry_max_ms, give or
+                                    take retry_jitter_pct percent (see rsq_nack for
+                                    delays longer than visibility_ms)                   */
+    double retry_factor;         /* default 2.0; 1.0: the same delay every time          */
+    int retry_max_ms;            /* default 3,600,000 (an hour)                          */
+    int retry_jitter_pct;        /* default 10; -1: none                                 */
+    int due_check_ms;            /* how often this consumer moves due delayed entries
+                                    (retries longer than visibility_ms, scheduled
+                                    publishes) back to their streams; default 1000      */
     int ack_interval_ms;         /* acks of handled messages go out at the latest this
                                     long after handling (with the next read, or on their
                                     own); default 1000, at most visibility_ms / 4. Also:
@@ -1194,12 +1212,16 @@ typedef struct rsq_consumer_stats {
                                     reclaimed entry (reclaim moves them there first)    */
     uint64_t deleted;            /* pending entries found deleted from the stream        */
     uint64_t groups_recreated;
+    uint64_t delayed;            /* retries sent to the delayed set (longer than the lease) */
+    uint64_t promoted;           /* due delayed entries this consumer moved back         */
 } rsq_consumer_stats;
 
 /* private per-stream state */
 typedef struct rsq__cstream {
-    size_t key_off, dlq_off;
+    size_t key_off, dlq_off, delayed_off; /* keys: the stream, its dead letters, its
+                                    shard's delayed set                                 */
     int level, shard, resuming;
+    int retry;                   /* the group's retry stream of this shard               */
     rsq_id cursor;               /* resume cursor (own pending entries)                  */
     rsq_id claim;                /* reclaim scan cursor (XAUTOCLAIM, or XPENDING pages)  */
     rsq_id seen;                 /* last entry ID read as new (">") from this stream     */
@@ -1215,7 +1237,10 @@ struct rsq_consumer {
     rsq_client *c;
     char group[RSQ_NAME_MAX], name[RSQ_NAME_MAX], start[RSQ_ID_STRLEN];
     int count, block_ms, visibility_ms, reclaim_interval_ms, max_deliveries, retry_delay_ms;
-    int ack_interval_ms;
+    int ack_interval_ms, retry_max_ms, retry_jitter_pct, due_check_ms, due_off;
+    double retry_factor;
+    uint64_t next_due;                   /* when the delayed sets are looked at next     */
+    int no_retry;                        /* no rights on the retry streams: not read     */
     int levels, shards, nstreams, reclaim, ready, lost;
     uint64_t batch_ms, ack_ms;           /* when the batch was read; when acks last went */
     uint32_t epoch;
@@ -1324,15 +1349,27 @@ RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
    max_deliveries goes to the dead-letter stream instead (rsq_dead_letter). Else,
    delay_ms 0: redeliver now to this consumer (XCLAIM to itself, keeping the count
    handlers saw; the message comes back from the next rsq_consumer_next, counted
-   then). delay_ms > 0:
+   then; note that m->deliveries is counted up in place). delay_ms up to visibility_ms:
    the entry stays pending, parked on the pseudo-consumer "rsq:delayed" and made to
    look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
    counted), so any consumer's reclaim pass takes it about delay_ms later (within one
    reclaim interval; a consumer with reclaim RSQ_RECLAIM_OFF still takes back these
-   parked entries, and only these); delays are capped at visibility_ms. `error` (may
-   be NULL) is remembered for a later dead letter. RSQ_ERR_STATE while a step's read
-   is in flight (see rsq_consumer_step).
-   Blocks: one round trip (io_timeout_ms). Redis: XCLAIM ... RETRYCOUNT [IDLE] JUSTID. */
+   parked entries, and only these). Longer (any length up to INT_MAX ms, about 24
+   days): the entry leaves the group's pending list: one script acks it (deletes it
+   too when it is itself a retry) and puts it, with its fields, delivery count and
+   priority, in the queue's delayed set ({Q}:delayed, a sorted set by due time of the
+   server's clock), only while this consumer still holds it (else RSQ_ERR_STATE,
+   "lease lost"). When due, any consumer of the queue moves it (within its
+   due_check_ms) to this group's retry stream ({Q}:retry:GROUP, read by this group
+   only, first of all its streams), from which it is handed out with rsq-origin (the
+   entry it retries), rsq-deliveries and rsq-priority among its fields, m->stream the
+   retry stream, m->deliveries counting the earlier deliveries (max_deliveries holds
+   across retries), and deleted when acked or dead-lettered. Without scripting (EVAL
+   refused), such a delay is cut to visibility_ms and logged (RSQ_LOGI_DELAYED).
+   `error` (may be NULL) is remembered for a later dead letter. RSQ_ERR_STATE while a
+   step's read is in flight (see rsq_consumer_step).
+   Blocks: one round trip (io_timeout_ms). Redis: XCLAIM ... RETRYCOUNT [IDLE] JUSTID;
+   longer delays EVAL (XPENDING, XRANGE, XACK, [XDEL], TIME, ZADD). */
 RSQDEF rsq_result rsq_nack(rsq_consumer *cons, const rsq_message *m, int delay_ms, const char *error);
 /* Moves m to the dead-letter stream now: XADD of its fields plus dlq-stream,
    dlq-group, dlq-id, dlq-deliveries (the count handlers saw), dlq-error, and XACK, in
@@ -1389,8 +1426,13 @@ RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void
 RSQDEF void rsq_consumer_stop(rsq_consumer *cons);
 /* For handlers: error text kept with the message if it is dead-lettered later. */
 RSQDEF void rsq_consumer_set_error(rsq_consumer *cons, const char *error);
-/* For handlers: the delay of the next RSQ_ACTION_RETRY_LATER. */
+/* For handlers: the delay of the next RSQ_ACTION_RETRY_LATER, in ms (0: the retry
+   policy's, rsq_consumer_backoff). */
 RSQDEF void rsq_consumer_retry_delay(rsq_consumer *cons, int delay_ms);
+/* The retry policy's delay for m, in ms: retry_delay_ms * retry_factor^(deliveries-1),
+   at most retry_max_ms, give or take retry_jitter_pct percent; at least 1. What
+   RSQ_ACTION_RETRY_LATER waits unless the handler set a delay. Blocks: never. */
+RSQDEF int rsq_consumer_backoff(const rsq_consumer *cons, const rsq_message *m);
 /* Copies the consumer's counters. */
 RSQDEF void rsq_consumer_get_stats(const rsq_consumer *cons, rsq_consumer_stats *out);
 /* The consumer's name (the configured one or the default).
@@ -2946,6 +2988,21 @@ RSQ__INTERN int rsq__key_put(char *out, size_t cap, size_t *w, const char *s, si
     memcpy(out + *w, s, n);
     *w += n;
     return 1;
+}
+
+/* A key of the queue's own in the slot of stream key sk: "{TAG}:<infix><name>", TAG
+   being sk's hash tag, else all of sk (the idempotency marks, the retry streams).
+   NUL-terminated; its length, or 0 when it does not fit in cap. */
+RSQ__INTERN size_t rsq__slot_key(char *out, size_t cap, const char *sk, size_t skn, const char *infix, const char *name,
+                                 size_t nn) {
+    size_t o, cl, w = 0;
+    if (rsq__hash_tag(sk, skn, &o, &cl)) { sk += o + 1; skn = cl - o - 1; }
+    if (!rsq__key_put(out, cap, &w, "{", 1) || !rsq__key_put(out, cap, &w, sk, skn) ||
+        !rsq__key_put(out, cap, &w, "}:", 2) || !rsq__key_put(out, cap, &w, infix, strlen(infix)) ||
+        !rsq__key_put(out, cap, &w, name, nn))
+        return 0;
+    out[w] = '\0';
+    return w;
 }
 
 RSQDEF size_t rsq_queue_key(char *out, size_t cap, const char *queue, int shard, int level, rsq_key_kind kind) {
@@ -5011,6 +5068,9 @@ RSQ__INTERN rsq_result rsq__check_outgoing(rsq_producer *p, const rsq_outgoing *
                  (n > 2 && !memcmp(m->id + n - 2, "-*", 2) && rsq_id_parse(m->id, n - 2, &tmp));
         if (!ok) return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: malformed entry ID", idx);
     }
+    if (m->delay_ms < 0 || m->deliver_at_ms < 0 || ((m->delay_ms || m->deliver_at_ms) && (m->id || m->idempotency_key)))
+        return rsq__set_err(c, RSQ_ERR_ARG, "message %zu: a schedule must not be negative, nor come with an id or an "
+                            "idempotency key", idx);
     if (m->idempotency_key) {
         size_t kn = m->idempotency_key_len ? m->idempotency_key_len : strlen(m->idempotency_key);
         if (kn == 0 || kn > RSQ_IDEMPOTENCY_KEY_MAX)
@@ -5078,19 +5138,37 @@ RSQ__INTERN void rsq__xadd_cap(const rsq_producer *p, rsq__args *a, char *thr, c
     "redis.call('SET', KEYS[2], id, 'PX', ARGV[1]) " \
     "return {1, id}"
 
-/* The mark of idempotency key ik on the server: in the slot of the stream key sk (its
-   hash tag, else all of it): "{TAG}:idem:<ik>". Length, or 0 when it does not fit. */
-RSQ__INTERN size_t rsq__idem_mark(char *out, size_t cap, const char *sk, size_t skn, const char *ik, size_t ikn) {
-    size_t o, cl, w = 0;
-    if (rsq__hash_tag(sk, skn, &o, &cl)) { sk += o + 1; skn = cl - o - 1; }
-    if (!rsq__key_put(out, cap, &w, "{", 1) || !rsq__key_put(out, cap, &w, sk, skn) ||
-        !rsq__key_put(out, cap, &w, "}:idem:", 7) || !rsq__key_put(out, cap, &w, ik, ikn))
-        return 0;
-    return w;
+/* The mark of idempotency key ik on the server, in the slot of the stream key sk:
+   "{TAG}:idem:<ik>". Length, or 0 when it does not fit. */
+#define rsq__idem_mark(out, cap, sk, skn, ik, ikn) rsq__slot_key(out, cap, sk, skn, "idem:", ik, ikn)
+
+/* A scheduled publish: the message into the shard's delayed set, due at a time of the
+   server's clock. KEYS: the stream, the delayed set; ARGV: "in" or "at", ms, fields.
+   Reply: the due time (Unix ms). */
+#define RSQ__SCHEDULE_SCRIPT \
+    "if redis.replicate_commands then redis.replicate_commands() end " \
+    "local due = tonumber(ARGV[2]) " \
+    "if ARGV[1] == 'in' then local t = redis.call('TIME') " \
+    "due = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + due end " \
+    "local m = {KEYS[1], '', tostring(redis.call('INCR', KEYS[2] .. ':seq')), ''} " \
+    "for i = 3, #ARGV do m[#m + 1] = ARGV[i] end " \
+    "redis.call('ZADD', KEYS[2], due, cmsgpack.pack(m)) " \
+    "return due"
+
+/* The start of a scheduled publish's script call, up to its fields. */
+RSQ__INTERN void rsq__schedule_args(rsq_producer *p, const rsq_outgoing *m, rsq__args *a, const char *sk, size_t skn,
+                                    int shard, char *num) {
+    int in = m->deliver_at_ms <= 0;
+    rsq__args_list(a, "EVAL", RSQ__SCHEDULE_SCRIPT, "2", (char *)0);
+    rsq__argn(a, sk, skn);
+    rsq__argn(a, p->idem, rsq_queue_key(p->idem, sizeof p->idem, p->queue, shard, 0, RSQ_KEY_DELAYED));
+    rsq__arg(a, in ? "in" : "at");
+    rsq__argn(a, num, rsq__u64_to_dec(num, (uint64_t)(in ? m->delay_ms : m->deliver_at_ms)));
 }
 
 /* Appends the XADD for one message (seq: its place in the producer's sequence), or,
-   with an idempotency key, the script that adds it at most once. */
+   with an idempotency key, the script that adds it at most once, or, scheduled, the
+   script that puts it in the delayed set. */
 RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m, uint64_t seq) {
     rsq__args a = rsq__args_on(p->argv, p->lens, (int)RSQ__COUNTOF(p->argv));
     char *key = p->key, thr[RSQ_ID_STRLEN], lim[24], win[24], *ik = p->ik;
@@ -5101,7 +5179,9 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m, 
         skn = strlen(p->queue);
     else
         sk = key, skn = rsq_queue_key(key, sizeof p->key, p->queue, shard, m->priority, RSQ_KEY_STREAM);
-    if (ikn) {
+    if (m->delay_ms > 0 || m->deliver_at_ms > 0) {
+        rsq__schedule_args(p, m, &a, sk, skn, shard, win);
+    } else if (ikn) {
         size_t mn = rsq__idem_mark(p->idem, sizeof p->idem, sk, skn, ik, ikn);
         if (!mn)
             return rsq__set_err(p->c, RSQ_ERR_ARG, "idempotency key too long for the queue's name");
@@ -5113,8 +5193,10 @@ RSQ__INTERN rsq_result rsq__append_xadd(rsq_producer *p, const rsq_outgoing *m, 
         rsq__arg(&a, "XADD");
         rsq__argn(&a, sk, skn);
     }
-    rsq__xadd_cap(p, &a, thr, lim);
-    rsq__arg(&a, m->id ? m->id : "*");
+    if (m->delay_ms <= 0 && m->deliver_at_ms <= 0) {
+        rsq__xadd_cap(p, &a, thr, lim);
+        rsq__arg(&a, m->id ? m->id : "*");
+    }
     rsq__arg(&a, "payload");
     rsq__argn(&a, m->payload_len ? (const char *)m->payload : "", m->payload_len);
     for (i = 0; i < m->header_count; i++) {
@@ -5304,6 +5386,11 @@ typedef struct rsq__pub {
 /* The entry ID in an XADD's reply, or in the idempotent script's ({added, ID}: a
    message seen before counts in p->deduplicated). 0 when there is none. */
 RSQ__INTERN int rsq__xadd_reply(rsq_producer *p, const rsq_reply *r, rsq_id *id) {
+    if (r->type == RSQ_REPLY_INTEGER) { /* scheduled: no entry yet */
+        id->ms = id->seq = 0;
+        p->scheduled++;
+        return 1;
+    }
     if (r->type == RSQ_REPLY_ARRAY && r->len == 2 && r->element[0].type == RSQ_REPLY_INTEGER) {
         if (!rsq__reply_id(&r->element[1], id)) return 0;
         p->deduplicated += r->element[0].integer == 0;
@@ -5566,6 +5653,7 @@ RSQDEF void rsq_producer_get_stats(const rsq_producer *p, rsq_producer_stats *ou
     out->published = p->published;
     out->resent = p->resent;
     out->deduplicated = p->deduplicated;
+    out->scheduled = p->scheduled;
     out->inflight = p->inflight;
     out->after_failures = p->after_failures;
 }
@@ -5590,6 +5678,7 @@ RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, 
 // >>consumer (implementation)
 #define RSQ__KEY(cons, i) ((cons)->keys + (cons)->st[(i)].key_off)
 #define RSQ__DLQ(cons, i) ((cons)->keys + (cons)->st[(i)].dlq_off)
+#define RSQ__DELAYED(cons, i) ((cons)->keys + (cons)->st[(i)].delayed_off)
 
 RSQDEF void rsq_consumer_config_init(rsq_consumer_config *cfg) {
     if (cfg) memset(cfg, 0, sizeof *cfg);
@@ -5651,8 +5740,9 @@ RSQ__INTERN rsq_result rsq__cons_check(rsq_client *c, const rsq_consumer_config 
     if (cfg->name && (!cfg->name[0] || strlen(cfg->name) >= RSQ_NAME_MAX))
         return rsq__set_err(c, RSQ_ERR_ARG, "consumer name must be 1..%d bytes", RSQ_NAME_MAX - 1);
     if (cfg->count < 0 || cfg->block_ms < 0 || cfg->visibility_ms < 0 || cfg->reclaim_interval_ms < 0 ||
-        cfg->max_deliveries < -1 || cfg->retry_delay_ms < 0 || cfg->ack_interval_ms < 0)
-        return rsq__set_err(c, RSQ_ERR_ARG, "negative consumer setting");
+        cfg->max_deliveries < -1 || cfg->retry_delay_ms < 0 || cfg->ack_interval_ms < 0 || cfg->retry_max_ms < 0 ||
+        cfg->retry_jitter_pct < -1 || cfg->retry_jitter_pct > 100 || cfg->due_check_ms < 0 || cfg->retry_factor < 0)
+        return rsq__set_err(c, RSQ_ERR_ARG, "negative consumer setting (or retry_jitter_pct over 100)");
     if (cfg->priority_levels < 0 || cfg->priority_levels > RSQ_MAX_PRIORITIES)
         return rsq__set_err(c, RSQ_ERR_ARG, "priority_levels must be 1..%d", RSQ_MAX_PRIORITIES);
     if (cfg->shards < 0 || cfg->shards > RSQ_MAX_SHARDS)
@@ -5694,28 +5784,38 @@ RSQ__INTERN void rsq__cons_settings(rsq_consumer *cons, const rsq_consumer_confi
     cons->reclaim_interval_ms = RSQ__MAX(RSQ__DEF(cfg->reclaim_interval_ms, cons->visibility_ms / 2), 100);
     cons->max_deliveries = RSQ__DEF(cfg->max_deliveries, 10);
     cons->retry_delay_ms = RSQ__DEF(cfg->retry_delay_ms, 1000);
+    cons->retry_factor = cfg->retry_factor > 0 ? cfg->retry_factor : 2.0;
+    cons->retry_max_ms = RSQ__DEF(cfg->retry_max_ms, 3600000);
+    cons->retry_jitter_pct = cfg->retry_jitter_pct < 0 ? 0 : RSQ__DEF(cfg->retry_jitter_pct, 10);
+    cons->due_check_ms = RSQ__DEF(cfg->due_check_ms, 1000);
     cons->ack_interval_ms = RSQ__MAX(RSQ__MIN(RSQ__DEF(cfg->ack_interval_ms, 1000), cons->visibility_ms / 4), 1);
     cons->levels = RSQ__DEF(cfg->priority_levels, 1);
     cons->shards = RSQ__DEF(cfg->shards, 1);
     cons->reclaim = (int)cfg->reclaim;
-    cons->nstreams = cons->levels * cons->shards;
+    cons->nstreams = (cons->levels + 1) * cons->shards; /* the retry streams first */
+    cons->due_off = 0;
 }
 
 /* The key table: every stream's key and dead-letter key, NUL-separated in one block,
    streams ordered by level, highest first, then shard. Pass 0 measures (*bytes), pass
    1 (keys allocated) writes. 0 when a key cannot be derived from the queue name. key:
-   RSQ_KEY_MAX bytes of scratch (allocated: it would make a large stack frame). */
+   2 * RSQ_KEY_MAX bytes of scratch (allocated: it would make a large stack frame).
+   The group's retry streams come first (one per shard), as the highest level. */
 RSQ__INTERN int rsq__cons_keys(rsq_consumer *cons, const rsq_consumer_config *cfg, int pass, size_t *bytes, char *key) {
     size_t off = 0;
     int k = 0, s, l;
-    for (l = cons->levels - 1; l >= 0; l--)
+    for (l = cons->levels; l >= 0; l--)
         for (s = 0; s < cons->shards; s++, k++) {
-            size_t n = rsq_queue_key(key, RSQ_KEY_MAX, cfg->queue, s, l, RSQ_KEY_STREAM), d;
+            size_t n = rsq_queue_key(key, RSQ_KEY_MAX, cfg->queue, s, l == cons->levels ? 0 : l, RSQ_KEY_STREAM), d;
+            if (n && l == cons->levels) /* the group's retry stream of shard s: {TAG}:retry:<group> */
+                n = rsq__slot_key(key, RSQ_KEY_MAX, (const char *)memcpy(key + RSQ_KEY_MAX, key, n + 1), n, "retry:", cfg->group,
+                                  strlen(cfg->group));
             if (!n)
                 return 0;
             if (pass == 1) {
                 cons->st[k].key_off = off;
-                cons->st[k].level = l;
+                cons->st[k].level = l == cons->levels ? 0 : l;
+                cons->st[k].retry = l == cons->levels;
                 cons->st[k].shard = s;
                 memcpy(cons->keys + off, key, n + 1);
             }
@@ -5727,6 +5827,13 @@ RSQ__INTERN int rsq__cons_keys(rsq_consumer *cons, const rsq_consumer_config *cf
             if (pass == 1) {
                 cons->st[k].dlq_off = off;
                 memcpy(cons->keys + off, cfg->dead_letter ? cfg->dead_letter : key, d + 1);
+            }
+            off += d + 1;
+            if (!(d = rsq_queue_key(key, RSQ_KEY_MAX, cfg->queue, s, 0, RSQ_KEY_DELAYED)))
+                return 0;
+            if (pass == 1) {
+                cons->st[k].delayed_off = off;
+                memcpy(cons->keys + off, key, d + 1);
             }
             off += d + 1;
         }
@@ -5756,7 +5863,7 @@ RSQDEF rsq_result rsq_consumer_init(rsq_consumer *cons, rsq_client *c, const rsq
         memset(cons, 0, sizeof *cons);
         return RSQ_ERR_ARG;
     }
-    if (!(key = (char *)rsq__realloc(&c->alloc, NULL, RSQ_KEY_MAX))) {
+    if (!(key = (char *)rsq__realloc(&c->alloc, NULL, 2 * RSQ_KEY_MAX))) {
         memset(cons, 0, sizeof *cons);
         return rsq__set_err(c, RSQ_ERR_NOMEM, "out of memory for consumer state");
     }
@@ -5854,6 +5961,15 @@ RSQ__INTERN rsq_result rsq__append_acks(rsq_consumer *cons, int *ncmd) {
         rc = rsq_append_argv(cons->c, a.argc, a.argv, a.lens);
         if (rc == RSQ_OK)
             (*ncmd)++;
+        if (rc == RSQ_OK && cons->st[s].retry) { /* a retry is read by this group only: done with, it goes */
+            a.argv[2] = a.argv[1]; /* XACK key group ids... -> XDEL key ids... */
+            a.lens[2] = a.lens[1];
+            a.argv[1] = "XDEL";
+            a.lens[1] = 4;
+            rc = rsq_append_argv(cons->c, a.argc - 1, a.argv + 1, a.lens + 1);
+            if (rc == RSQ_OK)
+                (*ncmd)++;
+        }
     }
     for (j = 0; j < cons->nack; j++)
         if (cons->ack_stream[j] < 0) cons->ack_stream[j] = -1 - cons->ack_stream[j];
@@ -5959,6 +6075,17 @@ RSQ__INTERN int rsq__arena_put(rsq_consumer *cons, const char *s, size_t n, size
 /* Copies one [id, [field, value, ...]] entry into the batch. Deleted entries (nil
    fields) are acked away instead. Strings are kept as arena offsets until
    rsq__batch_fix, since the arena may move while it grows. */
+/* A retry carries the deliveries before it (rsq-deliveries: max_deliveries counts
+   them) and its message's priority level (rsq-priority). */
+RSQ__INTERN void rsq__retry_field(const rsq_consumer *cons, rsq_message *m, const rsq_reply *k, const rsq_reply *v) {
+    long long n;
+    if (k->len == 14 && !memcmp(k->str, "rsq-deliveries", 14) && rsq__parse_ll(v->str, v->len, &n) && n > 0 && n < 1000000000)
+        m->deliveries += n;
+    else if (k->len == 12 && !memcmp(k->str, "rsq-priority", 12) && rsq__parse_ll(v->str, v->len, &n) && n >= 0 &&
+             n < cons->levels)
+        m->priority = (int)n;
+}
+
 RSQ__INTERN rsq_result rsq__batch_add(rsq_consumer *cons, int sidx, const rsq_reply *e, long long deliveries) {
     rsq_message *m;
     const rsq_reply *f;
@@ -5999,6 +6126,7 @@ RSQ__INTERN rsq_result rsq__batch_add(rsq_consumer *cons, int sidx, const rsq_re
         cons->fld[fi].name_len = k->len;
         cons->fld[fi].value_len = v->len;
         if (m->payload_field == (size_t)-1 && k->len == 7 && !memcmp(k->str, "payload", 7)) m->payload_field = fi;
+        if (cons->st[sidx].retry) rsq__retry_field(cons, m, k, v);
     }
     cons->nfld += nf;
     cons->nmsg++;
@@ -6189,6 +6317,30 @@ RSQ__INTERN rsq_result rsq__check_msg(rsq_consumer *cons, const rsq_message *m) 
     return rsq__cons_sync(cons);
 }
 
+/* A dead letter from a retry stream: the entry there is this group's only, so it is
+   deleted with the ack, in the same transaction. */
+RSQ__INTERN rsq_result rsq__dead_letter_retry(rsq_consumer *cons, const rsq__args *a, const char *const *ack) {
+    const char *del[3];
+    const rsq_reply *r;
+    rsq__txcmd tx[3];
+    del[0] = "XDEL";
+    del[1] = ack[1];
+    del[2] = ack[3];
+    tx[0].argc = a->argc;
+    tx[0].argv = a->argv;
+    tx[0].lens = a->lens;
+    tx[0].what = "XADD to the dead-letter stream";
+    tx[1].argc = 4;
+    tx[1].argv = ack;
+    tx[1].lens = NULL;
+    tx[1].what = "XACK of the entry";
+    tx[2].argc = 3;
+    tx[2].argv = del;
+    tx[2].lens = NULL;
+    tx[2].what = "XDEL of the retry";
+    return rsq__transaction(cons->c, "dead letter", 3, tx, &r);
+}
+
 RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, const char *error) {
     const char *ack[4];
     char dl[24];
@@ -6208,14 +6360,20 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     rsq__u64_to_dec(dl, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
     if (!error)
         error = cons->error[0] ? cons->error : "dead-lettered";
-    rsq__arg(&a, "dlq-stream");
-    rsq__argn(&a, m->stream, m->stream_len);
+    rsq__arg(&a, "dlq-stream"); /* a retry's: its level's stream (a replay goes there) */
+    if (cons->st[m->sidx].retry)
+        rsq__arg(&a, RSQ__KEY(cons, cons->shards * (cons->levels - m->priority) + m->shard));
+    else
+        rsq__argn(&a, m->stream, m->stream_len);
     rsq__args_list(&a, "dlq-group", cons->group, "dlq-id", m->id_str, "dlq-deliveries", dl, "dlq-error", error, (char *)0);
     ack[0] = "XACK";
     ack[1] = m->stream;
     ack[2] = cons->group;
     ack[3] = m->id_str;
-    rc = rsq__tx_pair(cons->c, "dead letter", &a, "XADD to the dead-letter stream", 4, ack, "XACK of the entry");
+    if (!cons->st[m->sidx].retry)
+        rc = rsq__tx_pair(cons->c, "dead letter", &a, "XADD to the dead-letter stream", 4, ack, "XACK of the entry");
+    else
+        rc = rsq__dead_letter_retry(cons, &a, ack);
     if (rc != RSQ_OK)
         return rc;
     cons->stats.dead_lettered++;
@@ -6414,18 +6572,72 @@ RSQ__INTERN rsq_result rsq__nack_now(rsq_consumer *cons, const rsq_message *m) {
     return RSQ_OK;
 }
 
-/* A nack for redelivery after delay_ms (at most visibility_ms): the entry is parked on
+/* A retry longer than the lease leaves the group's pending list: moved to the shard's
+   delayed set with its fields, count and priority, and acked (deleted too from a retry
+   stream), in one script, only while this consumer still holds it. When due, any
+   consumer's housekeeping adds it to this group's retry stream of the shard.
+   KEYS: the entry's stream, the delayed set, the retry stream; ARGV: group, ID,
+   consumer, delay, count, priority, 1 when the entry is in a retry stream. Reply: 1
+   moved, 0 deleted from the stream (acked away), -1 not this consumer's any more. */
+#define RSQ__DELAY_SCRIPT \
+    "if redis.replicate_commands then redis.replicate_commands() end " \
+    "local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1) " \
+    "if not p[1] or p[1][2] ~= ARGV[3] then return -1 end " \
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) " \
+    "redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) " \
+    "if ARGV[7] == '1' then redis.call('XDEL', KEYS[1], ARGV[2]) end " \
+    "if not e[1] then return 0 end " \
+    "local t = redis.call('TIME') " \
+    "local m = {KEYS[3], ARGV[2], ARGV[5], ARGV[6]} " \
+    "local f = e[1][2] " \
+    "for i = 1, #f, 2 do if string.sub(f[i], 1, 4) ~= 'rsq-' then m[#m + 1] = f[i] m[#m + 1] = f[i + 1] end end " \
+    "redis.call('ZADD', KEYS[2], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) + tonumber(ARGV[4]), " \
+    "cmsgpack.pack(m)) " \
+    "return 1"
+
+RSQ__INTERN rsq_result rsq__nack_delayed(rsq_consumer *cons, const rsq_message *m, int delay_ms) {
+    const rsq_reply *r;
+    char dl[24], cnt[24], pri[24];
+    rsq_result rc;
+    rsq__u64_to_dec(dl, (uint64_t)delay_ms);
+    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    rsq__u64_to_dec(pri, (uint64_t)m->priority);
+    rc = rsq__cmd(cons->c, &r, RSQ__ONCE, "EVAL", RSQ__DELAY_SCRIPT, "3", RSQ__KEY(cons, m->sidx), RSQ__DELAYED(cons, m->sidx),
+                  RSQ__KEY(cons, m->shard), cons->group, m->id_str, cons->name, dl, cnt, pri,
+                  cons->st[m->sidx].retry ? "1" : "0", (char *)0);
+    if (rc != RSQ_OK)
+        return rsq__needs_scripting(cons->c, rc, "a retry longer than visibility_ms");
+    if (r->type != RSQ_REPLY_INTEGER)
+        return rsq__set_err(cons->c, RSQ_ERR_REPLY, "delay script: unexpected reply");
+    if (r->integer < 0)
+        return rsq__set_err(cons->c, RSQ_ERR_STATE, "lease lost: %s is no longer pending on %s", m->id_str, cons->name);
+    cons->stats.nacked++;
+    if (r->integer == 0)
+        cons->stats.deleted++;
+    else
+        cons->stats.delayed++;
+    return RSQ_OK;
+}
+
+/* A nack for redelivery after delay_ms. Up to visibility_ms: the entry is parked on
    the pseudo-consumer, looking idle for visibility_ms - delay_ms, with the handlers'
    count, so that a reclaim pass takes it when due; this consumer's next pass is moved
-   up to then. */
+   up to then. Longer: the delayed set (rsq__nack_delayed); where scripting is refused,
+   capped at visibility_ms (logged). */
 RSQ__INTERN rsq_result rsq__nack_later(rsq_consumer *cons, const rsq_message *m, int delay_ms) {
     const rsq_reply *r;
     char idle[24], cnt[24];
     rsq__cstream *st = &cons->st[m->sidx];
     uint64_t due;
     rsq_result rc;
-    if (delay_ms > cons->visibility_ms)
+    if (delay_ms > cons->visibility_ms) {
+        rc = cons->no_retry ? RSQ_ERR_NOPERM : rsq__nack_delayed(cons, m, delay_ms);
+        if (rc != RSQ_ERR_UNSUPPORTED && rc != RSQ_ERR_NOPERM)
+            return rc;
+        rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DELAYED, "%s: retry delay cut to visibility_ms (%d ms): %s", m->id_str,
+                 cons->visibility_ms, cons->c->err);
         delay_ms = cons->visibility_ms;
+    }
     rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
     rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
     rc = rsq__cmd(cons->c, &r, RSQ__IDEMPOTENT, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, RSQ__DELAYED_CONSUMER,
@@ -6860,11 +7072,11 @@ RSQ__INTERN rsq_result rsq__resume_take(rsq_consumer *cons, int sidx, const rsq_
     if (cons->nmsg == 0)
         return RSQ_OK; /* deleted from the stream: acked away */
     rsq__batch_fix(cons);
-    if (cons->max_deliveries >= 0 && rs->before >= cons->max_deliveries) {
-        rsq_message *m = &cons->msg[cons->nmsg - 1];
+    if (cons->max_deliveries >= 0 && cons->msg[cons->nmsg - 1].deliveries - 1 >= cons->max_deliveries) {
+        rsq_message *m = &cons->msg[cons->nmsg - 1]; /* (a retry's count includes the earlier ones) */
         m->skip = 1;
-        m->deliveries = rs->before;
-        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", rs->before, cons->max_deliveries);
+        m->deliveries--;
+        rsq__fmt(why, sizeof why, "delivered %lld times (max_deliveries %d)", m->deliveries, cons->max_deliveries);
         return rsq_dead_letter(cons, m, why);
     }
     cons->stats.resumed++;
@@ -6913,6 +7125,16 @@ RSQ__INTERN int rsq__group_lost(rsq_consumer *cons, rsq_result rc) {
     return 1;
 }
 
+/* Without rights on the group's retry streams (an ACL that names the queue's streams
+   only), the consumer reads the others: the table loses its first tier; a retry
+   longer than the lease is cut to visibility_ms (logged once). */
+RSQ__INTERN void rsq__drop_retry_streams(rsq_consumer *cons) {
+    rsq__log(cons->c, RSQ_LOG_WARN, RSQ_LOGI_DELAYED, "no rights on %s: retries longer than visibility_ms are cut to it",
+             RSQ__KEY(cons, 0));
+    cons->nstreams -= cons->shards;
+    memmove(cons->st, cons->st + cons->shards, sizeof(rsq__cstream) * (size_t)cons->nstreams);
+}
+
 /* Creates the group on every stream (MKSTREAM), at `start` the first time; after a
    loss at the last entry ID read from that stream, or "0" (nothing written after
    the loss is skipped; what this consumer did not read yet comes again). */
@@ -6928,7 +7150,9 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
         size_t lens[6];
         rsq__args a = rsq__args_on(argv, lens, 6);
         char *at = cons->idtxt + (size_t)i * RSQ_ID_STRLEN;
-        if (!cons->lost)
+        if (cons->st[i].retry && !cons->lost)
+            memcpy(at, "0", 2); /* a retry stream holds this group's retries only */
+        else if (!cons->lost)
             rsq__copy(at, RSQ_ID_STRLEN, cons->start, strlen(cons->start));
         else if (cons->st[i].seen.ms || cons->st[i].seen.seq)
             rsq_id_format(cons->st[i].seen, at);
@@ -6943,16 +7167,73 @@ RSQ__INTERN rsq_result rsq__cons_setup(rsq_consumer *cons) {
         rc = rsq_read_reply(c, &r, RSQ_TIMEOUT_DEFAULT);
         if (rc == RSQ_ERR_SERVER && !strncmp(c->err, "BUSYGROUP", 9)) rc = RSQ_OK;
         if (rc != RSQ_OK && !rsq_result_is_server_error(rc)) return rc;
+        if (rc == RSQ_ERR_NOPERM && cons->st[i].retry) { /* no rights on the retry streams: */
+            cons->no_retry = 1;                         /* long retries are cut (rsq_nack) */
+            continue;
+        }
         if (rc != RSQ_OK && first == RSQ_OK) {
             first = rsq__noperm_key(c, rc, "XGROUP CREATE", 13, RSQ__KEY(cons, i), strlen(RSQ__KEY(cons, i)));
             rsq__copy(why, sizeof why, c->err, strlen(c->err)); /* later replies may overwrite it */
         }
     }
     if (first != RSQ_OK) return rsq__set_err(c, first, "%s", why);
+    if (cons->no_retry && cons->st[0].retry) rsq__drop_retry_streams(cons);
     c->err[0] = '\0';
     rsq__batch_drop(cons); /* resume: own pending entries first */
     cons->epoch = c->epoch;
     cons->ready = 1;
+    return RSQ_OK;
+}
+
+/* Due delayed entries go back, at most `ARGV[1]` per call, atomically: a group's retry
+   to its retry stream with rsq-origin, rsq-deliveries and rsq-priority; a scheduled
+   publish to its stream. KEYS: the delayed set. Reply: {moved, ms until the next is
+   due or -1}. */
+#define RSQ__PROMOTE_SCRIPT \
+    "if redis.replicate_commands then redis.replicate_commands() end " \
+    "local t = redis.call('TIME') " \
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) " \
+    "local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[1])) " \
+    "for _, s in ipairs(due) do " \
+    "redis.call('ZREM', KEYS[1], s) " \
+    "local m = cmsgpack.unpack(s) " \
+    "local a = {} " \
+    "if m[2] ~= '' then a = {'rsq-origin', m[2], 'rsq-deliveries', m[3], 'rsq-priority', m[4]} end " \
+    "for i = 5, #m do a[#a + 1] = m[i] end " \
+    "redis.call('XADD', m[1], '*', unpack(a)) end " \
+    "local n = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES') " \
+    "if n[2] then return {#due, math.max(0, tonumber(n[2]) - now)} end " \
+    "return {#due, -1}"
+
+/* Every due_check_ms (sooner when the server says the next is due sooner): each
+   shard's delayed set gives back what is due. Refused (no scripting, ACL): logged,
+   and not tried again by this consumer. */
+RSQ__INTERN rsq_result rsq__promote_due(rsq_consumer *cons) {
+    rsq_client *c = cons->c;
+    uint64_t now = rsq__now(c);
+    int s;
+    if (cons->due_off || now < cons->next_due)
+        return RSQ_OK;
+    cons->next_due = now + (uint64_t)cons->due_check_ms;
+    for (s = 0; s < cons->shards; s++) {
+        const rsq_reply *r;
+        rsq_result rc = rsq__cmd(c, &r, RSQ__IDEMPOTENT, "EVAL", RSQ__PROMOTE_SCRIPT, "1", RSQ__DELAYED(cons, s), "100",
+                                 (char *)0);
+        if (rsq__link_error(rc))
+            return rc;
+        if (rc != RSQ_OK || r->type != RSQ_REPLY_ARRAY || r->len != 2) {
+            rsq__log(c, RSQ_LOG_WARN, RSQ_LOGI_DELAYED, "%s: due delayed entries are not moved: %s", RSQ__DELAYED(cons, s),
+                     rc != RSQ_OK ? c->err : "unexpected reply");
+            cons->due_off = 1;
+            c->err[0] = '\0';
+            return RSQ_OK;
+        }
+        cons->stats.promoted += (uint64_t)r->element[0].integer;
+        if (r->element[0].integer >= 100)
+            cons->next_due = now; /* more are due */
+        else if (r->element[1].integer >= 0 && now + (uint64_t)r->element[1].integer < cons->next_due)
+            cons->next_due = now + (uint64_t)r->element[1].integer;
+    }
     return RSQ_OK;
 }
 
@@ -6977,6 +7258,7 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
         cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
         if ((rc = rsq__reclaim(cons)) != RSQ_OK) return rc;
     }
+    if ((rc = rsq__promote_due(cons)) != RSQ_OK) return rc;
     for (i = 0; i < cons->nstreams; i++)
         while (cons->st[i].resuming) {
             /* acks still queued (their confirmation lost with a link) go first: a
@@ -6985,7 +7267,7 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
             if ((rc = rsq__resume_one(cons, i)) != RSQ_OK) return rc;
             if (cons->nmsg) return RSQ_OK;
         }
-    for (i = 0; i + 1 < cons->levels; i++) { /* higher levels first, without waiting */
+    for (i = 0; i < cons->levels - cons->no_retry; i++) { /* retries and higher levels first, without waiting */
         if ((rc = rsq__xread(cons, i * cons->shards, cons->shards, -1)) != RSQ_OK) return rc;
         if (cons->nmsg) break;
     }
@@ -6993,13 +7275,16 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
 }
 
 /* How long a read of new entries may block, in ms: block_ms, cut to the call's
-   deadline (UINT64_MAX: none) and to the next reclaim; 0 once either has come. */
+   deadline (UINT64_MAX: none), to the next reclaim and to the next look at the delayed
+   sets; 0 once one of them has come. */
 RSQ__INTERN int rsq__read_block(rsq_consumer *cons, uint64_t deadline) {
     uint64_t now = rsq__now(cons->c);
     int block = cons->block_ms;
     if (deadline != UINT64_MAX)
         block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
     block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
+    if (!cons->due_off)
+        block = (int)RSQ__MIN((uint64_t)block, cons->next_due > now ? cons->next_due - now : 0);
     return block;
 }
 
@@ -7250,6 +7535,19 @@ RSQDEF rsq_result rsq_consumer_next(rsq_consumer *cons, const rsq_message **out,
     return rc;
 }
 
+RSQDEF int rsq_consumer_backoff(const rsq_consumer *cons, const rsq_message *m) {
+    double d;
+    long long i;
+    int j;
+    if (!cons || !m) return 0;
+    d = cons->retry_delay_ms;
+    for (i = 1; i < m->deliveries && d < cons->retry_max_ms; i++) d *= cons->retry_factor;
+    if (d > cons->retry_max_ms) d = cons->retry_max_ms;
+    j = (int)(d * cons->retry_jitter_pct / 100);
+    if (j > 0) d += (double)(rsq__rand(cons->c) % (uint64_t)(2 * j + 1)) - j;
+    return d < 1 ? 1 : (int)d;
+}
+
 RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void *user) {
     if (!cons || !cons->c || !handler) return cons && cons->c ? rsq__set_err(cons->c, RSQ_ERR_ARG, "handler is NULL") : RSQ_ERR_ARG;
     for (;;) {
@@ -7259,12 +7557,14 @@ RSQDEF rsq_result rsq_consumer_run(rsq_consumer *cons, rsq_handler handler, void
         if (rc == RSQ_EMPTY) continue;
         if (rc != RSQ_OK) return rc;
         cons->error[0] = '\0';
-        cons->retry_delay_next = cons->retry_delay_ms;
+        cons->retry_delay_next = 0; /* 0: the retry policy's */
         act = handler(user, cons, m);
         switch (act) {
         case RSQ_ACTION_ACK: rc = rsq_ack(cons, m); break;
         case RSQ_ACTION_RETRY: rc = rsq_nack(cons, m, 0, NULL); break;
-        case RSQ_ACTION_RETRY_LATER: rc = rsq_nack(cons, m, cons->retry_delay_next > 0 ? cons->retry_delay_next : 1, NULL); break;
+        case RSQ_ACTION_RETRY_LATER:
+            rc = rsq_nack(cons, m, cons->retry_delay_next > 0 ? cons->retry_delay_next : rsq_consumer_backoff(cons, m), NULL);
+            break;
         case RSQ_ACTION_DEAD_LETTER: rc = rsq_dead_letter(cons, m, cons->error[0] ? cons->error : "dead-lettered by the handler"); break;
         default: rc = rsq__set_err(cons->c, RSQ_ERR_ARG, "handler returned an unknown action");
         }

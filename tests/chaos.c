@@ -2,6 +2,7 @@
 
    chaos [--messages N] [--producers P] [--consumers C] [--restarts R] [--kills N]
          [--kill-ms K] [--restart-ms MS] [--cut-every-bytes B] [--seed S] [--timeout-s T]
+         [--idempotent] [--retry-later]
 
    A private redis-server (appendonly yes, appendfsync always) behind the
    fault-injecting proxy (tests/proxy.c, found via $RSQ_PROXY_BIN or build/proxy),
@@ -14,7 +15,18 @@
    predecessor's entries are reclaimed), and redis-server is SIGKILLed and restarted R
    times. At the end every published message must have been handled at least once:
 
-       lost=0 duplicates=D reconnects=R
+       lost=0 duplicates=D producer-duplicates=E reconnects=R
+
+   D counts handlings beyond the first (at-least-once on the consumer's side), E the
+   stream's entries beyond one per message (a publish resent after its confirmation
+   was lost). With --idempotent every message carries its number as idempotency key,
+   so E must be 0 (a producer's own retry of an unconfirmed message is a new publish
+   call here, which only a key of the caller's makes safe). With --retry-later the
+   consumers send every fifth message, on its first delivery, to a retry longer than
+   the lease (1.5 s, visibility 1 s: through the delayed set and the group's retry
+   stream) and handle it when it comes back: the delayed path under the same kills,
+   cuts and restarts; the run is drained only when the delayed set and the retry
+   stream are empty too.
 
    Exit status 0 when nothing was lost, 1 otherwise. */
 #define _DEFAULT_SOURCE 1
@@ -37,7 +49,8 @@ static struct {
     int producers, consumers, restarts, kills, kill_ms, restart_ms, timeout_s;
     long cut_every;
     unsigned seed;
-} opt = { 100000, 4, 3, 2, 10, 1000, 2500, 600, 300000, 1 };
+    int idempotent, retry_later;
+} opt = { 100000, 4, 3, 2, 10, 1000, 2500, 600, 300000, 1, 0, 0 };
 
 static long long now_ms(void) {
     struct timespec ts;
@@ -91,6 +104,7 @@ static void producer_main(const char *url, const char *dir, int idx, long from, 
             snprintf(body[n], sizeof body[n], "%ld", next + n);
             m[n].payload = body[n];
             m[n].payload_len = strlen(body[n]);
+            m[n].idempotency_key = opt.idempotent ? body[n] : NULL;
         }
         for (i = 0; i < n; i++) res[i] = RSQ_ERR_IO;
         /* publish what is unconfirmed until everything is */
@@ -125,7 +139,10 @@ static rsq_action handle(void *user, rsq_consumer *k, const rsq_message *m) {
     char line[40];
     int n;
     (void)user;
-    (void)k;
+    if (opt.retry_later && m->deliveries == 1 && m->payload && atol(m->payload) % 5 == 0) {
+        rsq_consumer_retry_delay(k, 1500);
+        return RSQ_ACTION_RETRY_LATER;
+    }
     n = snprintf(line, sizeof line, "%.*s\n", (int)m->payload_len, m->payload ? m->payload : "");
     if (write(g_log, line, (size_t)n) != n) return RSQ_ACTION_RETRY;
     return RSQ_ACTION_ACK;
@@ -160,7 +177,11 @@ static void consumer_main(const char *url, const char *dir, const char *name) {
     sa.sa_handler = on_term;
     sigaction(SIGTERM, &sa, NULL);
     rc = rsq_consumer_run(&k, handle, NULL);
-    write_stats(dir, name, &c, 0);
+    {
+        rsq_consumer_stats st;
+        rsq_consumer_get_stats(&k, &st);
+        write_stats(dir, name, &c, (unsigned long long)st.delayed);
+    }
     rsq_consumer_free(&k);
     rsq_client_free(&c);
     _exit(rc == RSQ_STOPPED ? 0 : 3);
@@ -180,8 +201,11 @@ static int drained(rsq_client *admin) {
     rsq_stream_info si;
     rsq_group_info g[4];
     size_t n = 0;
+    const rsq_reply *r;
     if (rsq_stream_stats(admin, "chaos", &si, g, 4, &n) != RSQ_OK || n == 0) return 0;
-    return g[0].pending == 0 && g[0].lag == 0;
+    if (g[0].pending != 0 || g[0].lag != 0) return 0;
+    if (rsq_command(admin, &r, "ZCARD", "{chaos}:delayed", (char *)0) != RSQ_OK || r->integer != 0) return 0;
+    return rsq_command(admin, &r, "XLEN", "{chaos}:retry:g", (char *)0) == RSQ_OK && r->integer == 0;
 }
 
 static long read_logs(const char *dir, unsigned char *seen, long n, long *lines) {
@@ -237,7 +261,7 @@ int main(int argc, char **argv) {
     long long t0, next_kill, next_restart, deadline;
     long v, unique, lines = 0;
     unsigned char *seen;
-    unsigned long long reconnects, resent = 0;
+    unsigned long long reconnects, resent = 0, delayed = 0;
     for (i = 1; i < argc; i++) {
         if (arg_long(argc, argv, &i, "--messages", &opt.messages)) continue;
         if (arg_long(argc, argv, &i, "--producers", &v)) { opt.producers = (int)v; continue; }
@@ -249,6 +273,8 @@ int main(int argc, char **argv) {
         if (arg_long(argc, argv, &i, "--cut-every-bytes", &opt.cut_every)) continue;
         if (arg_long(argc, argv, &i, "--seed", &v)) { opt.seed = (unsigned)v; continue; }
         if (arg_long(argc, argv, &i, "--timeout-s", &v)) { opt.timeout_s = (int)v; continue; }
+        if (!strcmp(argv[i], "--idempotent")) { opt.idempotent = 1; continue; }
+        if (!strcmp(argv[i], "--retry-later")) { opt.retry_later = 1; continue; }
         fprintf(stderr, "chaos: unknown argument %s\n", argv[i]);
         return 2;
     }
@@ -358,11 +384,17 @@ int main(int argc, char **argv) {
     }
     seen = (unsigned char *)calloc((size_t)opt.messages, 1);
     unique = read_logs(s.dir, seen, opt.messages, &lines);
-    reconnects = sum_stats(s.dir, "p", opt.producers, &resent) + sum_stats(s.dir, "c", next_gen, NULL);
+    reconnects = sum_stats(s.dir, "p", opt.producers, &resent) + sum_stats(s.dir, "c", next_gen, &delayed);
     lost_flag = unique != opt.messages;
-    printf("chaos: messages=%ld producers=%d consumers=%d consumer-kills=%d server-restarts=%d proxy-cuts=%d resent=%llu %.1fs\n",
-           opt.messages, opt.producers, opt.consumers, kills, restarts, cuts, resent, (double)(now_ms() - t0) / 1000.0);
-    printf("lost=%ld duplicates=%ld reconnects=%llu\n", opt.messages - unique, lines - unique, reconnects);
+    printf("chaos: messages=%ld producers=%d consumers=%d consumer-kills=%d server-restarts=%d proxy-cuts=%d resent=%llu "
+           "delayed=%llu %.1fs\n", opt.messages, opt.producers, opt.consumers, kills, restarts, cuts, resent, delayed,
+           (double)(now_ms() - t0) / 1000.0);
+    {
+        long long entries = -1;
+        rsq_stream_length(&admin, "chaos", &entries);
+        printf("lost=%ld duplicates=%ld producer-duplicates=%lld reconnects=%llu\n", opt.messages - unique, lines - unique,
+               entries - (long long)opt.messages, reconnects);
+    }
     if (lost_flag) {
         long shown = 0, k;
         for (k = 0; k < opt.messages && shown < 10; k++) if (!seen[k]) { fprintf(stderr, "chaos: lost message %ld\n", k); shown++; }

@@ -895,6 +895,72 @@ static void test_acl_role_operator(void) {
     CHECK(err_text(err, sizeof err) == 1 && strstr(err, "NOPERM") != NULL);
 }
 
+/* The worker's rights cover a retry longer than the lease (the delay script) and
+   moving it back when due (the promote script): it comes back, counted 2. */
+static void test_acl_role_consumer_long_retry(void) {
+    rsq_client c;
+    rsq_consumer k;
+    const rsq_message *m = NULL;
+    char url[600];
+    long long t0;
+    rsq_result rc = RSQ_EMPTY;
+    REQUIRE(have_s);
+    if (!have_acl) { t_skip(NO_ACL); return; }
+    REQUIRE(readme_user("jobs-worker") == 0);
+    srv_cli(&S, NULL, 0, "DEL jobs '{jobs}:p1' '{jobs:s1}' '{jobs:s1}:p1' '{jobs}:dlq' '{jobs}:delayed' '{jobs}:retry:g'");
+    REQUIRE(publish(&S, "jobs", "later", (char *)NULL));
+    user_url(url, sizeof url, &S, "jobs-worker");
+    REQUIRE(client(&c, url, "worker-2") == RSQ_OK);
+    REQUIRE(consumer(&k, &c, "jobs", "w2", 300, 5) == RSQ_OK);
+    t0 = acl_now_ms();
+    while (acl_now_ms() - t0 < 3000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    REQUIRE(rc == RSQ_OK);
+    CHECK_RC(rsq_nack(&k, m, 800, NULL), RSQ_OK); /* longer than visibility 300 */
+    if (rsq_errstr(&c)[0]) fprintf(stderr, "    nack: %s\n", rsq_errstr(&c));
+    t0 = acl_now_ms();
+    rc = RSQ_EMPTY;
+    while (acl_now_ms() - t0 < 5000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    CHECK_RC(rc, RSQ_OK);
+    if (rc == RSQ_OK) {
+        CHECK_EQ_INT(m->deliveries, 2);
+        CHECK(!strcmp(m->stream, "{jobs}:retry:g"));
+        CHECK_RC(rsq_ack(&k, m), RSQ_OK);
+        CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    }
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
+/* An ACL that names the queue's stream and dead letters only (not its retry streams):
+   the consumer still works; a retry longer than the lease is cut to visibility_ms. */
+static void test_acl_long_retry_without_retry_stream_rights(void) {
+    rsq_client c;
+    rsq_consumer k;
+    const rsq_message *m = NULL;
+    char url[600];
+    long long t0;
+    rsq_result rc = RSQ_EMPTY;
+    REQUIRE(have_s);
+    if (!have_acl) { t_skip(NO_ACL); return; }
+    REQUIRE(acl_user("nr-user", "'~nr:q' '~{nr:q}:dlq' '+@all'") == 0);
+    REQUIRE(publish(&S, "nr:q", "x", (char *)NULL));
+    user_url(url, sizeof url, &S, "nr-user");
+    REQUIRE(client(&c, url, NULL) == RSQ_OK);
+    REQUIRE(consumer(&k, &c, "nr:q", "w", 300, 5) == RSQ_OK);
+    t0 = acl_now_ms();
+    while (acl_now_ms() - t0 < 3000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    CHECK_RC(rc, RSQ_OK);
+    REQUIRE(m != NULL);
+    CHECK_RC(rsq_nack(&k, m, 60000, NULL), RSQ_OK);
+    t0 = acl_now_ms();
+    rc = RSQ_EMPTY;
+    while (acl_now_ms() - t0 < 4000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    CHECK_RC(rc, RSQ_OK); /* back after visibility_ms, not a minute */
+    if (rc == RSQ_OK) CHECK_EQ_INT(m->deliveries, 2);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
 void suite_acl(void) {
     char out[256];
     have_s = srv_start(&S, NULL) == 0;
@@ -920,6 +986,8 @@ void suite_acl(void) {
     RUN(test_acl_noperm_names_the_key);
     RUN(test_acl_role_producer);
     RUN(test_acl_role_consumer);
+    RUN(test_acl_role_consumer_long_retry);
+    RUN(test_acl_long_retry_without_retry_stream_rights);
     RUN(test_acl_role_operator);
     if (have_s) srv_stop(&S, 0);
     if (have_r) srv_stop(&R, 0);

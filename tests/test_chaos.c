@@ -21,9 +21,9 @@ static void test_chaos_reduced_loses_nothing(void) {
     snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin,
              getenv("RSQ_TEST_SLOW") ?
              "--messages 3000 --producers 2 --consumers 2 --restarts 2 --kills 2 --kill-ms 500 "
-             "--restart-ms 1000 --cut-every-bytes 120000 --timeout-s 300" :
+             "--restart-ms 1000 --cut-every-bytes 120000 --timeout-s 300 --idempotent --retry-later" :
              "--messages 8000 --producers 3 --consumers 3 --restarts 2 --kills 4 --kill-ms 500 "
-             "--restart-ms 1000 --cut-every-bytes 120000 --timeout-s 300");
+             "--restart-ms 1000 --cut-every-bytes 120000 --timeout-s 300 --idempotent --retry-later");
     p = popen(cmd, "r");
     REQUIRE(p != NULL);
     while (fgets(line, sizeof line, p)) {
@@ -33,6 +33,7 @@ static void test_chaos_reduced_loses_nothing(void) {
     st = pclose(p);
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     CHECK(strncmp(last, "lost=0 ", 7) == 0);
+    CHECK(strstr(last, " producer-duplicates=0 ") != NULL); /* idempotent publishing */
 }
 
 void suite_chaos(void) {
