@@ -25,7 +25,7 @@ MAKE_SKIP = echo "skip $(1): $(2)"; \
   while read -r n p; do [ "$$n" = "$(1)" ] && case "$(2)" in $$p) exit 0;; esac; done < tests/skips.txt; \
   echo "skip $(1) is not listed in tests/skips.txt: list it with its reason, or make it run" >&2; exit 1
 
--include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk tests/nemesis.mk tests/servers.mk tests/cpus.mk
+-include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk tests/nemesis.mk tests/servers.mk tests/cpus.mk examples/firmware/firmware.mk
 
 all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh - installs what a make target needs from Debian's packages, when missing.
-# Usage: tools/deps.sh test|demo|bench|fuzz|cross|cpus|valgrind
+# Usage: tools/deps.sh test|demo|bench|fuzz|cross|firmware|cpus|valgrind
 # Required packages must install; optional ones may fail (their checks then skip).
 set -euo pipefail
 want=()
@@ -33,6 +33,7 @@ case "${1:-test}" in
         # interop with ioredis (tests/interop.mk): npm installs ioredis itself
         have node || want+=(nodejs); have npm || want+=(npm)
         have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+        have qemu-system-arm || want+=(qemu-system-arm)
         have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
         m32=1 ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
@@ -41,6 +42,12 @@ case "${1:-test}" in
   cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi); have python3 || want+=(python3)
          have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
          m32=1 ;;
+  # the firmware example (examples/firmware/firmware.mk): the Cortex-M4 toolchain with
+  # newlib-nano, and the board emulator that runs it against redis-server
+  firmware) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
+            have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi)
+            [ -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ] || want+=(libnewlib-arm-none-eabi)
+            have qemu-system-arm || want+=(qemu-system-arm) ;;
   valgrind) have valgrind || want+=(valgrind) ;;
   # the runner for other CPUs (tests/cpus.mk): clang --target with Debian's cross libc,
   # libgcc and binutils (not gcc-TRIPLE, which conflicts with gcc-multilib), run under
