@@ -1338,7 +1338,8 @@ static void stable_name(const char *server, const char *queue, const char *group
     else snprintf(out, cap, "%s-%.*s-%d", host, (int)(cap - strlen(host) - 6), group, slot);
 }
 
-/* Gives the name back (a clean exit): the lock file goes, then its lock. */
+/* Gives the name back as the worker ends: the lock file goes, then its lock (a
+   worker killed leaves its file; the next one with that number takes it over). */
 static void release_name(void) {
     if (g_name_lock < 0) return;
     unlink(g_name_lock_path);
@@ -1595,17 +1596,22 @@ static int cmd_work(int argc, char **argv) {
         stable_name(server, stream, group, own_name, sizeof own_name);
         name = own_name;
     }
-    if (!open_client(&c, 1)) return 1;
+    if (!open_client(&c, 1)) {
+        release_name();
+        return 1;
+    }
     memset(&keys, 0, sizeof keys);
     if (!work_keys(stream, (int)levels, (int)shards, &keys)) {
         qkeys_free(&keys);
         rsq_client_free(&c);
+        release_name();
         return fail("out of memory");
     }
     install_signals();
     if (!work_groups(&c, &keys, group, from, &status)) {
         qkeys_free(&keys);
         rsq_client_free(&c);
+        release_name();
         return status;
     }
     work_unread_warning(&c, stream, (int)levels, (int)shards);
@@ -1625,6 +1631,7 @@ static int cmd_work(int argc, char **argv) {
         fail("%s", errmsg(&c));
         qkeys_free(&keys);
         rsq_client_free(&c);
+        release_name();
         return 1;
     }
     g_consumer = &k;
@@ -1691,11 +1698,9 @@ static int cmd_work(int argc, char **argv) {
     g_consumer = NULL;
     snprintf(own_name, sizeof own_name, "%s", rsq_consumer_name(&k));
     rsq_consumer_free(&k);
-    if (!status) {
-        /* a clean exit: the consumer goes from the group where it holds nothing */
-        work_retire(&c, &keys, group, own_name);
-        release_name();
-    }
+    /* a clean exit: the consumer goes from the group where it holds nothing */
+    if (!status) work_retire(&c, &keys, group, own_name);
+    release_name();
     qkeys_free(&keys);
     rsq_client_free(&c);
     return status;
