@@ -1,4 +1,4 @@
-# rsq - make (tool and examples), make test, make demo.
+# rsq - make (tool and examples), make test, make demo, make install.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Werror
@@ -7,7 +7,7 @@ BUILD   := build
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 
-.PHONY: all test check-compile demo clean deps-test sanitize valgrind chaos
+.PHONY: all test check-compile demo clean deps-test sanitize valgrind chaos install uninstall
 
 # Make targets that `make test`, `make sanitize` and `make valgrind` build (or run)
 # before the runner, whose summary line comes last. A rule's prerequisites are expanded
@@ -31,6 +31,23 @@ all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
 
 rsq: tools/rsq.c rsq.h
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tools/rsq.c
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the tool, the header and the manual,
+# as packagers expect (DESTDIR is a staging root, PREFIX where they run from).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+INSTALL    ?= install
+
+install: rsq
+	$(INSTALL) -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(MANDIR)/man1"
+	$(INSTALL) -m 755 rsq "$(DESTDIR)$(BINDIR)/rsq"
+	$(INSTALL) -m 644 rsq.h "$(DESTDIR)$(INCLUDEDIR)/rsq.h"
+	$(INSTALL) -m 644 tools/rsq.1 "$(DESTDIR)$(MANDIR)/man1/rsq.1"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/rsq" "$(DESTDIR)$(INCLUDEDIR)/rsq.h" "$(DESTDIR)$(MANDIR)/man1/rsq.1"
 
 $(BUILD)/examples/%: examples/%.c rsq.h
 	@mkdir -p $(dir $@)

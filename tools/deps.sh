@@ -23,6 +23,7 @@ m32_run() {
   [ $rc -lt 126 ] || want+=(qemu-user) # 126: the kernel cannot execute it
 }
 m32=0
+promtool=0
 case "${1:-test}" in
   demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
   test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
@@ -35,6 +36,12 @@ case "${1:-test}" in
         have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
         have qemu-system-arm || want+=(qemu-system-arm)
         have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
+        # the rsq tool's tests: JSON output parsed by jq, the man page checked by groff,
+        # man and mandoc, the progress line seen on a terminal made by script;
+        # promtool (Prometheus output) below
+        have jq || want+=(jq); have groff || want+=(groff-base); have man || want+=(man-db)
+        have mandoc || want+=(mandoc); have script || want+=(bsdutils); have col || want+=(bsdextrautils)
+        promtool=1
         m32=1 ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
          [ -f /usr/include/hiredis/hiredis.h ] || nice+=(libhiredis-dev) ;;
@@ -84,7 +91,25 @@ install_wanted() {
   nice=()
 }
 
+# promtool checks the tool's Prometheus output (tests/test_tool.c). Debian ships it in
+# the prometheus package, whose installation would also set up a server and its
+# service; only promtool is taken from the package, unpacked into
+# ${XDG_CACHE_HOME:-~/.cache}/rsq-tools, where the tests look for it.
+promtool_get() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/rsq-tools" tmp
+  have promtool || [ -x "$dir/promtool" ] && return 0
+  [ $updated = 1 ] || { $SUDO apt-get update -qq >/dev/null; updated=1; }
+  tmp="$(mktemp -d)"
+  echo "unpacking promtool from Debian's prometheus package into $dir" >&2
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+    mkdir -p "$dir" && cp "$tmp/x/usr/bin/promtool" "$dir/promtool"; then rm -rf "$tmp"; return 0; fi
+  rm -rf "$tmp"
+  echo "could not get promtool: the Prometheus output test fails" >&2
+  return 1
+}
+
 [ $m32 = 0 ] || m32_build
 install_wanted
+[ $promtool = 0 ] || promtool_get
 # whether this kernel runs 32-bit programs shows once gcc -m32 builds one
 if [ $m32 = 1 ]; then m32_run; install_wanted; fi
