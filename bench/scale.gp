@@ -57,10 +57,11 @@ do for [out in "png svg"] {
 
   # (G) groups
   set title "Groups G on one stream: safe trim and stats grow with groups"
+  set logscale y 10
   set logscale x 2
   set xlabel "groups"
-  set ylabel "ms per call"
-  set yrange [0:*]
+  set ylabel "ms per call (log)"
+  set autoscale y
   set y2label "publish, us per message"
   set y2range [0:*]
   set y2tics
@@ -68,12 +69,15 @@ do for [out in "png svg"] {
   plot groups skip 1 using 1:4 with linespoints lw 2 title "rsq\\_trim\\_safe", \
        ''     skip 1 using 1:5 with linespoints lw 2 title "rsq\\_stream\\_stats", \
        ''     skip 1 using 1:6 with linespoints title "retire G consumers", \
+       ''     skip 1 using 1:7 with linespoints dt 4 title "rsq\\_stream\\_stats, every group 10k behind", \
        ''     skip 1 using 1:2 axes x1y2 with linespoints dt 2 title "publish (right)", \
        ''     skip 1 using 1:3 axes x1y2 with linespoints dt 2 title "publish, safe trim every 1000 (right)"
   unset y2tics
   unset y2label
   set ytics mirror
   set autoscale y
+
+  unset logscale y
 
   # (P) priority levels x shards
   set title "Priority levels x shards on one node: consume+ack cost per message"

@@ -9,11 +9,17 @@
 #                             about a minute, for CI. Goals are reported, never asserted:
 #                             it fails only when a measurement cannot run or a count is
 #                             wrong (a duplicate, a lost message, a group not reported).
+#   make bench-wake           publish-to-handler latency of a waiting consumer on one node
+#                             and on a private 3-master cluster, 1 and 6 shards (the
+#                             cluster consumer that waits, issue 19): build/wake.txt.
+#                             WAKE_N=500 messages per row, one per WAKE_PERIOD_MS=20.
 
 SCALE_DIR := $(BUILD)/scale
 SCALE_BIN := $(BENCH_DIR)/rsq_bench_scale
 
-.PHONY: bench-scale deps-bench-scale
+WAKE_BIN := $(BENCH_DIR)/rsq_bench_wake
+
+.PHONY: bench-scale deps-bench-scale bench-wake
 
 deps-bench-scale:
 	@tools/deps.sh bench-scale || echo "bench-scale: gnuplot not installed: no charts" >&2
@@ -29,4 +35,14 @@ $(BENCH_DIR)/scale.o: bench/scale.c bench/bench.h rsq.h tests/server.h $(BENCH_D
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -c -o $@ $<
 
 $(SCALE_BIN): $(BENCH_DIR)/scale.o $(BENCH_DIR)/server.o
+	$(CC) $(CFLAGS) -o $@ $^
+
+bench-wake: $(WAKE_BIN)
+	@tools/deps.sh demo
+	$(WAKE_BIN) -o $(BUILD)/wake.txt
+
+$(BENCH_DIR)/wake.o: bench/wake.c rsq.h tests/server.h $(BENCH_DIR)/flags
+	$(CC) -std=c99 $(CFLAGS) $(CWARN) -c -o $@ $<
+
+$(WAKE_BIN): $(BENCH_DIR)/wake.o $(BENCH_DIR)/server.o
 	$(CC) $(CFLAGS) -o $@ $^
