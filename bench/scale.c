@@ -69,6 +69,7 @@ uint64_t bench_now_ns(void) {
 static char g_tcp[512], g_unix[512];
 static char g_payload[BENCH_PAYLOAD + 1];
 static int g_forked, g_verbose, g_failures;
+static long g_version; /* the server's, major*10000 + minor*100 + patch */
 
 static void die(const char *what, const char *why) {
     fprintf(stderr, "scale: %s: %s\n", what, why);
@@ -600,6 +601,22 @@ typedef struct grow {
     int retired_all;
 } grow;
 
+/* Moves a group's last-delivered ID to the end, as a group that has read everything:
+   from Redis 7.0 with its read counter (ENTRIESREAD), as reading would leave it, so
+   that the server can tell its lag (XINFO GROUPS). */
+static void group_to_end(rsq_client *c, const char *key, const char *group) {
+    char n[24];
+    const rsq_reply *r, *e;
+    if (g_version < 70000) {
+        cmd(c, "XGROUP", "SETID", key, group, "$", (char *)0);
+        return;
+    }
+    r = cmd(c, "XINFO", "STREAM", key, (char *)0);
+    e = rsq_reply_get(r, "entries-added");
+    snprintf(n, sizeof n, "%lld", e ? e->integer : 0);
+    cmd(c, "XGROUP", "SETID", key, group, "$", "ENTRIESREAD", n, (char *)0);
+}
+
 static double publish_run(rsq_client *c, const char *key, long n, int safe_trim_every) {
     rsq_producer p;
     rsq_producer_config pc;
@@ -645,12 +662,12 @@ static void measure_groups(const int *Gs, int nG, long msgs, grow *out) {
         for (i = 0; i < o->G; i++) {
             snprintf(gname, sizeof gname, "g%d", i);
             hold_entries(&adm, key, gname, "holder", 100);
-            cmd(&adm, "XGROUP", "SETID", key, gname, "$", (char *)0);
+            group_to_end(&adm, key, gname);
         }
         o->pub_trim_us = publish_run(&adm, key, msgs, 1000) * 1e6 / (double)msgs;
         for (i = 0; i < o->G; i++) {
             snprintf(gname, sizeof gname, "g%d", i);
-            cmd(&adm, "XGROUP", "SETID", key, gname, "$", (char *)0);
+            group_to_end(&adm, key, gname);
         }
         o->trim_ms = time_trim(&adm, key);
         o->stats_ms = time_stats(&adm, key, (size_t)o->G);
@@ -809,6 +826,7 @@ int main(int argc, char **argv) {
             snprintf(sver, sizeof sver, "%ld.%ld.%ld", version / 10000, version / 100 % 100, version % 100);
         rsq_client_free(&c);
     }
+    g_version = version;
     if (version && version < 60200) {
         fprintf(stderr, "scale: redis-server %s: the bench needs 6.2 (XAUTOCLAIM, XTRIM MINID, CREATECONSUMER)\n", sver);
         return 1;
