@@ -839,7 +839,7 @@ int main(int argc, char **argv) {
     if (!env || strchr(env, 'P')) measure_layout(lv, nlv, sh, nsh, p_msgs, runs, pr);
     if (!env || strchr(env, 'G')) measure_groups(Gs, nG, g_msgs, gr);
     if (!env || strchr(env, 'N')) measure_consumers(Ns, nN, n_total, runs, dir, nr);
-    if (!env || strchr(env, 'L')) measure_pending(Ls, nL, l_msgs, runs, lr);
+    if (!env || strchr(env, 'L')) measure_pending(Ls, nL, l_msgs, runs + 2, lr);
     srv_stop(&s, 0);
 
     /* CSV */
@@ -869,9 +869,10 @@ int main(int argc, char **argv) {
     /* the table */
     rep("rsq scale bench (issue 19): 64-byte payloads, redis-server %s (persistence off), %s run, %.0f s\n", sver,
         quick ? "reduced (-q)" : "full", secs_since(t_start));
-    rep("\n(L) pending-list size: consume+ack COUNT %d (best of %d x %ld msgs); reclaim pass finding %d idle entries\n"
-        "    behind L live ones (default prefetch 16; server calls); admin calls (median of %d)\n",
-        CONS_COUNT, runs, l_msgs, K_IDLE, REPS);
+    rep("\n(L) pending-list size: consume+ack COUNT %d (best of %d x %ld msgs; ctl: the same on a stream without\n"
+        "    pending entries, same server, same minute); reclaim pass finding %d idle entries behind L live ones\n"
+        "    (default prefetch 16; server calls during it); admin calls (median of %d)\n",
+        CONS_COUNT, runs + 2, l_msgs, K_IDLE, REPS);
     rep("  %-8s %10s %10s %9s %9s %10s %9s %7s %9s %7s %8s %8s %8s %7s\n", "pending", "tcp msg/s", "unix msg/s", "tcp us", "unix us", "ctl msg/s",
         "reclaim s", "xautocl", "xpend+cl", "xpend", "stats ms", "trim ms", "retire", "srv MiB");
     for (i = 0; i < nL; i++) {
@@ -913,15 +914,18 @@ int main(int argc, char **argv) {
         const lrow *a = &lr[0], *z = &lr[nL - 1];
         char la[16], lz[16];
         double ct = a->tcp_rate / z->tcp_rate, cu = a->unix_rate / z->unix_rate;
+        double cr = (a->tcp_rate / a->ctl_rate) / (z->tcp_rate / z->ctl_rate);
         double r_stats = z->stats_ms / a->stats_ms, r_trim = z->trim_ms / a->trim_ms, r_ret = z->retire_ms / a->retire_ms;
         double agg = nr[nN - 1].rate / nr[0].rate;
         long dups = 0, lost = 0;
         fmt_count(la, sizeof la, a->L);
         fmt_count(lz, sizeof lz, z->L);
-        snprintf(head, sizeof head, "consume cost L=%s / L=%s <= 1.2x (tcp; unix)", lz, la);
-        rep("  %-62s %.2fx; %.2fx  %s\n", head, ct, cu, verdict(ct <= 1.2 && cu <= 1.2));
-        rep("  %-62s %.2fx\n", "  the same against the control (no pending list, same server)",
-            (a->tcp_rate / a->ctl_rate) / (z->tcp_rate / z->ctl_rate));
+        /* the verdict is on the cost relative to the control, measured in the same
+           minute on the same server: what the pending list adds, whatever else the
+           machine was doing while L grew */
+        snprintf(head, sizeof head, "consume cost L=%s / L=%s <= 1.2x, against the control (tcp)", lz, la);
+        rep("  %-62s %.2fx  %s\n", head, cr, verdict(cr <= 1.2));
+        rep("  %-62s %.2fx; %.2fx; %.2fx\n", "  raw: tcp; unix; the control itself", ct, cu, a->ctl_rate / z->ctl_rate);
         snprintf(head, sizeof head, "reclaim pass over %s pending < 2 s (XAUTOCLAIM)", lz);
         rep("  %-62s %.3f s  %s\n", head, z->reclaim_auto_s, verdict(z->reclaim_auto_s < 2.0));
         snprintf(head, sizeof head, "  the same through XPENDING + XCLAIM (before 6.2)");

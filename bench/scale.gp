@@ -22,7 +22,8 @@ do for [out in "png svg"] {
   set y2range [0:*]
   set y2tics
   set ytics nomirror
-  set key bottom right box opaque font ",9"
+  set key top left box opaque font ",9"
+  set yrange [0.01:1000000]
   plot pending skip 1 using 1:($7*1000) with linespoints lw 2 title "reclaim pass: 100 idle behind L (XAUTOCLAIM)", \
        ''      skip 1 using 1:($9*1000) with linespoints lw 2 title "reclaim pass (XPENDING+XCLAIM)", \
        ''      skip 1 using 1:11 with linespoints title "rsq\\_stream\\_stats", \
@@ -36,6 +37,7 @@ do for [out in "png svg"] {
   set ytics mirror
 
   set key top left box opaque font ",10"
+  set autoscale y
 
   # (N) consumers
   set title "Consumers N in one group (processes): aggregate and fairness"
@@ -61,7 +63,7 @@ do for [out in "png svg"] {
   set logscale x 2
   set xlabel "groups"
   set ylabel "ms per call (log)"
-  set autoscale y
+  set yrange [0.01:1000000]
   set y2label "publish, us per message"
   set y2range [0:*]
   set y2tics
