@@ -820,6 +820,11 @@ static void measure_layout(const int *lv, int nlv, const int *sh, int nsh, long 
 
 static const char *verdict(int ok) { return ok ? "met" : "MISSED"; }
 
+/* "does not grow with L": at most 1.5x, or within 20 us of the server's time (these
+   calls take 3 to 30 us there and vary by about 15 us from call to call; a cost
+   that grew with 1000x the entries would show in milliseconds) */
+static int flat(double first_us, double last_us) { return last_us <= 1.5 * first_us || last_us - first_us <= 20; }
+
 
 static void fmt_count(char *o, size_t cap, long v) {
     if (v >= 1000000 && v % 1000000 == 0) snprintf(o, cap, "%ldM", v / 1000000);
@@ -999,9 +1004,10 @@ int main(int argc, char **argv) {
         rep("  %-62s %.2fx; %.2fx\n", head, nr[nN - 1].client_cpu_us / nr[0].client_cpu_us, nr[nN - 1].server_cpu_us / nr[0].server_cpu_us);
         for (i = 0; i < nN; i++) { dups += nr[i].dups; lost += nr[i].lost; }
         rep("  %-62s %ld, %ld  %s\n", "duplicates, losses over all N (0 expected)", dups, lost, verdict(!dups && !lost));
-        snprintf(head, sizeof head, "stats/trim/retire flat in pending (server time, L=%s / L=%s <= 1.5x)", lz, la);
+        snprintf(head, sizeof head, "stats/trim/retire flat in pending (server us, L=%s/L=%s <= 1.5x or +20 us)", lz, la);
         rep("  %-62s %.2fx, %.2fx, %.2fx  %s\n", head, r_stats, r_trim, r_ret,
-            verdict(r_stats <= 1.5 && r_trim <= 1.5 && r_ret <= 1.5));
+            verdict(flat(a->stats_srv_us, z->stats_srv_us) && flat(a->trim_srv_us, z->trim_srv_us) &&
+                    flat(a->retire_srv_us, z->retire_srv_us)));
         rep("  %-62s %.2fx, %.2fx, %.2fx\n", "  client time, the same ratios (round trips; noisy)", z->stats_ms / a->stats_ms,
             z->trim_ms / a->trim_ms, z->retire_ms / a->retire_ms);
         snprintf(head, sizeof head, "  ... and they grow with groups (G=%d / G=1: stats, trim, retire)", gr[nG - 1].G);
