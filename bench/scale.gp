@@ -19,7 +19,7 @@ do for [out in "png svg"] {
   set xlabel "entries pending (delivered, not acked)"
   set ylabel "ms per call (log)"
   set y2label "consume+ack, us per message"
-  set y2range [0:*]
+  set y2range [0:10]
   set y2tics
   set ytics nomirror
   set key top left box opaque font ",9"
@@ -65,7 +65,7 @@ do for [out in "png svg"] {
   set ylabel "ms per call (log)"
   set yrange [0.01:1000000]
   set y2label "publish, us per message"
-  set y2range [0:*]
+  set y2range [0:10]
   set y2tics
   set ytics nomirror
   plot groups skip 1 using 1:4 with linespoints lw 2 title "rsq\\_trim\\_safe", \
