@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh - installs what a make target needs from Debian's packages, when missing.
-# Usage: tools/deps.sh test|demo|bench|fuzz|cross|firmware|cpus|valgrind
+# Usage: tools/deps.sh test|demo|bench|bench-scale|fuzz|cross|firmware|cpus|valgrind
 # Required packages must install; optional ones may fail (their checks then skip).
 set -euo pipefail
 want=()
@@ -45,6 +45,8 @@ case "${1:-test}" in
         m32=1 ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
          [ -f /usr/include/hiredis/hiredis.h ] || nice+=(libhiredis-dev) ;;
+  # make bench-scale (bench/scale.mk): the charts are drawn by gnuplot (cairo PNG, SVG)
+  bench-scale) have redis-server || want+=(redis-server); have gnuplot || nice+=(gnuplot-nox) ;;
   fuzz) have clang || want+=(clang); ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || want+=(libclang-rt-14-dev) ;;
   cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi); have python3 || want+=(python3)
          have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
