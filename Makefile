@@ -1,4 +1,4 @@
-# rsq - make (tool and examples), make test, make demo.
+# rsq - make (tool and examples), make test, make demo, make install.
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 WARN    := -Wall -Wextra -Wpedantic -Wshadow -Werror
@@ -7,7 +7,7 @@ BUILD   := build
 EXAMPLES := $(patsubst examples/%.c,$(BUILD)/examples/%,$(wildcard examples/*.c))
 TEST_SRC := tests/main.c tests/impl.c tests/server.c $(wildcard tests/test_*.c)
 
-.PHONY: all test check-compile demo clean deps-test sanitize valgrind chaos
+.PHONY: all test check-compile demo clean deps-test sanitize valgrind chaos install uninstall
 
 # Make targets that `make test`, `make sanitize` and `make valgrind` build (or run)
 # before the runner, whose summary line comes last. A rule's prerequisites are expanded
@@ -25,12 +25,29 @@ MAKE_SKIP = echo "skip $(1): $(2)"; \
   while read -r n p; do [ "$$n" = "$(1)" ] && case "$(2)" in $$p) exit 0;; esac; done < tests/skips.txt; \
   echo "skip $(1) is not listed in tests/skips.txt: list it with its reason, or make it run" >&2; exit 1
 
--include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk tests/nemesis.mk tests/servers.mk tests/cpus.mk
+-include tests/fuzz/fuzz.mk tests/cross.mk tests/tls.mk tests/interop.mk bench/bench.mk tests/nemesis.mk tests/servers.mk tests/cpus.mk examples/firmware/firmware.mk
 
 all: $(if $(wildcard tools/rsq.c),rsq) $(EXAMPLES)
 
 rsq: tools/rsq.c rsq.h
 	$(CC) -std=c99 $(CFLAGS) $(CWARN) -o $@ tools/rsq.c
+
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the tool, the header and the manual,
+# as packagers expect (DESTDIR is a staging root, PREFIX where they run from).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+INSTALL    ?= install
+
+install: rsq
+	$(INSTALL) -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(INCLUDEDIR)" "$(DESTDIR)$(MANDIR)/man1"
+	$(INSTALL) -m 755 rsq "$(DESTDIR)$(BINDIR)/rsq"
+	$(INSTALL) -m 644 rsq.h "$(DESTDIR)$(INCLUDEDIR)/rsq.h"
+	$(INSTALL) -m 644 tools/rsq.1 "$(DESTDIR)$(MANDIR)/man1/rsq.1"
+
+uninstall:
+	rm -f "$(DESTDIR)$(BINDIR)/rsq" "$(DESTDIR)$(INCLUDEDIR)/rsq.h" "$(DESTDIR)$(MANDIR)/man1/rsq.1"
 
 $(BUILD)/examples/%: examples/%.c rsq.h
 	@mkdir -p $(dir $@)

@@ -55,3 +55,6 @@ $(BENCH_DIR)/peer_hiredis.o: bench/peer_hiredis.c bench/bench.h $(BENCH_DIR)/fla
 
 $(BENCH_BIN): $(BENCH_OBJS)
 	$(CC) $(CFLAGS) -o $@ $(BENCH_OBJS) $(BENCH_LIBS)
+
+# make bench-scale: bench/scale.mk
+-include bench/scale.mk

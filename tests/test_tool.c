@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <time.h>
+#include <sys/stat.h>
 
 static srv S;
 static int have_server;
@@ -247,6 +248,7 @@ static void test_tool_work_sigterm_exits_zero(void) {
     if (pid == 0) {
         int fd = open("/dev/null", 1);
         dup2(fd, 1);
+        dup2(fd, 2);
         setenv("RSQ_URL", cmd, 1);
         execl("./rsq", "rsq", "work", "t:sig", "-g", "g", (char *)NULL);
         _exit(127);
@@ -679,6 +681,7 @@ static void test_tool_work_ack_refused_exits_1(void) {
     }
     snprintf(url, sizeof url, "unix://t-noack:pw@%s", S.sock);
     CHECK_EQ_INT(run_at(url, NULL, 0, "printf 'n1\\nn2\\n' | ./rsq pub t:noack >/dev/null"), 0);
+    srv_cli(&S, NULL, 0, "XGROUP CREATE t:noack g 0"); /* made by the tool, it would add a note line */
     /* the last ack goes out when it exits (--max) */
     CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq work t:noack -g g -n a --max 1"), 1);
     CHECK_STR(out, "n1\n");
@@ -716,6 +719,735 @@ static void test_tool_one_shot_fails_fast_on_frozen_server(void) {
     srv_stop(&P, 0);
 }
 
+/* ==== issue 18: the operator's tool, grown up ==== */
+
+/* Runs a shell command line with RSQ_URL set; its exit status (stdout and stderr of
+   the line go where the line says). */
+static int sh(const char *fmt, ...) {
+    char line[3500];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    return run(NULL, 0, "%s", line);
+}
+
+/* promtool on PATH, else where tools/deps.sh unpacks it. */
+static const char *promtool(void) {
+    static char path[600];
+    const char *cache = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+    if (srv_which("promtool")) return "promtool";
+    if (cache && *cache) snprintf(path, sizeof path, "%s/rsq-tools/promtool", cache);
+    else snprintf(path, sizeof path, "%s/.cache/rsq-tools/promtool", home ? home : "");
+    return access(path, X_OK) == 0 ? path : NULL;
+}
+
+/* The short host name, as `rsq work` puts it in its default consumer name. */
+static void short_host(char *out, size_t cap) {
+    char *dot;
+    if (gethostname(out, cap) != 0 || !out[0]) snprintf(out, cap, "host");
+    out[cap - 1] = '\0';
+    if ((dot = strchr(out, '.')) != NULL && dot != out) *dot = '\0';
+}
+
+/* A queue with a bit of everything: its stream (5 entries, a group "g" with 2 pending
+   entries idle for 200 ms or more), priority level 5 (1), shards 1 and 2 (2 each),
+   2 dead letters, a delayed set of 2, and keys that only look like its own. */
+static int make_full_queue(const srv *s, const char *url, const char *q) {
+    int bad = 0;
+    bad |= run_at(url, NULL, 0, "seq 1 3 | ./rsq pub %s >/dev/null", q);
+    bad |= run_at(url, NULL, 0, "./rsq pub %s urgent --priority 5 >/dev/null", q);
+    bad |= run_at(url, NULL, 0, "seq 1 6 | ./rsq pub %s --shards 3 >/dev/null", q);
+    bad |= srv_cli(s, NULL, 0, "XGROUP CREATE %s g 0", q);
+    bad |= srv_cli(s, NULL, 0, "XREADGROUP GROUP g holder COUNT 2 STREAMS %s '>'", q);
+    bad |= srv_cli(s, NULL, 0, "XADD '{%s}:dlq' '*' payload d1 dlq-stream %s dlq-id 1-1 dlq-deliveries 3 dlq-error e", q, q);
+    bad |= srv_cli(s, NULL, 0, "XADD '{%s}:dlq' '*' payload d2 dlq-stream %s dlq-id 1-2 dlq-deliveries 3 dlq-error e", q, q);
+    bad |= srv_cli(s, NULL, 0, "ZADD '{%s}:delayed' 1893456000123 m1 1893456009000 m2", q);
+    bad |= srv_cli(s, NULL, 0, "XADD '%sx' '*' payload decoy", q);          /* another queue */
+    bad |= srv_cli(s, NULL, 0, "XADD '{%s}:other' '*' payload decoy", q);   /* not a name rsq makes */
+    bad |= srv_cli(s, NULL, 0, "XADD '{%s}:p16' '*' payload decoy", q);     /* level 16: none */
+    bad |= srv_cli(s, NULL, 0, "XADD '{%s}:p05' '*' payload decoy", q);     /* not how rsq writes 5 */
+    usleep(200000);
+    return bad ? -1 : 0;
+}
+
+/* make_full_queue on the shared server, once per run. */
+static int full_queue(void) {
+    static int made;
+    if (!made) made = make_full_queue(&S, S.unix_url, "t:all") == 0;
+    return made;
+}
+
+/* The human view of make_full_queue's queue. */
+static void check_full_queue_text(const char *out, const char *q) {
+    char want[256];
+    snprintf(want, sizeof want, "stream %s  length 5 ", q);
+    CHECK(strstr(out, want) != NULL);
+    CHECK(strstr(out, "dead-letters 2") != NULL);
+    snprintf(want, sizeof want, "stream {%s}:p5  length 1 ", q);
+    CHECK(strstr(out, want) != NULL);
+    snprintf(want, sizeof want, "stream {%s:s1}  length 2 ", q);
+    CHECK(strstr(out, want) != NULL);
+    snprintf(want, sizeof want, "stream {%s:s2}  length 2 ", q);
+    CHECK(strstr(out, want) != NULL);
+    snprintf(want, sizeof want, "dead letters {%s}:dlq  length 2 ", q);
+    CHECK(strstr(out, want) != NULL);
+    snprintf(want, sizeof want, "delayed {%s}:delayed  size 2  next due ", q);
+    CHECK(strstr(out, want) != NULL);
+    CHECK(strstr(out, ".123 (in ") != NULL); /* the lowest score, to the millisecond */
+    CHECK(strstr(out, "decoy") == NULL && strstr(out, ":other") == NULL && strstr(out, ":p16") == NULL &&
+          strstr(out, ":p05") == NULL);
+    snprintf(want, sizeof want, "%sx", q);
+    CHECK(strstr(out, want) == NULL);
+    {
+        const char *row = strstr(out, "\ng ");
+        long long pending = -1, lag = -1, consumers = -1;
+        char oldest[32] = "";
+        REQUIRE(row != NULL);
+        CHECK(sscanf(row + 3, "%lld %lld %lld %31s", &pending, &lag, &consumers, oldest) == 4);
+        CHECK_EQ_INT(pending, 2);
+        CHECK_EQ_INT(lag, 3);
+        CHECK_EQ_INT(consumers, 1);
+        CHECK(strcmp(oldest, "-") != 0 && strlen(oldest) > 0); /* idle for 200 ms or more */
+    }
+}
+
+/* issue 18: `rsq stats` shows every stream of the queue without being told their
+   number: priority levels, shards, dead letters, the delayed set (size, next due);
+   nothing else. The same by name when SCAN is renamed away; a name with its own hash
+   tag too. */
+static void test_tool_stats_finds_every_stream(void) {
+    srv P;
+    char out[8192];
+    REQUIRE(have_server);
+    REQUIRE(full_queue());
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq stats t:all"), 0);
+    check_full_queue_text(out, "t:all");
+    /* the delayed set alone (nothing else of the queue on the server) */
+    srv_cli(&S, NULL, 0, "ZADD '{t:dl}:delayed' 1893456000000 m");
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq stats t:dl"), 0);
+    CHECK(strstr(out, "stream t:dl: does not exist") != NULL && strstr(out, "delayed {t:dl}:delayed  size 1") != NULL);
+    /* a name with a hash tag keeps it in every key */
+    CHECK_EQ_INT(run(NULL, 0, "./rsq pub '{t:tag}.eu' a --priority 2 >/dev/null"), 0);
+    CHECK_EQ_INT(run(NULL, 0, "printf 'b\\nc\\n' | ./rsq pub '{t:tag}.eu' --shards 2 >/dev/null"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq stats '{t:tag}.eu'"), 0);
+    CHECK(strstr(out, "stream {t:tag}.eu  length 1 ") != NULL && strstr(out, "stream {t:tag}.eu:p2  length 1 ") != NULL &&
+          strstr(out, "stream {t:tag:s1}.eu  length 1 ") != NULL);
+    /* without SCAN: found by name */
+    REQUIRE(srv_start(&P, "rename-command SCAN \"\"") == 0);
+    CHECK(make_full_queue(&P, P.unix_url, "t:all") == 0);
+    CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "./rsq stats t:all"), 0);
+    check_full_queue_text(out, "t:all");
+    srv_stop(&P, 0);
+}
+
+/* issue 18: `rsq stats --json` parses with a JSON parser (jq) and holds the figures;
+   names with control bytes come back byte for byte. */
+static void test_tool_stats_json(void) {
+    char path[600], out[4096];
+    static const char gname[] = "g\x1b[31m\nrow";
+    REQUIRE(have_server);
+    snprintf(path, sizeof path, "%s/stats.json", S.dir);
+    REQUIRE(full_queue());
+    CHECK_EQ_INT(sh("./rsq stats t:all --json > %s", path), 0);
+    CHECK_EQ_INT(sh("jq -e . %s >/dev/null", path), 0); /* it parses */
+    CHECK_EQ_INT(sh("jq -e '.queue == \"t:all\" and .dead_letters == 2 and (.time_ms | type) == \"number\"' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '[.streams[].key] == [\"t:all\", \"{t:all}:p5\", \"{t:all:s1}\", \"{t:all:s2}\", \"{t:all}:dlq\", "
+                    "\"{t:all}:delayed\"]' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.streams[0] | .kind == \"stream\" and .exists and .length == 5 and .groups_total == 1 and "
+                    "(.groups[0] | .name == \"g\" and .pending == 2 and .lag == 3 and .lag_exact and .consumers == 1 and "
+                    ".oldest_pending_idle_ms >= 200 and (.oldest_pending_id | test(\"^[0-9]+-[0-9]+$\")))' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.streams[1] | .priority == 5 and .shard == 0 and .length == 1' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.streams[3] | .shard == 2 and .priority == 0 and .length == 2' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.streams[4] | .kind == \"dead_letters\" and .length == 2' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.streams[5] | .kind == \"delayed\" and .size == 2 and .next_due_ms == 1893456000123' %s >/dev/null", path), 0);
+    /* a stream that does not exist; names with control bytes, exactly */
+    CHECK_EQ_INT(sh("./rsq stats t:none --json > %s", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.streams == [.streams[0]] and .streams[0].exists == false and .dead_letters == 0' %s >/dev/null", path), 0);
+    {
+        const char *a[] = { "XGROUP", "CREATE", "t:jesc", gname, "0", "MKSTREAM" };
+        size_t l[] = { 6, 6, 6, sizeof gname - 1, 1, 8 };
+        REQUIRE(lib_cmd(S.unix_url, 6, a, l) == 0);
+    }
+    CHECK_EQ_INT(sh("./rsq stats t:jesc --json > %s", path), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "jq -j '.streams[0].groups[0].name' %s", path), 0);
+    CHECK_EQ_INT(out_len, sizeof gname - 1);
+    CHECK(memcmp(out, gname, sizeof gname - 1) == 0);
+}
+
+/* Checks the text exposition format by hand as well: # HELP and # TYPE before a
+   family's samples, each sample NAME{LABELS} VALUE of a family just declared. */
+static int prom_well_formed(const char *text) {
+    char family[128] = "", line[2048];
+    const char *p = text;
+    int samples = 0;
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t n = nl ? (size_t)(nl - p) : strlen(p);
+        if (n >= sizeof line) return -1;
+        memcpy(line, p, n);
+        line[n] = '\0';
+        p += n + (nl ? 1 : 0);
+        if (!strncmp(line, "# HELP ", 7)) {
+            if (sscanf(line + 7, "%127s", family) != 1) return -1;
+        } else if (!strncmp(line, "# TYPE ", 7)) {
+            char name[128], type[32];
+            if (sscanf(line + 7, "%127s %31s", name, type) != 2 || strcmp(name, family) || strcmp(type, "gauge")) return -1;
+        } else {
+            size_t k = strlen(family);
+            const char *sp = strrchr(line, ' ');
+            char *end;
+            if (!k || strncmp(line, family, k) || line[k] != '{' || !sp || sp[-1] != '}') return -1;
+            strtod(sp + 1, &end);
+            if (end == sp + 1 || *end) return -1;
+            samples++;
+        }
+    }
+    return samples;
+}
+
+/* issue 18: `rsq stats --prometheus` passes `promtool check metrics` (Debian's
+   promtool, unpacked by tools/deps.sh) and holds the conventional names and labels;
+   label values with control bytes stay in the format. */
+static void test_tool_stats_prometheus(void) {
+    char path[600], out[16384];
+    const char *pt = promtool();
+    REQUIRE(have_server);
+    snprintf(path, sizeof path, "%s/stats.prom", S.dir);
+    REQUIRE(full_queue());
+    CHECK_EQ_INT(sh("./rsq stats t:all --prometheus > %s", path), 0);
+    REQUIRE(read_file(path, out, sizeof out) > 0);
+    CHECK(prom_well_formed(out) >= 10);
+    CHECK(strstr(out, "# TYPE rsq_stream_length gauge\n") != NULL);
+    CHECK(strstr(out, "\nrsq_stream_length{queue=\"t:all\",stream=\"t:all\",kind=\"stream\",shard=\"0\",priority=\"0\"} 5\n") != NULL);
+    CHECK(strstr(out, "\nrsq_stream_length{queue=\"t:all\",stream=\"{t:all}:p5\",kind=\"stream\",shard=\"0\",priority=\"5\"} 1\n") != NULL);
+    CHECK(strstr(out, "\nrsq_stream_length{queue=\"t:all\",stream=\"{t:all:s2}\",kind=\"stream\",shard=\"2\",priority=\"0\"} 2\n") != NULL);
+    CHECK(strstr(out, "\nrsq_stream_length{queue=\"t:all\",stream=\"{t:all}:dlq\",kind=\"dead_letters\",shard=\"0\"} 2\n") != NULL);
+    CHECK(strstr(out, "\nrsq_group_pending{queue=\"t:all\",stream=\"t:all\",group=\"g\"} 2\n") != NULL);
+    CHECK(strstr(out, "\nrsq_group_lag{queue=\"t:all\",stream=\"t:all\",group=\"g\"} 3\n") != NULL);
+    CHECK(strstr(out, "\nrsq_group_consumers{queue=\"t:all\",stream=\"t:all\",group=\"g\"} 1\n") != NULL);
+    CHECK(strstr(out, "\nrsq_group_oldest_pending_idle_seconds{queue=\"t:all\",stream=\"t:all\",group=\"g\"} ") != NULL);
+    CHECK(strstr(out, "\nrsq_dead_letters{queue=\"t:all\"} 2\n") != NULL);
+    CHECK(strstr(out, "\nrsq_delayed_messages{queue=\"t:all\",stream=\"{t:all}:delayed\",kind=\"delayed\",shard=\"0\"} 2\n") != NULL);
+    CHECK(strstr(out, "\nrsq_delayed_next_due_timestamp_seconds{queue=\"t:all\",stream=\"{t:all}:delayed\",kind=\"delayed\","
+                      "shard=\"0\"} 1893456000.123\n") != NULL);
+    if (!pt) {
+        fprintf(stderr, "    promtool not found (tools/deps.sh test unpacks it)\n");
+        CHECK(pt != NULL);
+        return;
+    }
+    CHECK_EQ_INT(sh("'%s' check metrics < %s >%s/promtool.out 2>&1", pt, path, S.dir), 0);
+    /* hostile names: quote, newline, escape sequence, a byte that is not UTF-8 */
+    {
+        static const char g2[] = "x\ny\x1b[0m\xff";
+        const char *a[] = { "XGROUP", "CREATE", "t:p\"q", g2, "0", "MKSTREAM" };
+        size_t l[] = { 6, 6, 5, sizeof g2 - 1, 1, 8 };
+        REQUIRE(lib_cmd(S.unix_url, 6, a, l) == 0);
+    }
+    CHECK_EQ_INT(sh("./rsq stats 't:p\"q' --prometheus > %s", path), 0);
+    CHECK_EQ_INT(sh("'%s' check metrics < %s >%s/promtool.out 2>&1", pt, path, S.dir), 0);
+    REQUIRE(read_file(path, out, sizeof out) > 0);
+    CHECK(prom_well_formed(out) > 0);
+    CHECK(strstr(out, "group=\"x\\ny\\\\x1b[0m\\\\xff\"} 0\n") != NULL);
+    CHECK(!has_control_bytes(out, strlen(out)));
+}
+
+/* The value of a number field in the last line of a --json --watch file that has one
+   (jq's // and select: the first non-null), as text; 0 when none yet. */
+static int last_json_number(const char *path, const char *expr, double *v) {
+    char out[256];
+    if (run(out, sizeof out, "tail -n 1 %s | jq -r '%s // empty'", path, expr) != 0 || !out[0]) return 0;
+    *v = atof(out);
+    return 1;
+}
+
+/* issue 18: `rsq stats --watch` shows rates in (per stream) and out (per group) per
+   second: after messages are published the rate in is above zero, after they are
+   consumed the rate out is; one JSON object per line with --json. */
+static void test_tool_stats_watch_rates(void) {
+    char out[700], err[700], text[8192];
+    pid_t pid;
+    int st, seen_in = 0, seen_out = 0;
+    long long t0;
+    double v = 0;
+    REQUIRE(have_server);
+    snprintf(out, sizeof out, "%s/rate-out.txt", S.dir);
+    snprintf(err, sizeof err, "%s/rate-err.txt", S.dir);
+    CHECK_EQ_INT(sh("./rsq pub t:rate first >/dev/null"), 0);
+    srv_cli(&S, NULL, 0, "XGROUP CREATE t:rate g '$'");
+    pid = spawn_at(S.unix_url, out, err, "./rsq stats t:rate --watch 1 --json");
+    CHECK(wait_for(out, "\"key\":\"t:rate\"", 10000));
+    t0 = mono_ms();
+    while (!seen_in && mono_ms() - t0 < 15000) {
+        sh("seq 1 50 | ./rsq pub t:rate >/dev/null");
+        usleep(300000);
+        seen_in = last_json_number(out, ".streams[0].rate_in_per_s", &v) && v > 0;
+    }
+    CHECK(seen_in);
+    t0 = mono_ms();
+    while (!seen_out && mono_ms() - t0 < 15000) {
+        sh("./rsq work t:rate -g g -n w --max 40 >/dev/null 2>&1");
+        usleep(300000);
+        seen_out = last_json_number(out, ".streams[0].groups[0].rate_out_per_s", &v) && v > 0;
+    }
+    CHECK(seen_out);
+    kill(pid, SIGINT);
+    CHECK(wait_exit(pid, 10000, &st) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK_EQ_INT(sh("jq -e . %s >/dev/null", out), 0); /* every line is a JSON object */
+    CHECK(count_lines(out, "{\"queue\":\"t:rate\"") >= 2);
+    /* people's view: the columns */
+    CHECK_EQ_INT(run(text, sizeof text, "timeout --preserve-status -s INT 2.5 ./rsq stats t:rate --watch 1"), 0);
+    CHECK(strstr(text, "OUT/S") != NULL && strstr(text, "  in ") != NULL);
+}
+/* Lines in buf. */
+static int count_lines_mem(const char *buf) {
+    int n = 0;
+    for (; *buf; buf++) n += *buf == '\n';
+    return n;
+}
+
+/* The rows of `rsq pending` output (after its header): consumer of each, in order. */
+static int pending_rows(const char *out, char rows[][400], int max) {
+    const char *p = strchr(out, '\n');
+    int n = 0;
+    while (p && p[1] && n < max) {
+        char stream[256], id[64], cons[64], idle[32];
+        long long dl;
+        p++;
+        if (sscanf(p, "%255s %63s %63s %31s %lld", stream, id, cons, idle, &dl) == 5 && strchr(id, '-')) {
+            snprintf(rows[n], 400, "%s %s %lld", stream, cons, dl);
+            n++;
+        }
+        p = strchr(p, '\n');
+    }
+    return n;
+}
+
+/* issue 18: `rsq pending STREAM -g GROUP [--consumer C] [--max N]`: who holds which
+   entries on every stream of the queue, idle time and deliveries, the longest idle
+   first and the most recently delivered last. */
+static void test_tool_pending(void) {
+    char out[8192], err[2048], rows[16][400];
+    int n;
+    REQUIRE(have_server);
+    CHECK_EQ_INT(sh("seq 1 5 | ./rsq pub t:pend >/dev/null && ./rsq pub t:pend hi --priority 1 >/dev/null"), 0);
+    srv_cli(&S, NULL, 0, "XGROUP CREATE t:pend g 0");
+    srv_cli(&S, NULL, 0, "XGROUP CREATE '{t:pend}:p1' g 0");
+    srv_cli(&S, NULL, 0, "XREADGROUP GROUP g old COUNT 2 STREAMS t:pend '>'");
+    usleep(150000);
+    srv_cli(&S, NULL, 0, "XREADGROUP GROUP g mid COUNT 1 STREAMS t:pend '>'");
+    usleep(100000);
+    srv_cli(&S, NULL, 0, "XCLAIM t:pend g mid 0 $(redis-cli -s %s XRANGE t:pend - + COUNT 1 | head -1)", S.sock); /* 2 deliveries */
+    usleep(150000);
+    srv_cli(&S, NULL, 0, "XREADGROUP GROUP g new COUNT 1 STREAMS '{t:pend}:p1' '>'");
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend -g g"), 0);
+    CHECK(strncmp(out, "STREAM", 6) == 0);
+    n = pending_rows(out, rows, 16);
+    CHECK_EQ_INT(n, 4);
+    if (n != 4 || strcmp(rows[0], "t:pend old 1")) fprintf(stderr, "    rsq pending:\n%s", out);
+    if (n == 4) {
+        /* "old" read first but its first entry was claimed by "mid" since (idle 0) */
+        CHECK_STR(rows[0], "t:pend old 1");
+        CHECK_STR(rows[1], "t:pend mid 1");
+        CHECK_STR(rows[2], "t:pend mid 2");
+        CHECK_STR(rows[3], "{t:pend}:p1 new 1");
+    }
+    CHECK(strstr(out, "\n4 of 4 pending shown\n") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend -g g --consumer mid"), 0);
+    n = pending_rows(out, rows, 16);
+    CHECK_EQ_INT(n, 2);
+    CHECK(strstr(out, "\n2 of 2 pending shown\n") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend -g g --max 1"), 0);
+    n = pending_rows(out, rows, 16);
+    CHECK_EQ_INT(n, 1);
+    if (n == 1) CHECK_STR(rows[0], "t:pend mid 2"); /* the lowest ID of each stream, then the longest idle */
+    CHECK(strstr(out, "\n1 of 4 pending shown\n") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend -g nope"), 1);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "no group nope on queue t:pend") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend"), 2);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend -g g --max 0"), 2);
+    /* a consumer name with control bytes is escaped */
+    srv_cli(&S, NULL, 0, "XREADGROUP GROUP g \"$(printf 'ev\\033[2Jil')\" COUNT 1 STREAMS t:pend '>'");
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pending t:pend -g g"), 0);
+    CHECK(!has_control_bytes(out, out_len) && strstr(out, "ev\\x1b[2Jil") != NULL);
+}
+
+/* issue 18: `rsq dlq list` prints one line per dead letter: ID, origin, deliveries,
+   error, headers, payload with control bytes escaped; --json is an array a JSON
+   parser reads, with the exact bytes of a payload that is not UTF-8. */
+static void test_tool_dlq_list_headers_json(void) {
+    static const char bin[] = "\x01\xff\n\x1b";
+    char out[8192], path[600];
+    REQUIRE(have_server);
+    srv_cli(&S, NULL, 0, "XADD '{t:dh}:dlq' '*' payload 'hello world' trace abc tenant 7 dlq-stream t:dh dlq-group g "
+                         "dlq-id 1-1 dlq-deliveries 3 dlq-error 'exit status 1'");
+    {
+        const char *a[] = { "XADD", "{t:dh}:dlq", "*", "payload", bin, "dlq-stream", "{t:dh}:p2", "dlq-id", "2-1",
+                            "dlq-deliveries", "11", "dlq-error", "bad\nline", "k\x1b", "v\"q" };
+        size_t l[15];
+        int i;
+        for (i = 0; i < 15; i++) l[i] = strlen(a[i]);
+        l[4] = sizeof bin - 1;
+        REQUIRE(lib_cmd(S.unix_url, 15, a, l) == 0);
+    }
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq dlq t:dh list"), 0);
+    CHECK(!has_control_bytes(out, out_len));
+    CHECK_EQ_INT(count_lines_mem(out), 2);
+    CHECK(strstr(out, " stream=t:dh group=g origin=1-1 deliveries=3 error=\"exit status 1\" header:trace=\"abc\" "
+                      "header:tenant=\"7\" payload=hello world\n") != NULL);
+    CHECK(strstr(out, " stream={t:dh}:p2 origin=2-1 deliveries=11 error=\"bad\\nline\" header:k\\x1b=\"v\\\"q\" "
+                      "payload=\\x01\\xff\\n\\x1b\n") != NULL);
+    snprintf(path, sizeof path, "%s/dlq.json", S.dir);
+    CHECK_EQ_INT(sh("./rsq dlq t:dh list --json > %s", path), 0);
+    CHECK_EQ_INT(sh("jq -e 'length == 2' %s >/dev/null", path), 0);
+    CHECK_EQ_INT(sh("jq -e '.[0] | .stream == \"t:dh\" and .group == \"g\" and .origin_id == \"1-1\" and .deliveries == 3 and "
+                    ".error == \"exit status 1\" and .headers == {\"trace\": \"abc\", \"tenant\": \"7\"} and "
+                    ".payload == \"hello world\" and (has(\"payload_base64\") | not) and (.id | test(\"^[0-9]+-[0-9]+$\"))' %s >/dev/null",
+                    path), 0);
+    CHECK_EQ_INT(sh("jq -e '.[1] | .stream == \"{t:dh}:p2\" and .group == null and .deliveries == 11 and "
+                    ".error == \"bad\\nline\" and .headers == {\"k\\u001b\": \"v\\\"q\"} and .payload_base64 == \"Af8KGw==\"' %s >/dev/null",
+                    path), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq dlq t:dh list --json --max 1 | jq -e 'length == 1' >/dev/null"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq dlq t:dnone list --json"), 0);
+    CHECK_EQ_INT(sh("./rsq dlq t:dnone list --json | jq -e '. == []' >/dev/null"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq dlq t:dh replay --json"), 2);
+}
+
+/* issue 18: `rsq pub` from stdin: a line it cannot publish is named by its input line
+   number, with how many lines before it were published and that the rest were not
+   (before: "message 136", 4864 published and the rest dropped unsaid). */
+static void test_tool_pub_stdin_error_names_line(void) {
+    char out[1 << 17], err[2048], cli[256];
+    REQUIRE(have_server);
+    CHECK_EQ_INT(run(out, sizeof out, "(seq 5000; head -c 1100000 /dev/zero | tr '\\0' x; echo; echo last) | ./rsq pub t:big"), 1);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "line 5001: ") != NULL);
+    CHECK(strstr(err, "the 5000 lines before it were published, it and the rest were not") != NULL);
+    CHECK_EQ_INT(count_lines_mem(out), 5000); /* an ID per published line */
+    srv_cli(&S, cli, sizeof cli, "XLEN t:big");
+    CHECK_STR(cli, "5000");
+    /* refused by the server at line 1: the key holds a string */
+    srv_cli(&S, NULL, 0, "SET '{t:bigs}:p2' x");
+    CHECK_EQ_INT(run(out, sizeof out, "seq 3 | ./rsq pub t:bigs --priority 2"), 1);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "line 1: key {t:bigs}:p2 holds a string, not a stream") != NULL);
+    CHECK(strstr(err, "the 0 lines before it were published") != NULL);
+}
+
+
+/* issue 18 (found while at it): `rsq pub` publishes a line as soon as the input
+   pauses, not when 256 lines or the end of the input have come (`tail -f | rsq pub`). */
+static void test_tool_pub_line_goes_out_when_input_pauses(void) {
+    char fifo[600], out[700], err[700], cli[64];
+    pid_t pid;
+    int st, fd;
+    long long t0;
+    REQUIRE(have_server);
+    snprintf(fifo, sizeof fifo, "%s/pub.fifo", S.dir);
+    snprintf(out, sizeof out, "%s/pub-out.txt", S.dir);
+    snprintf(err, sizeof err, "%s/pub-err.txt", S.dir);
+    REQUIRE(mkfifo(fifo, 0600) == 0);
+    {
+        char cmd[1400];
+        snprintf(cmd, sizeof cmd, "./rsq pub t:pause < '%s'", fifo);
+        pid = spawn_at(S.unix_url, out, err, cmd);
+    }
+    fd = open(fifo, O_WRONLY); /* blocks until rsq's shell opened it */
+    REQUIRE(fd >= 0);
+    CHECK(write(fd, "one\n", 4) == 4);
+    t0 = mono_ms();
+    do {
+        usleep(50000);
+        srv_cli(&S, cli, sizeof cli, "XLEN t:pause");
+    } while (strcmp(cli, "1") && mono_ms() - t0 < 10000);
+    CHECK_STR(cli, "1"); /* published while the input is still open */
+    CHECK(write(fd, "two\n", 4) == 4);
+    close(fd);
+    CHECK(wait_exit(pid, 10000, &st) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    srv_cli(&S, cli, sizeof cli, "XLEN t:pause");
+    CHECK_STR(cli, "2");
+    CHECK_EQ_INT(count_lines(out, "-"), 2);
+}
+
+/* issue 18: on a terminal (stderr), a long input shows a progress line there (count,
+   rate); not otherwise. The terminal is script(1)'s. */
+static void test_tool_pub_progress_on_terminal(void) {
+    char ts[600], buf[8192], err[2048];
+    REQUIRE(have_server);
+    snprintf(ts, sizeof ts, "%s/typescript", S.dir);
+    CHECK_EQ_INT(sh("script -q -e -c \"(seq 1 300; sleep 1.3; seq 301 600) | ./rsq pub t:prog >/dev/null\" '%s' "
+                    "</dev/null >/dev/null 2>&1", ts), 0);
+    CHECK(read_file(ts, buf, sizeof buf) > 0);
+    CHECK(strstr(buf, "rsq: pub: 600 lines published, ") != NULL && strstr(buf, "/s") != NULL);
+    CHECK_EQ_INT(run(NULL, 0, "(seq 1 300; sleep 1.3; seq 301 600) | ./rsq pub t:prog >/dev/null"), 0);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 0); /* not a terminal: nothing */
+}
+
+/* The consumers of a group as "name:pending" lines, sorted ("" when none). */
+static void consumers_of(const char *stream, const char *group, char *out, size_t cap) {
+    run(out, cap, "redis-cli -s %s XINFO CONSUMERS %s %s | awk 'p==1{n=$0} p==2{print n\":\"$0} "
+                  "{p=0} $0==\"name\"{p=1} $0==\"pending\"{p=2}' | LC_ALL=C sort | tr '\\n' ' '", S.sock, stream, group);
+}
+
+/* issue 18: `rsq work` without -n has a name that is stable for this host and group
+   (HOST-GROUP): a restart takes back what it held; a clean exit removes the consumer
+   from the group only when it holds nothing; two workers at once are HOST-GROUP and
+   HOST-GROUP-2. */
+static void test_tool_work_stable_name_and_cleanup(void) {
+    char out[4096], cons[1024], want[600], host[64], o1[700], e1[700], o2[700], e2[700];
+    pid_t p1, p2;
+    int st;
+    long long t0;
+    REQUIRE(have_server);
+    short_host(host, sizeof host);
+    CHECK_EQ_INT(sh("printf 'a\\nb\\nc\\n' | ./rsq pub t:name >/dev/null"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:name -g g --max 1"), 0);
+    CHECK_STR(out, "a\n");
+    consumers_of("t:name", "g", cons, sizeof cons);
+    CHECK_STR(cons, ""); /* it held nothing: removed */
+    /* a failing --exec leaves its message pending on the consumer: kept */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:name -g g --max 1 --exec false"), 0);
+    consumers_of("t:name", "g", cons, sizeof cons);
+    snprintf(want, sizeof want, "%s-g:1 ", host);
+    CHECK_STR(cons, want);
+    /* the same name next time: it first takes back what it held ("b") */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:name -g g --max 1"), 0);
+    CHECK_STR(out, "b\n");
+    consumers_of("t:name", "g", cons, sizeof cons);
+    CHECK_STR(cons, "");
+    /* two at once */
+    snprintf(o1, sizeof o1, "%s/name-o1.txt", S.dir);
+    snprintf(e1, sizeof e1, "%s/name-e1.txt", S.dir);
+    snprintf(o2, sizeof o2, "%s/name-o2.txt", S.dir);
+    snprintf(e2, sizeof e2, "%s/name-e2.txt", S.dir);
+    p1 = spawn_at(S.unix_url, o1, e1, "./rsq work t:name2 -g g");
+    CHECK(wait_for(e1, "created group g", 10000));
+    p2 = spawn_at(S.unix_url, o2, e2, "./rsq work t:name2 -g g");
+    snprintf(want, sizeof want, "%s-g-2:0 %s-g:0 ", host, host);
+    t0 = mono_ms();
+    do {
+        usleep(100000);
+        consumers_of("t:name2", "g", cons, sizeof cons);
+    } while (strcmp(cons, want) && mono_ms() - t0 < 10000);
+    CHECK_STR(cons, want);
+    kill(p1, SIGTERM);
+    kill(p2, SIGTERM);
+    CHECK(wait_exit(p1, 10000, &st) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    CHECK(wait_exit(p2, 10000, &st) >= 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    consumers_of("t:name2", "g", cons, sizeof cons);
+    CHECK_STR(cons, "");
+    /* -n is taken as given */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:name -g g -n given --max 1 --exec false"), 0);
+    consumers_of("t:name", "g", cons, sizeof cons);
+    CHECK_STR(cons, "given:1 ");
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work --help"), 0);
+    CHECK(strstr(out, "HOST-GROUP") != NULL);
+}
+
+/* issue 18: `rsq work` says on stderr when it creates the group and where it starts,
+   warns when --from cannot apply to a group that exists, and names the streams of the
+   queue it does not read (a group started at $ printed nothing and exited 0; --from 0
+   on it was silently ignored; --priority 5 messages were never read). */
+static void test_tool_work_says_where_it_starts(void) {
+    char out[4096], err[4096];
+    REQUIRE(have_server);
+    CHECK_EQ_INT(sh("printf 'x\\n' | ./rsq pub t:note >/dev/null"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:note -g late --from '$' --idle-exit 1"), 0);
+    CHECK_STR(out, "");
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "rsq: created group late on t:note at $: it takes only messages published from now on") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:note -g late --from 0 --idle-exit 1"), 0);
+    CHECK_STR(out, "");
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "rsq: warning: group late exists on t:note: --from 0 applies only to a new group and is ignored") != NULL);
+    CHECK(strstr(err, "(last delivered ") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:note -g whole --idle-exit 1"), 0);
+    CHECK_STR(out, "x\n");
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "rsq: created group whole on t:note at 0: it takes the whole stream") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:note -g whole --idle-exit 1"), 0);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 0); /* nothing to say */
+    /* a priority level it does not read */
+    CHECK_EQ_INT(sh("./rsq pub t:note urgent --priority 5 >/dev/null"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:note -g whole --idle-exit 1"), 0);
+    err_lines(err, sizeof err);
+    CHECK(strstr(err, "rsq: warning: this worker does not read {t:note}:p5") != NULL &&
+          strstr(err, "give --priority-levels 6 to read them") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:note -g whole --priority-levels 6 --idle-exit 1"), 0);
+    CHECK_STR(out, "urgent\n");
+    err_lines(err, sizeof err);
+    CHECK(strstr(err, "does not read") == NULL);
+    CHECK(strstr(err, "created group whole on {t:note}:p1, {t:note}:p2, {t:note}:p3 and more at 0") != NULL);
+}
+
+/* issue 18: bad usage exits 2, empty names included; the errors say what is wrong:
+   a missing password is "authentication required", a key of the wrong type is named
+   with what it holds. */
+static void test_tool_usage_and_error_texts(void) {
+    static const char *const usage[] = {
+        "./rsq pub '' x", "./rsq work '' -g g", "./rsq work q -g ''", "./rsq work q -g g -n ''",
+        "./rsq work q -g g --exec ''", "./rsq stats ''", "./rsq pending '' -g g", "./rsq pending q -g ''",
+        "./rsq pending q -g g --consumer ''", "./rsq dlq '' list", "./rsq -u '' pub q x", "./rsq --password-file '' pub q x",
+        "./rsq ''", "./rsq pub 'a}b' x", "./rsq stats 'a}b'", "./rsq stats q --json --prometheus",
+        "./rsq stats q --prometheus --watch 1", "./rsq dlq q replay --json", "./rsq pending q", "./rsq work q -g g --max 0",
+    };
+    char out[4096], err[4096], url[800];
+    size_t i;
+    srv P;
+    REQUIRE(have_server);
+    for (i = 0; i < sizeof usage / sizeof usage[0]; i++) {
+        int rc = run(out, sizeof out, "%s", usage[i]);
+        if (rc != 2) fprintf(stderr, "    %s: exit %d\n", usage[i], rc);
+        CHECK_EQ_INT(rc, 2);
+        CHECK_STR(out, "");
+        CHECK(err_lines(err, sizeof err) >= 2 && strstr(err, "--help for more") != NULL);
+    }
+    /* a missing password */
+    REQUIRE(srv_start(&P, "requirepass t-pw-9") == 0);
+    {
+        static const char *const cmds[] = { "./rsq pub t:auth x", "./rsq stats t:auth", "./rsq pending t:auth -g g",
+                                            "./rsq dlq t:auth list", "./rsq work t:auth -g g --idle-exit 1" };
+        for (i = 0; i < sizeof cmds / sizeof cmds[0]; i++) {
+            CHECK_EQ_INT(run_at(P.unix_url, out, sizeof out, "%s", cmds[i]), 1);
+            CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+            CHECK(strstr(err, "authentication required") != NULL && strstr(err, "--password-file") != NULL);
+        }
+    }
+    snprintf(url, sizeof url, "unix://:wrong@%s", P.sock);
+    CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq pub t:auth x"), 1);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "authentication failed") != NULL);
+    srv_stop(&P, 0);
+    /* WRONGTYPE names the key */
+    srv_cli(&S, NULL, 0, "SET t:wt x");
+    srv_cli(&S, NULL, 0, "HSET '{t:wt3}:p2' f v");
+    srv_cli(&S, NULL, 0, "XADD t:wt3 '*' payload x");
+    srv_cli(&S, NULL, 0, "SET '{t:wt4}:dlq' x");
+    srv_cli(&S, NULL, 0, "SET '{t:wt5}:delayed' x");
+    {
+        static const struct { const char *cmd, *want; } cases[] = {
+            { "./rsq pub t:wt x", "key t:wt holds a string, not a stream" },
+            { "printf 'a\\n' | ./rsq pub t:wt", "line 1: key t:wt holds a string, not a stream" },
+            { "./rsq stats t:wt", "key t:wt holds a string, not a stream" },
+            { "./rsq stats t:wt3", "key {t:wt3}:p2 holds a hash, not a stream" },
+            { "./rsq stats t:wt4", "key {t:wt4}:dlq holds a string, not a stream" },
+            { "./rsq stats t:wt5", "key {t:wt5}:delayed holds a string, not a sorted set" },
+            { "./rsq work t:wt -g g --idle-exit 1", "key t:wt holds a string, not a stream" },
+            { "./rsq pending t:wt -g g", "key t:wt holds a string, not a stream" },
+            { "./rsq dlq t:wt4 list", "key {t:wt4}:dlq holds a string, not a stream" },
+        };
+        for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            CHECK_EQ_INT(run(out, sizeof out, "%s", cases[i].cmd), 1);
+            CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+            if (!strstr(err, cases[i].want)) fprintf(stderr, "    %s: %s", cases[i].cmd, err);
+            CHECK(strstr(err, cases[i].want) != NULL);
+        }
+    }
+}
+
+/* The man page as text (groff's ASCII output without overstriking), or NULL. */
+static const char *man_text(void) {
+    static char text[1 << 17];
+    if (run(text, sizeof text, "MANWIDTH=200 man -l tools/rsq.1 2>/dev/null | col -b") != 0 || !text[0]) return NULL;
+    return text;
+}
+
+/* issue 18: `--help` of each command lists every option it takes, and so does the man
+   page (rsq.1), whose version is the tool's. */
+static void test_tool_help_lists_every_option(void) {
+    static const struct { const char *cmd; const char *opts[16]; } tab[] = {
+        { "", { "-u", "--password-file", "--help", "--version", "pub", "work", "stats", "pending", "dlq" } },
+        { "pub", { "--priority", "--maxlen", "--shards", "-H", "--help" } },
+        { "work", { "-g", "-n", "--exec", "--max-deliveries", "--count", "--max", "--idle-exit", "--visibility",
+                    "--priority-levels", "--shards", "--from", "--help" } },
+        { "stats", { "--watch", "--json", "--prometheus", "--help" } },
+        { "pending", { "-g", "--consumer", "--max", "--help" } },
+        { "dlq", { "list", "replay", "--max", "--json", "--help" } },
+    };
+    char out[8192], want[64], ver[64];
+    const char *man;
+    size_t i, j;
+    REQUIRE(have_server);
+    man = man_text();
+    CHECK(man != NULL);
+    for (i = 0; i < sizeof tab / sizeof tab[0]; i++) {
+        CHECK_EQ_INT(run(out, sizeof out, "./rsq %s --help", tab[i].cmd), 0);
+        for (j = 0; tab[i].opts[j]; j++) {
+            snprintf(want, sizeof want, " %s ", tab[i].opts[j]);
+            if (!strstr(out, want)) {
+                snprintf(want, sizeof want, " %s\n", tab[i].opts[j]);
+                if (!strstr(out, want)) snprintf(want, sizeof want, " %s,", tab[i].opts[j]);
+            }
+            if (!strstr(out, want)) fprintf(stderr, "    rsq %s --help lacks %s\n", tab[i].cmd, tab[i].opts[j]);
+            CHECK(strstr(out, want) != NULL);
+            if (man && !strstr(man, tab[i].opts[j])) fprintf(stderr, "    rsq.1 lacks %s\n", tab[i].opts[j]);
+            CHECK(!man || strstr(man, tab[i].opts[j]) != NULL);
+        }
+    }
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq --version"), 0);
+    snprintf(ver, sizeof ver, "%.40s", out);
+    if (strchr(ver, '\n')) *strchr(ver, '\n') = '\0';
+    CHECK(man && strstr(man, ver) != NULL); /* "rsq 0.1.0" in the page's footer */
+}
+
+/* issue 18: the man page is clean man(7) roff: groff -ww warns of nothing, mandoc's
+   lint finds nothing (not even style), man renders it. */
+static void test_tool_man_page_lints_clean(void) {
+    char out[4096], err[2048];
+    const char *man;
+    REQUIRE(have_server);
+    CHECK_EQ_INT(run(out, sizeof out, "groff -man -Tutf8 -ww -z tools/rsq.1"), 0);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "mandoc -Tlint -W style tools/rsq.1 2>&1"), 0);
+    CHECK_STR(out, "");
+    man = man_text();
+    CHECK(man && strstr(man, "rsq - publish to, consume from and inspect a Redis Streams queue") != NULL);
+    CHECK(man && strstr(man, "EXIT STATUS") != NULL && strstr(man, "authentication required") != NULL);
+}
+
+/* issue 18: `make install` puts bin/rsq, include/rsq.h and share/man/man1/rsq.1 under
+   $(DESTDIR)$(PREFIX) (PREFIX /usr/local by default); `make uninstall` takes them away. */
+static void test_tool_make_install(void) {
+    char dest[600], out[4096], err[2048];
+    REQUIRE(have_server);
+    snprintf(dest, sizeof dest, "%s/stage dir", S.dir);
+    CHECK_EQ_INT(run(out, sizeof out, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s install DESTDIR='%s' PREFIX=/usr", dest), 0);
+    CHECK_EQ_INT(sh("'%s/usr/bin/rsq' --version | grep -q '^rsq '", dest), 0);
+    CHECK_EQ_INT(sh("test -x '%s/usr/bin/rsq' && cmp -s rsq.h '%s/usr/include/rsq.h' && cmp -s tools/rsq.1 "
+                    "'%s/usr/share/man/man1/rsq.1'", dest, dest, dest), 0);
+    CHECK_EQ_INT(sh("test \"$(stat -c %%a '%s/usr/include/rsq.h') $(stat -c %%a '%s/usr/share/man/man1/rsq.1')\" = '644 644'",
+                    dest, dest), 0);
+    CHECK_EQ_INT(sh("MANPATH='%s/usr/share/man' man -w rsq | grep -q 'man1/rsq.1'", dest), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s uninstall DESTDIR='%s' PREFIX=/usr", dest), 0);
+    CHECK_EQ_INT(sh("test ! -e '%s/usr/bin/rsq' && test ! -e '%s/usr/include/rsq.h' && test ! -e '%s/usr/share/man/man1/rsq.1'",
+                    dest, dest, dest), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make -s install DESTDIR='%s'", dest), 0);
+    CHECK_EQ_INT(sh("test -x '%s/usr/local/bin/rsq' && test -f '%s/usr/local/include/rsq.h' && "
+                    "test -f '%s/usr/local/share/man/man1/rsq.1'", dest, dest, dest), 0);
+    if (err_lines(err, sizeof err) > 0) fprintf(stderr, "    make: %s", err);
+    sh("rm -rf '%s'", dest);
+}
+
+/* issue 18, needs the rsq.h patch /tmp/rsqwork/patches/tool-url.diff (rsq_url_parse):
+   URL schemes in any letter case; an IPv6 address without brackets gets a hint. */
+static void test_tool_url_needs_patch_tool_url(void) {
+    char out[4096], err[2048], url[800];
+    REQUIRE(have_server);
+    snprintf(url, sizeof url, "UNIX://%s", S.sock);
+    CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq pub t:url x"), 0);
+    snprintf(url, sizeof url, "Redis://127.0.0.1:%d", S.port);
+    CHECK_EQ_INT(run_at(url, out, sizeof out, "./rsq pub t:url x"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq -u REDIS://127.0.0.1:1 pub t:url x"), 1);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "refused") != NULL); /* it tried to connect: the URL was taken */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq -u redis://::1:6379 pub t:url x"), 1);
+    CHECK_EQ_INT(err_lines(err, sizeof err), 1);
+    CHECK(strstr(err, "brackets") != NULL && strstr(err, "redis://[::1]:6379") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq -u redis://u:p@fe80::1 pub t:url x"), 1);
+    CHECK(strstr(err, "brackets") != NULL && strstr(err, ":p@") == NULL);
+}
+
 void suite_tool(void) {
     if (access("./rsq", X_OK) != 0) {
         fprintf(stderr, "    ./rsq not built: run make first\n");
@@ -736,6 +1468,23 @@ void suite_tool(void) {
     RUN(test_tool_secrets);
     RUN(test_tool_one_shot_fails_fast_on_frozen_server);
     RUN(test_tool_work_ack_refused_exits_1);
+    RUN(test_tool_stats_finds_every_stream);
+    RUN(test_tool_stats_json);
+    RUN(test_tool_stats_prometheus);
+    RUN(test_tool_stats_watch_rates);
+    RUN(test_tool_pending);
+    RUN(test_tool_dlq_list_headers_json);
+    RUN(test_tool_pub_stdin_error_names_line);
+    RUN(test_tool_pub_line_goes_out_when_input_pauses);
+    RUN(test_tool_pub_progress_on_terminal);
+    RUN(test_tool_work_stable_name_and_cleanup);
+    RUN(test_tool_work_says_where_it_starts);
+    RUN(test_tool_usage_and_error_texts);
+    RUN(test_tool_help_lists_every_option);
+    RUN(test_tool_man_page_lints_clean);
+    RUN(test_tool_make_install);
+    /* needs the rsq.h patch tool-url.diff (rsq_url_parse): fails without it */
+    RUN(test_tool_url_needs_patch_tool_url);
     RUN(test_tool_work_rides_outage);
     RUN(test_tool_stats_watch_rides_outage);
     if (have_server) srv_stop(&S, 0);

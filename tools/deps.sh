@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deps.sh - installs what a make target needs from Debian's packages, when missing.
-# Usage: tools/deps.sh test|demo|bench|fuzz|cross|cpus|valgrind
+# Usage: tools/deps.sh test|demo|bench|bench-scale|fuzz|cross|firmware|cpus|valgrind
 # Required packages must install; optional ones may fail (their checks then skip).
 set -euo pipefail
 want=()
@@ -23,6 +23,7 @@ m32_run() {
   [ $rc -lt 126 ] || want+=(qemu-user) # 126: the kernel cannot execute it
 }
 m32=0
+promtool=0
 case "${1:-test}" in
   demo) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools); have cc || want+=(gcc) ;;
   test) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
@@ -33,14 +34,29 @@ case "${1:-test}" in
         # interop with ioredis (tests/interop.mk): npm installs ioredis itself
         have node || want+=(nodejs); have npm || want+=(npm)
         have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi)
+        have qemu-system-arm || want+=(qemu-system-arm)
         have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
+        # the rsq tool's tests: JSON output parsed by jq, the man page checked by groff,
+        # man and mandoc, the progress line seen on a terminal made by script;
+        # promtool (Prometheus output) below
+        have jq || want+=(jq); have groff || want+=(groff-base); have man || want+=(man-db)
+        have mandoc || want+=(mandoc); have script || want+=(bsdutils); have col || want+=(bsdextrautils)
+        promtool=1
         m32=1 ;;
   bench) have redis-server || want+=(redis-server); have redis-benchmark || want+=(redis-tools)
          [ -f /usr/include/hiredis/hiredis.h ] || nice+=(libhiredis-dev) ;;
+  # make bench-scale (bench/scale.mk): the charts are drawn by gnuplot (cairo PNG, SVG)
+  bench-scale) have redis-server || want+=(redis-server); have gnuplot || nice+=(gnuplot-nox) ;;
   fuzz) have clang || want+=(clang); ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 || want+=(libclang-rt-14-dev) ;;
   cross) have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi libnewlib-arm-none-eabi); have python3 || want+=(python3)
          have riscv64-unknown-elf-gcc || nice+=(gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf)
          m32=1 ;;
+  # the firmware example (examples/firmware/firmware.mk): the Cortex-M4 toolchain with
+  # newlib-nano, and the board emulator that runs it against redis-server
+  firmware) have redis-server || want+=(redis-server); have redis-cli || want+=(redis-tools)
+            have arm-none-eabi-gcc || want+=(gcc-arm-none-eabi)
+            [ -f /usr/lib/arm-none-eabi/newlib/libc_nano.a ] || want+=(libnewlib-arm-none-eabi)
+            have qemu-system-arm || want+=(qemu-system-arm) ;;
   valgrind) have valgrind || want+=(valgrind) ;;
   # the runner for other CPUs (tests/cpus.mk): clang --target with Debian's cross libc,
   # libgcc and binutils (not gcc-TRIPLE, which conflicts with gcc-multilib), run under
@@ -77,7 +93,25 @@ install_wanted() {
   nice=()
 }
 
+# promtool checks the tool's Prometheus output (tests/test_tool.c). Debian ships it in
+# the prometheus package, whose installation would also set up a server and its
+# service; only promtool is taken from the package, unpacked into
+# ${XDG_CACHE_HOME:-~/.cache}/rsq-tools, where the tests look for it.
+promtool_get() {
+  local dir="${XDG_CACHE_HOME:-$HOME/.cache}/rsq-tools" tmp
+  have promtool || [ -x "$dir/promtool" ] && return 0
+  [ $updated = 1 ] || { $SUDO apt-get update -qq >/dev/null; updated=1; }
+  tmp="$(mktemp -d)"
+  echo "unpacking promtool from Debian's prometheus package into $dir" >&2
+  if (cd "$tmp" && apt-get download -qq prometheus >/dev/null 2>&1) && dpkg-deb -x "$tmp"/prometheus_*.deb "$tmp/x" &&
+    mkdir -p "$dir" && cp "$tmp/x/usr/bin/promtool" "$dir/promtool"; then rm -rf "$tmp"; return 0; fi
+  rm -rf "$tmp"
+  echo "could not get promtool: the Prometheus output test fails" >&2
+  return 1
+}
+
 [ $m32 = 0 ] || m32_build
 install_wanted
+[ $promtool = 0 ] || promtool_get
 # whether this kernel runs 32-bit programs shows once gcc -m32 builds one
 if [ $m32 = 1 ]; then m32_run; install_wanted; fi

@@ -101,7 +101,8 @@ async function ioredisToRsq(r) {
 
   const res = await rsq(['work', stream, '-g', 'rsq-readers', '--idle-exit', '1', '--from', '0']);
   eq(res.code, 0, `a) rsq work exit status (stderr: ${res.err})`);
-  eq(res.err, '', 'a) rsq work stderr');
+  eq(res.err, `rsq: created group rsq-readers on ${stream} at 0: it takes the whole stream, messages published before it included\n`,
+    'a) rsq work stderr: the note that it created the group, at 0');
   eq(res.out.split('\n').slice(0, -1), payloads, 'a) payloads printed by rsq work');
   eq(await pendingCount(r, stream, 'rsq-readers'), 0, 'a) entries left pending by rsq work');
   const info = (await r.xinfo('GROUPS', stream)).map(fields);
