@@ -84,6 +84,8 @@ check-compile:
 	  $$cc -std=c99 $(CWARN) -O2 $$(for d in $$sw; do printf -- '-D%s ' $$d; done) -DRSQ_IMPLEMENTATION \
 	    -x c -c rsq.h -o $(BUILD)/compile/switches.o; \
 	done; done
+	@echo "  formats: no %zu, %lld, %llu or %j in rsq.h (newlib-nano's printf has none of them)"
+	@! grep -n -e '"[^"]*%[-+ #0-9.*]*\(z\|ll\|j\|L\)[a-zA-Z][^"]*"' -e 'PRI[diuxX]64' rsq.h
 	@echo "  compile gcc -fshort-enums (as firmware toolchains lay out enums)"
 	@gcc -std=c99 $(CWARN) -O2 -fshort-enums -c tests/compile/impl.c -o $(BUILD)/compile/short-enums.o
 	@set -e; for cxx in g++ clang++; do \

@@ -824,6 +824,16 @@ static void test_edges_replay_keeps_every_field(void) {
 /* 5 idle entries of a dead consumer behind a live consumer's 3,200 fresh pending
    ones; reclaim interval 1 s. Right: all 5 reclaimed in the first pass (handed out
    within 3 s), on both reclaim paths. */
+/* Calls of one command so far, from INFO commandstats (0 when never called). */
+static long long cmd_calls(rsq_client *a, const char *name) {
+    const rsq_reply *r;
+    char pat[64];
+    const char *p;
+    snprintf(pat, sizeof pat, "cmdstat_%s:calls=", name);
+    if (rsq_command(a, &r, "INFO", "commandstats", (char *)0) != RSQ_OK || !r->str || !(p = strstr(r->str, pat))) return 0;
+    return strtoll(p + strlen(pat), NULL, 10);
+}
+
 static void reclaim_behind(const char *q, rsq_reclaim_mode mode) {
     rsq_client a, c;
     rsq_consumer k;
@@ -831,7 +841,7 @@ static void reclaim_behind(const char *q, rsq_reclaim_mode mode) {
     const rsq_message *m;
     const rsq_reply *r;
     int i, got = 0;
-    long long t0, took = -1;
+    long long t0, took = -1, calls;
     cl(&a);
     rsq_command(&a, &r, "XGROUP", "CREATE", q, "g", "0", "MKSTREAM", (char *)0);
     for (i = 0; i < 3205; i += 100) {
@@ -852,6 +862,7 @@ static void reclaim_behind(const char *q, rsq_reclaim_mode mode) {
     cc.reclaim_interval_ms = 1000;
     cc.reclaim = mode;
     REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    calls = cmd_calls(&a, "xautoclaim");
     t0 = ms_now();
     while (got < 5 && ms_now() - t0 < 25000) {
         if (rsq_consumer_next(&k, &m, 500) != RSQ_OK) continue;
@@ -860,9 +871,13 @@ static void reclaim_behind(const char *q, rsq_reclaim_mode mode) {
     }
     if (got == 5) took = ms_now() - t0;
     rsq_consumer_flush(&k);
-    fprintf(stderr, "    %s: %d of 5 reclaimed, the last after %lld ms\n", q, got, took);
+    calls = cmd_calls(&a, "xautoclaim") - calls;
+    fprintf(stderr, "    %s: %d of 5 reclaimed, the last after %lld ms, %lld XAUTOCLAIM calls\n", q, got, took, calls);
     CHECK_EQ_INT(got, 5);
     CHECK(took >= 0 && took < 3000);
+    /* the live entries ahead are passed on the server (XPENDING ... IDLE), not 160 a
+       round trip: one XAUTOCLAIM claims the 5 (20 calls before, 3200 / (COUNT * 10)) */
+    if (mode == RSQ_RECLAIM_AUTOCLAIM) CHECK(calls >= 1 && calls <= 2);
     rsq_consumer_free(&k);
     rsq_client_free(&c);
     rsq_client_free(&a);
@@ -933,6 +948,56 @@ static void test_edges_stats_lag_after_trim_and_delete(void) {
     lag_case("e:lag3", 3, "xdel-all", 0); /* server: 1 */
     lag_case("e:lag4", 1, "xdel-rest", 0);
     lag_case("e:lag5", 2, "none", 2);
+}
+
+/* Calls of XRANGE so far, from INFO commandstats. */
+static long long xrange_calls(rsq_client *a) {
+    const rsq_reply *r;
+    const char *p;
+    if (rsq_command(a, &r, "INFO", "commandstats", (char *)0) != RSQ_OK || !r->str || !(p = strstr(r->str, "cmdstat_xrange:calls=")))
+        return 0;
+    return strtoll(p + 21, NULL, 10);
+}
+
+/* A lag past the count's cap (10000) is exact where the server's figure is (Redis 7:
+   nothing deleted after last-delivered), and cheap: no count on the server. With an
+   XDEL after last-delivered it is counted again (exact up to the cap). */
+static void test_edges_stats_lag_beyond_cap_from_server(void) {
+    rsq_client a;
+    const rsq_reply *r;
+    rsq_stream_info si;
+    rsq_group_info gi[1];
+    size_t n = 0;
+    long long calls;
+    int i;
+    const char *q = "e:biglag";
+    REQUIRE(have_server);
+    if (!t_need_version(ver(), 70000, "XINFO GROUPS lag")) return;
+    cl(&a);
+    rsq_command(&a, &r, "XGROUP", "CREATE", q, "g", "0", "MKSTREAM", (char *)0);
+    for (i = 0; i < 25000; i += 500) {
+        int j;
+        for (j = 0; j < 500; j++) rsq_append(&a, "XADD", q, "*", "payload", "x", (char *)0);
+        for (j = 0; j < 500; j++) rsq_read_reply(&a, &r, RSQ_TIMEOUT_DEFAULT);
+    }
+    rsq_command(&a, &r, "XREADGROUP", "GROUP", "g", "c", "COUNT", "5000", "STREAMS", q, ">", (char *)0);
+    rsq_command(&a, &r, "XTRIM", q, "MAXLEN", "22000", (char *)0); /* from the start: before last-delivered */
+    calls = xrange_calls(&a);
+    CHECK_RC(rsq_stream_stats(&a, q, &si, gi, 1, &n), RSQ_OK);
+    CHECK_EQ_INT(n, 1);
+    CHECK_EQ_INT(gi[0].lag, 20000);
+    CHECK(gi[0].lag_exact);
+    CHECK_EQ_INT(xrange_calls(&a) - calls, 0); /* not counted entry by entry */
+    /* deleted after last-delivered: the server's figure would count it; counted */
+    rsq_command(&a, &r, "XREVRANGE", q, "+", "-", "COUNT", "1", (char *)0);
+    if (r->type == RSQ_REPLY_ARRAY && r->len == 1) {
+        char last[RSQ_ID_STRLEN];
+        snprintf(last, sizeof last, "%s", r->element[0].element[0].str);
+        rsq_command(&a, &r, "XDEL", q, last, (char *)0);
+    }
+    CHECK_RC(rsq_stream_stats(&a, q, &si, gi, 1, &n), RSQ_OK);
+    CHECK(gi[0].lag >= 10000 && !gi[0].lag_exact); /* a lower bound past the cap */
+    rsq_client_free(&a);
 }
 
 /* Oldest pending age: the longest idle time among pending entries (XPENDING), not the
@@ -1603,6 +1668,7 @@ void suite_edges(void) {
     RUN(test_edges_reclaim_behind_3200_live_entries);
     RUN(test_edges_reclaim_behind_3200_live_entries_pending_claim);
     RUN(test_edges_stats_lag_after_trim_and_delete);
+    RUN(test_edges_stats_lag_beyond_cap_from_server);
     RUN(test_edges_stats_oldest_pending_is_idle_time);
     RUN(test_edges_oversized_entry_is_set_aside);
     RUN(test_edges_lost_read_reply_counts_nothing);

@@ -120,7 +120,8 @@ typedef struct outcome {
     char requests[512];
 } outcome;
 
-/* Runs `cmd` (PING by default, or rsq_connect when cmd is "CONNECT") on a fresh client
+/* Runs `cmd` (PING by default, rsq_connect when cmd is "CONNECT", an rsq_publish to
+   the queue "q" when it is "PUBLISH") on a fresh client
    (configured from *base; url_fmt with one %d for the port, or NULL for plain) against
    the running fake server f. Fills o except connections and requests. */
 static void client_run(const fake_server *f, const rsq_client_config *base, const char *url_fmt, const char *cmd,
@@ -142,7 +143,14 @@ static void client_run(const fake_server *f, const rsq_client_config *base, cons
     if (rsq_client_init(&c, &cfg) != RSQ_OK) { o->started = 0; return; }
     t0 = hostile_now_ms();
     if (cmd && !strcmp(cmd, "CONNECT")) o->rc = rsq_connect(&c);
-    else o->rc = rsq_command(&c, &r, cmd ? cmd : "PING", (char *)0);
+    else if (cmd && !strcmp(cmd, "PUBLISH")) {
+        rsq_producer p;
+        rsq_producer_config pc;
+        rsq_producer_config_init(&pc);
+        pc.queue = "q";
+        o->rc = rsq_producer_init(&p, &c, &pc);
+        if (o->rc == RSQ_OK) o->rc = rsq_publish(&p, "x", 1, NULL);
+    } else o->rc = rsq_command(&c, &r, cmd ? cmd : "PING", (char *)0);
     o->ms = hostile_now_ms() - t0;
     o->connected = rsq_is_connected(&c);
     if ((o->rc == RSQ_OK || rsq_result_is_server_error(o->rc)) && r) walk(r, 0, &o->bad_shape);
@@ -650,6 +658,35 @@ static void test_hostile_bad_handshake(void) {
     CHECK(strstr(o.err, "s3cret-pw") == NULL);
 }
 
+/* A publish to a server that never completes the handshake (it stays silent, or
+   answers garbage) spends the client's connect retries once: retry_attempts
+   connections, not a round of them for every resend attempt of the publish
+   (retry_attempts squared), so the call keeps the documented bound. */
+static void test_hostile_publish_spends_connect_retries_once(void) {
+    rsq_client_config cfg;
+    counting cnt;
+    fake_scenario sc;
+    outcome o;
+    static const char garbage[] = "?not RESP\r\n";
+    memset(&cnt, 0, sizeof cnt);
+    hostile_config(&cfg, &cnt);
+    cfg.retry_attempts = 3;
+    cfg.connect_timeout_ms = 150;
+    cfg.retry_max_ms = 20;
+    memset(&sc, 0, sizeof sc);
+    sc.flags = FAKE_SILENT;
+    o = run_case(&sc, &cfg, "redis://:pw@127.0.0.1:%d", "PUBLISH");
+    EXPECT_FAIL(o, RSQ_ERR_TIMEOUT, "", 0);
+    CHECK_EQ_INT(o.connections, 3);
+    CHECK(strstr(o.requests, "XADD") == NULL); /* never sent: the handshake never ended */
+    sc.flags = 0;
+    sc.reply = garbage;
+    sc.reply_len = sizeof garbage - 1;
+    o = run_case(&sc, &cfg, "redis://:pw@127.0.0.1:%d", "PUBLISH");
+    EXPECT_FAIL(o, RSQ_ERR_PROTOCOL, garbage, sizeof garbage - 1);
+    CHECK_EQ_INT(o.connections, 3);
+}
+
 /* Seeded random replies, half of them built from RESP tokens: every outcome is a reply,
    a server error, or a clean protocol/limit/I/O/timeout error with the connection
    closed. Never a crash, a hang or a leak. */
@@ -819,6 +856,7 @@ void suite_hostile(void) {
     RUN(test_hostile_push_flood_times_out);
     RUN(test_hostile_huge_exponent_doubles);
     RUN(test_hostile_bad_handshake);
+    RUN(test_hostile_publish_spends_connect_retries_once);
     RUN(test_hostile_random_bytes);
     RUN(test_hostile_proxy_cuts_at_least_once);
 }

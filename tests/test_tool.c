@@ -214,9 +214,10 @@ static void test_tool_work_exec_dead_letters_and_replay(void) {
     REQUIRE(have_server);
     snprintf(path, sizeof path, "%s/exec-out.txt", S.dir);
     run(NULL, 0, "printf 'good\\nbad\\ngood2\\n' | ./rsq pub t:exec >/dev/null");
-    /* the command fails on "bad": nacked, redelivered, dead-lettered after 2 deliveries */
+    /* the command fails on "bad": nacked, redelivered (after 100 ms), dead-lettered
+       after 2 deliveries */
     CHECK_EQ_INT(run(out, sizeof out,
-        "./rsq work t:exec -g g --from 0 --max-deliveries 2 --idle-exit 1 --exec "
+        "./rsq work t:exec -g g --from 0 --max-deliveries 2 --retry-delay 100 --idle-exit 2 --exec "
         "'read line; [ \"$line\" != bad ] && echo \"$line $RSQ_DELIVERIES\" >> %s'", path), 0);
     f = fopen(path, "r");
     REQUIRE(f != NULL);
@@ -670,8 +671,7 @@ static void test_tool_work_new_group_starts_at_zero(void) {
 
 /* issue 20: an ack the server refuses (an ACL user without +xack) is not swallowed:
    `rsq work` exits 1 with one line naming the step, and the message stays pending
-   (it was not acknowledged). Needs rsq.h to report refused XACKs
-   (/tmp/rsqwork/patches/tool-ack-errors.diff). */
+   (it was not acknowledged). */
 static void test_tool_work_ack_refused_exits_1(void) {
     char out[4096], err[2048], cli[256], url[800];
     REQUIRE(have_server);
@@ -1206,8 +1206,8 @@ static void test_tool_work_stable_name_and_cleanup(void) {
     CHECK_STR(out, "a\n");
     consumers_of("t:name", "g", cons, sizeof cons);
     CHECK_STR(cons, ""); /* it held nothing: removed */
-    /* a failing --exec leaves its message pending on the consumer: kept */
-    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:name -g g --max 1 --exec false"), 0);
+    /* a worker that dies holding a message (its --exec kills it) keeps the consumer */
+    CHECK(run(out, sizeof out, "./rsq work t:name -g g --max 1 --exec 'kill -9 $PPID'") != 0);
     consumers_of("t:name", "g", cons, sizeof cons);
     snprintf(want, sizeof want, "%s-g:1 ", host);
     CHECK_STR(cons, want);
@@ -1238,7 +1238,7 @@ static void test_tool_work_stable_name_and_cleanup(void) {
     consumers_of("t:name2", "g", cons, sizeof cons);
     CHECK_STR(cons, "");
     /* -n is taken as given */
-    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:name -g g -n given --max 1 --exec false"), 0);
+    CHECK(run(out, sizeof out, "./rsq work t:name -g g -n given --max 1 --exec 'kill -9 $PPID'") != 0);
     consumers_of("t:name", "g", cons, sizeof cons);
     CHECK_STR(cons, "given:1 ");
     CHECK_EQ_INT(run(out, sizeof out, "./rsq work --help"), 0);
@@ -1429,9 +1429,9 @@ static void test_tool_make_install(void) {
     sh("rm -rf '%s'", dest);
 }
 
-/* issue 18, needs the rsq.h patch /tmp/rsqwork/patches/tool-url.diff (rsq_url_parse):
-   URL schemes in any letter case; an IPv6 address without brackets gets a hint. */
-static void test_tool_url_needs_patch_tool_url(void) {
+/* URL schemes in any letter case; an IPv6 address without brackets gets a hint
+   (rsq_url_parse). */
+static void test_tool_url_schemes_and_ipv6_hint(void) {
     char out[4096], err[2048], url[800];
     REQUIRE(have_server);
     snprintf(url, sizeof url, "UNIX://%s", S.sock);
@@ -1446,6 +1446,73 @@ static void test_tool_url_needs_patch_tool_url(void) {
     CHECK(strstr(err, "brackets") != NULL && strstr(err, "redis://[::1]:6379") != NULL);
     CHECK_EQ_INT(run(out, sizeof out, "./rsq -u redis://u:p@fe80::1 pub t:url x"), 1);
     CHECK(strstr(err, "brackets") != NULL && strstr(err, ":p@") == NULL);
+}
+
+/* issue 17: a failing --exec is retried after --retry-delay, then twice as long, up
+   to --retry-max (give or take 10%); with waits longer than --visibility the retry
+   goes through the delayed set and the group's retry stream (stats lists it); the
+   dead letter names the first entry. pub --delay / --at schedule a message (nothing
+   printed, the delayed set holds it until a worker moves it); pub --key publishes a
+   key once, and from standard input each line's key is KEY:LINE. */
+static void test_tool_retry_backoff_schedule_and_keys(void) {
+    char out[8192], cli[2048], path[600], first[64];
+    long long t[4] = { 0, 0, 0, 0 };
+    int n = 0;
+    FILE *f;
+    REQUIRE(have_server);
+    snprintf(path, sizeof path, "%s/backoff-times.txt", S.dir);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:bo bad"), 0);
+    snprintf(first, sizeof first, "%.*s", (int)strcspn(out, "\n"), out);
+    CHECK_EQ_INT(run(out, sizeof out,
+        "./rsq work t:bo -g g --max-deliveries 3 --retry-delay 400 --retry-max 600 --visibility 200 --idle-exit 3 "
+        "--exec 'date +%%s%%3N >> %s; exit 1'", path), 0);
+    f = fopen(path, "r");
+    REQUIRE(f != NULL);
+    while (n < 4 && fscanf(f, "%lld", &t[n]) == 1) n++;
+    fclose(f);
+    CHECK_EQ_INT(n, 3);
+    if (n == 3) {
+        CHECK(t[1] - t[0] >= 360);        /* 400 - 10% */
+        CHECK(t[2] - t[1] >= 540);        /* 600 (800 capped) - 10% */
+        CHECK(t[2] - t[1] < 600 + 2000);  /* and not far past it */
+    }
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq dlq t:bo list"), 0);
+    CHECK(strstr(out, "deliveries=3") != NULL && strstr(out, "payload=bad") != NULL);
+    CHECK(strstr(out, first) != NULL); /* the dead letter names the first entry */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq stats t:bo"), 0);
+    CHECK(strstr(out, "retries {t:bo}:retry:g  length 0") != NULL);
+    /* scheduled */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:sched later --delay 600"), 0);
+    CHECK_STR(out, "");
+    srv_cli(&S, cli, sizeof cli, "ZCARD {t:sched}:delayed");
+    CHECK_STR(cli, "1");
+    srv_cli(&S, cli, sizeof cli, "XLEN t:sched");
+    CHECK_STR(cli, "0");
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq stats t:sched"), 0);
+    CHECK(strstr(out, "delayed {t:sched}:delayed  size 1  next due") != NULL);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:sched -g g --max 1 --idle-exit 5"), 0);
+    CHECK_STR(out, "later\n");
+    srv_cli(&S, cli, sizeof cli, "TIME");
+    {
+        long long sec = atoll(cli), ms = 0;
+        char *nl = strchr(cli, '\n');
+        if (nl) ms = atoll(nl + 1) / 1000;
+        CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:sched at --at %lld", sec * 1000 + ms + 500), 0);
+    }
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq work t:sched -g g --max 1 --idle-exit 5"), 0);
+    CHECK_STR(out, "at\n");
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:sched x --delay 0"), 2);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:sched x --delay 5 --at 5"), 2);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:sched x --key k --delay 5"), 2);
+    /* keys */
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:key order --key order-1"), 0);
+    snprintf(first, sizeof first, "%.60s", out);
+    CHECK_EQ_INT(run(out, sizeof out, "./rsq pub t:key order --key order-1"), 0);
+    CHECK_STR(out, first);
+    CHECK_EQ_INT(run(out, sizeof out, "printf 'a\\nb\\n' | ./rsq pub t:key --key batch"), 0);
+    CHECK_EQ_INT(run(out, sizeof out, "printf 'a\\nb\\nc\\n' | ./rsq pub t:key --key batch"), 0);
+    srv_cli(&S, cli, sizeof cli, "XLEN t:key");
+    CHECK_STR(cli, "4"); /* order, a, b, c */
 }
 
 void suite_tool(void) {
@@ -1483,8 +1550,8 @@ void suite_tool(void) {
     RUN(test_tool_help_lists_every_option);
     RUN(test_tool_man_page_lints_clean);
     RUN(test_tool_make_install);
-    /* needs the rsq.h patch tool-url.diff (rsq_url_parse): fails without it */
-    RUN(test_tool_url_needs_patch_tool_url);
+    RUN(test_tool_url_schemes_and_ipv6_hint);
+    RUN(test_tool_retry_backoff_schedule_and_keys);
     RUN(test_tool_work_rides_outage);
     RUN(test_tool_stats_watch_rides_outage);
     if (have_server) srv_stop(&S, 0);

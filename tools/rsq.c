@@ -91,6 +91,14 @@ static const char usage_pub[] =
     "  --maxlen N        cap the stream at N entries (LOSSY: drops the oldest entries)\n"
     "  --shards N        spread messages round robin over N shards\n"
     "  -H name=value     a header field (repeatable)\n"
+    "  --delay MS        scheduled: the message reaches the stream (every group) MS\n"
+    "                    milliseconds from now, by the server's clock; nothing is printed\n"
+    "                    (it has no entry ID until then). Moved by a running worker\n"
+    "  --at UNIX_MS      scheduled for that Unix time in milliseconds (server's clock)\n"
+    "  --key KEY         idempotent: a second publish with the same KEY within an hour\n"
+    "                    adds nothing and prints the first one's entry ID; from standard\n"
+    "                    input each line's key is KEY:LINE (its line number), so running\n"
+    "                    the same input again publishes nothing twice\n"
     "  -h, --help        this text\n";
 
 static const char usage_work[] =
@@ -109,6 +117,12 @@ static const char usage_work[] =
     "                        RSQ_URL, REDISCLI_AUTH and any variable holding the\n"
     "                        password are not passed on\n"
     "  --max-deliveries N    dead-letter a message after N deliveries (default 10)\n"
+    "  --retry-delay MS      wait before the first retry of a message whose --exec\n"
+    "                        failed (default 1000); each further retry waits twice as\n"
+    "                        long (give or take 10%), up to --retry-max. A wait longer\n"
+    "                        than --visibility holds the message in the queue's delayed\n"
+    "                        set, for this group only\n"
+    "  --retry-max MS        the longest wait between retries (default 60000)\n"
     "  --count N             prefetch N messages per read (default 16)\n"
     "  --max N               exit after N messages\n"
     "  --idle-exit SECONDS   exit when nothing arrives for that long\n"
@@ -739,8 +753,9 @@ static int open_client(rsq_client *c, int long_running) {
 }
 
 /* ---------------------------------------------------------------------------------- */
-/* the keys of a queue: its streams (priority levels, shards), dead letters, delayed set */
-typedef enum qkind { QK_STREAM = 0, QK_DLQ, QK_DELAYED } qkind;
+/* the keys of a queue: its streams (priority levels, shards), dead letters, delayed
+   set, and each group's retry stream ({TAG}:retry:GROUP: retries longer than the lease) */
+typedef enum qkind { QK_STREAM = 0, QK_DLQ, QK_DELAYED, QK_RETRY } qkind;
 
 typedef struct qkey {
     char key[RSQ_KEY_MAX];
@@ -783,7 +798,8 @@ static int qkey_cmp(const void *pa, const void *pb) {
     const qkey *a = (const qkey *)pa, *b = (const qkey *)pb;
     if (a->kind != b->kind) return (int)a->kind - (int)b->kind;
     if (a->shard != b->shard) return a->shard - b->shard;
-    return a->level - b->level;
+    if (a->level != b->level) return a->level - b->level;
+    return a->kind == QK_RETRY ? strcmp(a->key, b->key) : 0; /* one per group */
 }
 
 /* Sorted, each key once. */
@@ -830,6 +846,35 @@ static int parse_index(const char **p, const char *e, long limit, long *out) {
     return 1;
 }
 
+/* A group's retry stream of shard `shard`: "{TAG}:retry:GROUP", TAG the hash tag of the
+   shard's stream (or all of its key); 1 with it added to q when key[0..n) is one. */
+static int retry_key_add(qkeys *q, const char *queue, int shard, const char *key, size_t n) {
+    char sk[RSQ_KEY_MAX], want[RSQ_KEY_MAX];
+    const char *t = sk, *o, *cl;
+    size_t tn = rsq_queue_key(sk, sizeof sk, queue, shard, 0, RSQ_KEY_STREAM);
+    int w;
+    if (!tn) return 0;
+    o = strchr(sk, '{');
+    cl = o ? strchr(o + 1, '}') : NULL;
+    if (cl && cl > o + 1) { t = o + 1; tn = (size_t)(cl - o - 1); }
+    w = snprintf(want, sizeof want, "{%.*s}:retry:", (int)tn, t);
+    if (w <= 0 || (size_t)w >= n || n >= sizeof want || memcmp(want, key, (size_t)w)) return 0;
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        qkey *v = (qkey *)realloc(q->v, cap * sizeof *v);
+        if (!v) return 0;
+        q->v = v;
+        q->cap = cap;
+    }
+    memcpy(q->v[q->n].key, key, n);
+    q->v[q->n].key[n] = '\0';
+    q->v[q->n].shard = shard;
+    q->v[q->n].level = 0;
+    q->v[q->n].kind = QK_RETRY;
+    q->n++;
+    return 1;
+}
+
 /* Whether key[0..n) is one of queue's derived keys (see key_parts): 1 with it added to
    q. The library's name for what it parsed must be the key itself, byte for byte. */
 static int key_parse_add(qkeys *q, const char *queue, const char *a, size_t alen, const char *b, size_t blen,
@@ -845,6 +890,7 @@ static int key_parse_add(qkeys *q, const char *queue, const char *a, size_t alen
     }
     if ((size_t)(e - p) < blen || memcmp(p, b, blen)) return 0;
     p += blen;
+    if (e - p > 7 && !memcmp(p, ":retry:", 7)) return retry_key_add(q, queue, (int)shard, key, n);
     if (e - p == 4 && !memcmp(p, ":dlq", 4)) kind = QK_DLQ;
     else if (e - p == 8 && !memcmp(p, ":delayed", 8)) kind = QK_DELAYED;
     else if (e - p >= 2 && p[0] == ':' && p[1] == 'p') {
@@ -1077,12 +1123,33 @@ static const char *pub_wrongtype(rsq_client *c, const char *queue, int shards, i
     return wrongtype_text(c, names, n, "stream", out, cap);
 }
 
+/* pub's --delay, --at and --key. */
+static struct {
+    long long delay_ms, at_ms;
+    const char *key;
+} g_pub;
+
+/* Sets a message's schedule and idempotency key (line > 0: from standard input, the
+   key KEY:LINE written to buf). */
+static void pub_options(rsq_outgoing *m, long long line, char *buf, size_t cap) {
+    m->delay_ms = g_pub.delay_ms;
+    m->deliver_at_ms = g_pub.at_ms;
+    if (!g_pub.key) return;
+    if (line <= 0) {
+        m->idempotency_key = g_pub.key;
+        return;
+    }
+    snprintf(buf, cap, "%s:%lld", g_pub.key, line);
+    m->idempotency_key = buf;
+}
+
 typedef struct pub_batch {
     rsq_outgoing msgs[PUB_BATCH];
     rsq_id ids[PUB_BATCH];
     rsq_result res[PUB_BATCH];
     char *lines[PUB_BATCH];
     size_t caps[PUB_BATCH];
+    char keys[PUB_BATCH][RSQ_IDEMPOTENCY_KEY_MAX + 1]; /* --key KEY: KEY:LINE        */
     size_t n;
     long long first;             /* input line number of msgs[0]                         */
 } pub_batch;
@@ -1106,8 +1173,10 @@ static int pub_flush(rsq_producer *p, rsq_client *c, pub_batch *b, long long *pu
             if (bad == b->n) bad = i;
             continue;
         }
-        rsq_id_format(b->ids[i], buf);
-        puts(buf);
+        if (b->ids[i].ms || b->ids[i].seq) { /* a scheduled message has no ID yet */
+            rsq_id_format(b->ids[i], buf);
+            puts(buf);
+        }
         if (bad == b->n) (*published)++;
         else after++;
     }
@@ -1160,6 +1229,7 @@ static int pub_lines(rsq_producer *p, rsq_client *c, const rsq_field *headers, s
             m->headers = headers;
             m->header_count = nheaders;
             m->priority = priority;
+            pub_options(m, li.line, b.keys[b.n], sizeof b.keys[b.n]);
             if (++b.n < PUB_BATCH) continue;
         }
         if (b.n > 0) {
@@ -1200,9 +1270,18 @@ static int cmd_pub(int argc, char **argv) {
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage_pub, stdout); return 0; }
-        if (!strcmp(a, "--priority") || !strcmp(a, "--maxlen") || !strcmp(a, "--shards") || !strcmp(a, "-H")) {
+        if (!strcmp(a, "--priority") || !strcmp(a, "--maxlen") || !strcmp(a, "--shards") || !strcmp(a, "-H") ||
+            !strcmp(a, "--delay") || !strcmp(a, "--at") || !strcmp(a, "--key")) {
             if (i + 1 >= argc) return usage_error(usage_pub, "%s needs a value", a);
-            if (!strcmp(a, "-H")) {
+            if (!strcmp(a, "--delay") || !strcmp(a, "--at")) {
+                if (g_pub.delay_ms || g_pub.at_ms) return usage_error(usage_pub, "give one of --delay and --at%s", "");
+                if (!parse_num(argv[i + 1], 1, (long long)1 << 50, a[2] == 'd' ? &g_pub.delay_ms : &g_pub.at_ms))
+                    return usage_error(usage_pub, "bad %s (milliseconds, at least 1)", a);
+            } else if (!strcmp(a, "--key")) {
+                g_pub.key = argv[i + 1];
+                if (!*g_pub.key || strlen(g_pub.key) > RSQ_IDEMPOTENCY_KEY_MAX - 24)
+                    return usage_error(usage_pub, "--key must be 1..176 bytes%s", "");
+            } else if (!strcmp(a, "-H")) {
                 char *eq = strchr(argv[i + 1], '=');
                 if (!eq || eq == argv[i + 1]) return usage_error(usage_pub, "-H wants name=value, got \"%s\"", argv[i + 1]);
                 if (nheaders == RSQ_MAX_HEADERS) return usage_error(usage_pub, "too many headers%s", "");
@@ -1231,6 +1310,8 @@ static int cmd_pub(int argc, char **argv) {
         }
     }
     if (!stream) return usage_error(usage_pub, "pub needs a STREAM%s", "");
+    if (g_pub.key && (g_pub.delay_ms || g_pub.at_ms))
+        return usage_error(usage_pub, "--key cannot be combined with --delay or --at%s", "");
     if (!check_queue_name(usage_pub, stream)) return EXIT_USAGE;
     if (!open_client(&c, 0)) return 1;
     rsq_producer_config_init(&pc);
@@ -1258,11 +1339,12 @@ static int cmd_pub(int argc, char **argv) {
         m.headers = headers;
         m.header_count = nheaders;
         m.priority = (int)priority;
+        pub_options(&m, 0, NULL, 0);
         res = rsq_publish_msg(&p, &m, &id);
         if (res == RSQ_ERR_ARG || res == RSQ_ERR_TOO_LARGE) status = fail("%s", errmsg(&c));
         else if (res == RSQ_ERR_WRONGTYPE) status = fail("publish: %s", pub_wrongtype(&c, stream, (int)shards, (int)priority, why, sizeof why));
         else if (res != RSQ_OK) status = fail("publish: %s", errmsg(&c));
-        else {
+        else if (!g_pub.delay_ms && !g_pub.at_ms) {
             char buf[RSQ_ID_STRLEN];
             rsq_id_format(id, buf);
             puts(buf);
@@ -1544,7 +1626,7 @@ static int fail_ack(rsq_client *c) {
 
 static int cmd_work(int argc, char **argv) {
     const char *stream = NULL, *group = NULL, *name = NULL, *exec_cmd = NULL, *from = NULL;
-    long long max_deliveries = 10, count = 16, max = 0, idle_exit = 0, visibility = 30000, levels = 1, shards = 1;
+    long long max_deliveries = 10, retry_delay = 1000, retry_max = 60000, count = 16, max = 0, idle_exit = 0, visibility = 30000, levels = 1, shards = 1;
     rsq_client c;
     rsq_consumer k;
     rsq_consumer_config cc;
@@ -1564,6 +1646,8 @@ static int cmd_work(int argc, char **argv) {
             else if (!strcmp(a, "--exec")) exec_cmd = v;
             else if (!strcmp(a, "--from")) from = v;
             else if (!strcmp(a, "--max-deliveries")) { if (!parse_num(v, 1, 1000000, &max_deliveries)) return usage_error(usage_work, "bad --max-deliveries \"%s\"", v); }
+            else if (!strcmp(a, "--retry-delay")) { if (!parse_num(v, 1, 0x7fffffff, &retry_delay)) return usage_error(usage_work, "bad --retry-delay \"%s\"", v); }
+            else if (!strcmp(a, "--retry-max")) { if (!parse_num(v, 1, 0x7fffffff, &retry_max)) return usage_error(usage_work, "bad --retry-max \"%s\"", v); }
             else if (!strcmp(a, "--count")) { if (!parse_num(v, 1, 100000, &count)) return usage_error(usage_work, "bad --count \"%s\"", v); }
             else if (!strcmp(a, "--max")) { if (!parse_num(v, 1, (long long)1 << 62, &max)) return usage_error(usage_work, "bad --max \"%s\"", v); }
             else if (!strcmp(a, "--idle-exit")) { if (!parse_num(v, 1, 86400 * 365, &idle_exit)) return usage_error(usage_work, "bad --idle-exit \"%s\"", v); }
@@ -1622,6 +1706,8 @@ static int cmd_work(int argc, char **argv) {
     cc.count = (int)(max && max < count ? max : count);
     cc.visibility_ms = (int)visibility;
     cc.max_deliveries = (int)max_deliveries;
+    cc.retry_delay_ms = (int)(retry_delay < retry_max ? retry_delay : retry_max);
+    cc.retry_max_ms = (int)retry_max;
     cc.priority_levels = (int)levels;
     cc.shards = (int)shards;
     /* a group the tool creates starts at 0 unless told otherwise, whatever the
@@ -1665,7 +1751,7 @@ static int cmd_work(int argc, char **argv) {
             } else {
                 char why[64];
                 snprintf(why, sizeof why, "exec: exit status %d", ex);
-                rc = rsq_nack(&k, m, 0, why);
+                rc = rsq_nack(&k, m, rsq_consumer_backoff(&k, m), why);
                 if (rc != RSQ_OK && !transient(rc)) { status = fail("nack: %s", rsq_errstr(&c)); break; }
             }
         } else {
@@ -1952,7 +2038,7 @@ static void print_stats(const snapshot *s, const snapshot *p, int rates) {
             continue;
         }
         if (!q->known) {
-            printf("%s %s: unknown (", q->k.kind == QK_DLQ ? "dead letters" : "stream", name);
+            printf("%s %s: unknown (", q->k.kind == QK_DLQ ? "dead letters" : q->k.kind == QK_RETRY ? "retries" : "stream", name);
             put_esc(stdout, q->why, strlen(q->why), 0);
             puts(")");
             continue;
@@ -1961,7 +2047,7 @@ static void print_stats(const snapshot *s, const snapshot *p, int rates) {
             printf("stream %s: does not exist\n", name);
             continue;
         }
-        printf("%s %s", q->k.kind == QK_DLQ ? "dead letters" : "stream", name);
+        printf("%s %s", q->k.kind == QK_DLQ ? "dead letters" : q->k.kind == QK_RETRY ? "retries" : "stream", name);
         print_ends(q);
         if (main_stream) {
             if (s->dead >= 0) printf("  dead-letters %lld", s->dead);
@@ -1992,7 +2078,9 @@ static void json_rate(const char *name, double r) {
     else printf(",\"%s\":%.3f", name, r);
 }
 
-static const char *kind_name(qkind k) { return k == QK_DLQ ? "dead_letters" : k == QK_DELAYED ? "delayed" : "stream"; }
+static const char *kind_name(qkind k) {
+    return k == QK_DLQ ? "dead_letters" : k == QK_DELAYED ? "delayed" : k == QK_RETRY ? "retry" : "stream";
+}
 
 /* Scripts' view: one JSON object (one line). */
 static void print_stats_json(const char *queue, const snapshot *s, const snapshot *p, int rates) {
