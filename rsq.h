@@ -986,11 +986,13 @@ typedef struct rsq_producer_config {
                                  many publishes (an after-step, see
                                  rsq_producer_after_step); default 0 (never)              */
     int idempotent;           /* 1: messages without an idempotency_key get one made by
-                                 the producer (a random prefix per producer, a sequence),
-                                 so its own resend after a lost connection never stores a
-                                 message twice. Default 0                                 */
+                                 the producer (its number from INCR {Q}:idem:producers
+                                 with a random part, then a sequence), so its own resend
+                                 after a lost connection never stores a message twice.
+                                 Costs about 4x per message (a script, a mark). Default 0 */
     long dedup_window_ms;     /* how long an idempotency key is remembered on the server
-                                 (its key {Q}:idem:KEY expires then); default 3,600,000  */
+                                 (its mark {Q}:idem:k:KEY, or g:... for generated keys,
+                                 expires then); default 3,600,000, at most a year         */
     int no_resend;            /* 1: after a lost connection, report unconfirmed publishes
                                  as RSQ_ERR_IO instead of resending them (default 0)      */
     int wait_replicas;        /* after each publish call, WAIT until this many replicas
@@ -1007,7 +1009,8 @@ typedef struct rsq_producer_config {
 
 /* Counters of a producer (rsq_producer_get_stats). */
 typedef struct rsq_producer_stats {
-    uint64_t published;       /* messages confirmed with an entry ID                      */
+    uint64_t published;       /* messages confirmed: stored with an entry ID, found stored
+                                 before (deduplicated) or scheduled (ID 0-0)              */
     uint64_t resent;          /* publishes sent again after a lost connection (each may be
                                  stored twice: at-least-once)                             */
     size_t inflight;          /* confirmations outstanding from rsq_publish_async         */
@@ -1036,7 +1039,7 @@ typedef struct rsq_producer {
     uint64_t published, resent, deduplicated, scheduled;
     int idempotent;
     long dedup_window_ms;
-    char idem_prefix[20];        /* generated keys: this prefix, then a sequence number    */
+    char idem_prefix[32];        /* generated keys: this prefix, then a sequence number    */
     uint64_t idem_seq;
     size_t inflight;
     rsq_result async_first;      /* the first refusal since the last after-steps (async)  */
@@ -1137,6 +1140,7 @@ typedef struct rsq_message {
     /* private */
     int sidx, skip;
     size_t f0, payload_field;
+    long long carried;           /* a retry's deliveries before its entry (rsq-deliveries) */
 } rsq_message;
 
 /* What a handler asks for. */
@@ -5065,7 +5069,8 @@ RSQDEF rsq_result rsq_producer_init(rsq_producer *p, rsq_client *c, const rsq_pr
     p->resend = !cfg->no_resend;
     if (cfg->wait_replicas < 0 || cfg->wait_timeout_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "wait settings must not be negative");
     p->wait_replicas = cfg->wait_replicas;
-    if (cfg->dedup_window_ms < 0) return rsq__set_err(c, RSQ_ERR_ARG, "dedup_window_ms must not be negative");
+    if (cfg->dedup_window_ms < 0 || cfg->dedup_window_ms / 1000 > 31536000L) /* a year */
+        return rsq__set_err(c, RSQ_ERR_ARG, "dedup_window_ms must be 0 to a year (31536000000)");
     p->idempotent = cfg->idempotent;
     p->dedup_window_ms = RSQ__DEF(cfg->dedup_window_ms, 3600000L);
     p->wait_timeout_ms = RSQ__DEF(cfg->wait_timeout_ms, 1000);
@@ -5576,7 +5581,8 @@ RSQ__INTERN rsq_result rsq__publish_retry(rsq_producer *p, rsq__pub *b) {
 /* The start of a publish call (batch or async): a new after-step result; msgs may be
    NULL only when n is 0. */
 /* With idempotent set, the producer's number among the queue's producers (INCR of
-   {Q}:idem:producers, once): the prefix of its generated keys, unique on the server. */
+   {Q}:idem:producers, once) and a random number: the prefix of its generated keys,
+   unique on the server, and unlikely to meet another's even if that counter is lost. */
 RSQ__INTERN rsq_result rsq__idem_producer(rsq_producer *p) {
     const rsq_reply *r;
     rsq_result rc;
@@ -5590,7 +5596,8 @@ RSQ__INTERN rsq_result rsq__idem_producer(rsq_producer *p) {
     rc = rsq__cmd(p->c, &r, RSQ__ONCE, "INCR", p->idem, (char *)0);
     if (rc != RSQ_OK) return rc;
     if (r->type != RSQ_REPLY_INTEGER || r->integer <= 0) return rsq__set_err(p->c, RSQ_ERR_REPLY, "INCR: no number");
-    rsq__u64_to_dec(p->idem_prefix, (uint64_t)r->integer);
+    n = rsq__u64_to_dec(p->idem_prefix, (uint64_t)r->integer);
+    rsq__fmt(p->idem_prefix + n, sizeof p->idem_prefix - n, ".%08lx", (unsigned long)(rsq__rand(p->c) & 0xffffffffUL));
     return RSQ_OK;
 }
 
@@ -5730,6 +5737,9 @@ RSQDEF rsq_result rsq_publish(rsq_producer *p, const void *payload, size_t len, 
 /* ------------------------------------------------------------------------------------ */
 // >>consumer (implementation)
 #define RSQ__KEY(cons, i) ((cons)->keys + (cons)->st[(i)].key_off)
+/* The server's delivery count of m's entry: a retry's earlier deliveries are carried
+   in its rsq-deliveries field, not in the count of its new entry. */
+#define RSQ__SERVER_COUNT(m) ((m)->deliveries - (m)->carried)
 #define RSQ__DLQ(cons, i) ((cons)->keys + (cons)->st[(i)].dlq_off)
 #define RSQ__DELAYED(cons, i) ((cons)->keys + (cons)->st[(i)].delayed_off)
 
@@ -6133,7 +6143,7 @@ RSQ__INTERN int rsq__arena_put(rsq_consumer *cons, const char *s, size_t n, size
 RSQ__INTERN void rsq__retry_field(const rsq_consumer *cons, rsq_message *m, const rsq_reply *k, const rsq_reply *v) {
     long long n;
     if (k->len == 14 && !memcmp(k->str, "rsq-deliveries", 14) && rsq__parse_ll(v->str, v->len, &n) && n > 0 && n < 1000000000)
-        m->deliveries += n;
+        m->deliveries += n, m->carried = n;
     else if (k->len == 12 && !memcmp(k->str, "rsq-priority", 12) && rsq__parse_ll(v->str, v->len, &n) && n >= 0 &&
              n < cons->levels)
         m->priority = (int)n;
@@ -6332,7 +6342,7 @@ RSQ__INTERN rsq_result rsq__claim_rest(rsq_consumer *cons, int release) {
             continue;
         rsq__args_list(&a, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, cons->name, "0", m->id_str, (char *)0);
         if (release) {
-            rsq__u64_to_dec(retry, (uint64_t)(m->deliveries > 1 ? m->deliveries - 1 : 0));
+            rsq__u64_to_dec(retry, (uint64_t)(RSQ__SERVER_COUNT(m) > 1 ? RSQ__SERVER_COUNT(m) - 1 : 0));
             rsq__args_list(&a, "IDLE", idle, "RETRYCOUNT", retry, (char *)0);
         }
         rsq__arg(&a, "JUSTID");
@@ -6420,6 +6430,8 @@ RSQDEF rsq_result rsq_dead_letter(rsq_consumer *cons, const rsq_message *m, cons
     a = rsq__args_on(cons->argv, cons->lens, (int)cons->argv_cap);
     rsq__args_list(&a, "XADD", RSQ__DLQ(cons, m->sidx), "*", (char *)0);
     for (i = 0; i < m->field_count; i++) {
+        if (cons->st[m->sidx].retry && m->fields[i].name_len >= 4 && !memcmp(m->fields[i].name, "rsq-", 4))
+            continue; /* a retry's own fields: dlq-id and dlq-deliveries say it */
         rsq__argn(&a, m->fields[i].name, m->fields[i].name_len);
         rsq__argn(&a, m->fields[i].value, m->fields[i].value_len);
     }
@@ -6621,7 +6633,7 @@ RSQ__INTERN rsq_result rsq__nack_now(rsq_consumer *cons, const rsq_message *m) {
     const rsq_reply *r;
     char cnt[24];
     rsq_result rc;
-    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    rsq__u64_to_dec(cnt, (uint64_t)(RSQ__SERVER_COUNT(m) > 0 ? RSQ__SERVER_COUNT(m) : 0));
     rc = rsq__cmd(cons->c, &r, RSQ__ONCE, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, cons->name, "0", m->id_str,
                   "RETRYCOUNT", cnt, "JUSTID", (char *)0);
     if (rc != RSQ_OK)
@@ -6709,7 +6721,7 @@ RSQ__INTERN rsq_result rsq__nack_later(rsq_consumer *cons, const rsq_message *m,
         delay_ms = cons->visibility_ms;
     }
     rsq__u64_to_dec(idle, (uint64_t)(cons->visibility_ms - delay_ms));
-    rsq__u64_to_dec(cnt, (uint64_t)(m->deliveries > 0 ? m->deliveries : 0));
+    rsq__u64_to_dec(cnt, (uint64_t)(RSQ__SERVER_COUNT(m) > 0 ? RSQ__SERVER_COUNT(m) : 0));
     rc = rsq__cmd(cons->c, &r, RSQ__IDEMPOTENT, "XCLAIM", RSQ__KEY(cons, m->sidx), cons->group, RSQ__DELAYED_CONSUMER,
                   "0", m->id_str, "RETRYCOUNT", cnt, "IDLE", idle, "JUSTID", (char *)0);
     if (rc != RSQ_OK)
@@ -7658,7 +7670,8 @@ RSQDEF int rsq_consumer_backoff(const rsq_consumer *cons, const rsq_message *m) 
     for (i = 1; i < m->deliveries && d < cons->retry_max_ms; i++) d *= cons->retry_factor;
     if (d > cons->retry_max_ms) d = cons->retry_max_ms;
     j = (int)(d * cons->retry_jitter_pct / 100);
-    if (j > 0) d += (double)(rsq__rand(cons->c) % (uint64_t)(2 * j + 1)) - j;
+    if (j > 0) d += (double)(rsq__rand(cons->c) % (uint64_t)(2 * (uint64_t)j + 1)) - j;
+    if (d > cons->retry_max_ms) d = cons->retry_max_ms; /* jitter never past the cap */
     return d < 1 ? 1 : (int)d;
 }
 

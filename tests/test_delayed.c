@@ -315,6 +315,16 @@ static void test_delayed_backoff_policy(void) {
         CHECK(d >= 810 && d <= 990);
     }
     rsq_consumer_free(&k);
+    cc.retry_delay_ms = cc.retry_max_ms = 0x7fffffff; /* the largest: jitter stays under the cap */
+    REQUIRE(rsq_consumer_init(&k, &c, &cc) == RSQ_OK);
+    for (j = 0; j < 200; j++) {
+        int d;
+        m.deliveries = 1 + j % 40;
+        d = rsq_consumer_backoff(&k, &m);
+        CHECK(d >= 1 && d <= 0x7fffffff);
+        CHECK(d >= 0x7fffffff / 10 * 8);
+    }
+    rsq_consumer_free(&k);
     cc.retry_jitter_pct = 101;
     CHECK_RC(rsq_consumer_init(&k, &c, &cc), RSQ_ERR_ARG);
     rsq_client_free(&c);
@@ -364,6 +374,51 @@ static void test_delayed_promote_once_under_a_race(void) {
     rsq_client_free(&c3);
 }
 
+/* A retry's count stays right through short nacks and a release: the server's count
+   of the retry entry is written back, never the total with the earlier deliveries. */
+static void test_delayed_retry_count_through_short_nacks(void) {
+    rsq_client c;
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_consumer k;
+    const rsq_message *m;
+    REQUIRE(have_server);
+    cl(&c);
+    rsq_producer_config_init(&pc);
+    pc.queue = "dl:count";
+    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
+    CHECK_RC(rsq_publish(&p, "job", 3, NULL), RSQ_OK);
+    consumer(&k, &c, "dl:count", "g", "c1", 1000, 20);
+    m = next_within(&k, 3000);
+    REQUIRE(m != NULL);
+    CHECK_RC(rsq_nack(&k, m, 1500, NULL), RSQ_OK); /* long: carried 1 */
+    m = next_within(&k, 5000);
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->deliveries, 2);
+    CHECK_RC(rsq_nack(&k, m, 300, NULL), RSQ_OK); /* short: parked */
+    m = next_within(&k, 4000);
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->deliveries, 3);
+    CHECK_RC(rsq_nack(&k, m, 0, NULL), RSQ_OK); /* now */
+    m = next_within(&k, 2000);
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->deliveries, 4);
+    CHECK_RC(rsq_nack(&k, m, 1500, NULL), RSQ_OK); /* long again: carried 4 */
+    m = next_within(&k, 5000);
+    REQUIRE(m != NULL);
+    CHECK_EQ_INT(m->deliveries, 5);
+    CHECK_RC(rsq_consumer_release(&k), RSQ_OK); /* handed back unhandled... */
+    rsq_consumer_free(&k);
+    consumer(&k, &c, "dl:count", "g", "c2", 1000, 20);
+    m = next_within(&k, 5000); /* ...taken by another consumer: counted once more */
+    REQUIRE(m != NULL);
+    CHECK(m->deliveries == 5 || m->deliveries == 6);
+    CHECK_RC(rsq_ack(&k, m), RSQ_OK);
+    CHECK_RC(rsq_consumer_flush(&k), RSQ_OK);
+    rsq_consumer_free(&k);
+    rsq_client_free(&c);
+}
+
 void suite_delayed(void);
 void suite_delayed(void) {
     have_server = srv_start(&S, NULL) == 0;
@@ -371,6 +426,7 @@ void suite_delayed(void) {
     RUN(test_delayed_max_deliveries_holds);
     RUN(test_delayed_retry_is_the_groups_only);
     RUN(test_delayed_scheduled_publish_reaches_every_group_once);
+    RUN(test_delayed_retry_count_through_short_nacks);
     RUN(test_delayed_backoff_policy);
     RUN(test_delayed_promote_once_under_a_race);
     if (have_server) srv_stop(&S, 0);

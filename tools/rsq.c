@@ -85,7 +85,9 @@ static const char usage_pub[] =
     "as one message, pipelined (a line is sent once the input pauses or 256 are read).\n"
     "Prints each entry ID. An input line that cannot be published stops it: the error\n"
     "names the line, how many lines before it were published, and that the rest were\n"
-    "not. On a terminal (standard error), a long input shows its progress there.\n"
+    "not (lines sent in the same batch after it may have been: it says how many, and\n"
+    "their IDs are printed). On a terminal (standard error), a long input shows its progress there.\n"
+    "A PAYLOAD that starts with - goes after -- (rsq pub q -- -5).\n"
     "  --priority N      priority level (0 = default stream, higher is more urgent, at\n"
     "                    most 15): level N > 0 is the stream {STREAM}:pN\n"
     "  --maxlen N        cap the stream at N entries (LOSSY: drops the oldest entries)\n"
@@ -95,7 +97,8 @@ static const char usage_pub[] =
     "                    milliseconds from now, by the server's clock; nothing is printed\n"
     "                    (it has no entry ID until then). Moved by a running worker\n"
     "  --at UNIX_MS      scheduled for that Unix time in milliseconds (server's clock)\n"
-    "  --key KEY         idempotent: a second publish with the same KEY within an hour\n"
+    "  --key KEY         idempotent (not with --delay/--at; 1..176 bytes): a second\n"
+    "                    publish with the same KEY within an hour\n"
     "                    adds nothing and prints the first one's entry ID; from standard\n"
     "                    input each line's key is KEY:LINE (its line number), so running\n"
     "                    the same input again publishes nothing twice\n"
@@ -113,7 +116,10 @@ static const char usage_work[] =
     "                        time is HOST-GROUP-2, and so on\n"
     "  --exec CMD            run CMD (via /bin/sh) per message with the payload on its\n"
     "                        standard input: exit 0 acks, non-zero nacks; RSQ_ID,\n"
-    "                        RSQ_STREAM and RSQ_DELIVERIES are set in its environment;\n"
+    "                        RSQ_STREAM and RSQ_DELIVERIES are set in its environment,\n"
+    "                        and RSQ_ORIGIN_ID: the entry first published (RSQ_ID and\n"
+    "                        RSQ_STREAM differ for a retry longer than --visibility,\n"
+    "                        which comes from the group's retry stream);\n"
     "                        RSQ_URL, REDISCLI_AUTH and any variable holding the\n"
     "                        password are not passed on\n"
     "  --max-deliveries N    dead-letter a message after N deliveries (default 10)\n"
@@ -848,8 +854,9 @@ static int parse_index(const char **p, const char *e, long limit, long *out) {
 
 /* A group's retry stream of shard `shard`: "{TAG}:retry:GROUP", TAG the hash tag of the
    shard's stream (or all of its key); 1 with it added to q when key[0..n) is one. */
-static int retry_key_add(qkeys *q, const char *queue, int shard, const char *key, size_t n) {
-    char sk[RSQ_KEY_MAX], want[RSQ_KEY_MAX];
+/* "{TAG}:retry:" + group into out; its length, or 0 when it does not fit. */
+static int retry_key_name(const char *queue, int shard, const char *group, char *out, size_t cap) {
+    char sk[RSQ_KEY_MAX];
     const char *t = sk, *o, *cl;
     size_t tn = rsq_queue_key(sk, sizeof sk, queue, shard, 0, RSQ_KEY_STREAM);
     int w;
@@ -857,7 +864,13 @@ static int retry_key_add(qkeys *q, const char *queue, int shard, const char *key
     o = strchr(sk, '{');
     cl = o ? strchr(o + 1, '}') : NULL;
     if (cl && cl > o + 1) { t = o + 1; tn = (size_t)(cl - o - 1); }
-    w = snprintf(want, sizeof want, "{%.*s}:retry:", (int)tn, t);
+    w = snprintf(out, cap, "{%.*s}:retry:%s", (int)tn, t, group);
+    return w > 0 && (size_t)w < cap ? w : 0;
+}
+
+static int retry_key_add(qkeys *q, const char *queue, int shard, const char *key, size_t n) {
+    char want[RSQ_KEY_MAX];
+    int w = retry_key_name(queue, shard, "", want, sizeof want);
     if (w <= 0 || (size_t)w >= n || n >= sizeof want || memcmp(want, key, (size_t)w)) return 0;
     if (q->n == q->cap) {
         size_t cap = q->cap ? q->cap * 2 : 16;
@@ -1180,6 +1193,7 @@ static int pub_flush(rsq_producer *p, rsq_client *c, pub_batch *b, long long *pu
         if (bad == b->n) (*published)++;
         else after++;
     }
+    fflush(stdout); /* the IDs as they come, into a pipe too (tail -f | rsq pub | ...) */
     if (bad == b->n) return 0;
     if (pp->shown) fputc('\n', stderr);
     if (b->res[bad] == RSQ_ERR_WRONGTYPE) pub_wrongtype(c, p->queue, shards, priority, why, sizeof why);
@@ -1266,12 +1280,13 @@ static int cmd_pub(int argc, char **argv) {
     rsq_client c;
     rsq_producer p;
     rsq_producer_config pc;
-    int i, status = 0;
+    int i, status = 0, opts = 1;
     for (i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { fputs(usage_pub, stdout); return 0; }
-        if (!strcmp(a, "--priority") || !strcmp(a, "--maxlen") || !strcmp(a, "--shards") || !strcmp(a, "-H") ||
-            !strcmp(a, "--delay") || !strcmp(a, "--at") || !strcmp(a, "--key")) {
+        if (opts && !strcmp(a, "--")) { opts = 0; continue; } /* then a PAYLOAD may start with - */
+        if (opts && (!strcmp(a, "--help") || !strcmp(a, "-h"))) { fputs(usage_pub, stdout); return 0; }
+        if (opts && (!strcmp(a, "--priority") || !strcmp(a, "--maxlen") || !strcmp(a, "--shards") || !strcmp(a, "-H") ||
+            !strcmp(a, "--delay") || !strcmp(a, "--at") || !strcmp(a, "--key"))) {
             if (i + 1 >= argc) return usage_error(usage_pub, "%s needs a value", a);
             if (!strcmp(a, "--delay") || !strcmp(a, "--at")) {
                 if (g_pub.delay_ms || g_pub.at_ms) return usage_error(usage_pub, "give one of --delay and --at%s", "");
@@ -1294,13 +1309,13 @@ static int cmd_pub(int argc, char **argv) {
             } else if (!strcmp(a, "--priority")) {
                 if (!parse_num(argv[i + 1], 0, RSQ_MAX_PRIORITIES - 1, &priority)) return usage_error(usage_pub, "bad --priority \"%s\"", argv[i + 1]);
             } else if (!strcmp(a, "--maxlen")) {
-                if (!parse_num(argv[i + 1], 0, (long long)1 << 62, &maxlen)) return usage_error(usage_pub, "bad --maxlen \"%s\"", argv[i + 1]);
+                if (!parse_num(argv[i + 1], 1, (long long)1 << 62, &maxlen)) return usage_error(usage_pub, "bad --maxlen \"%s\" (at least 1)", argv[i + 1]);
             } else if (!parse_num(argv[i + 1], 1, RSQ_MAX_SHARDS, &shards)) {
                 return usage_error(usage_pub, "bad --shards \"%s\"", argv[i + 1]);
             }
             i++;
-        } else if (a[0] == '-' && a[1]) {
-            return usage_error(usage_pub, "unknown option %s", a);
+        } else if (opts && a[0] == '-' && a[1]) {
+            return usage_error(usage_pub, "unknown option %s (a PAYLOAD that starts with - goes after --)", a);
         } else if (!stream) {
             stream = a;
         } else if (!payload) {
@@ -1563,16 +1578,24 @@ static const char retire_script[] =
     "if #redis.call('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2]) > 0 then return 0 end "
     "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) return 1";
 
-static void work_retire(rsq_client *c, const qkeys *keys, const char *group, const char *name) {
+static void retire_from(rsq_client *c, const char *key, const char *group, const char *name) {
+    const rsq_reply *r;
+    rsq_result rc = rsq_command(c, &r, "EVAL", retire_script, "1", key, group, name, (char *)0);
+    if (rc == RSQ_OK || transient(rc)) return;
+    if (!no_scripting(rc, rsq_errstr(c)) && !(rc == RSQ_ERR_NOPERM && ci_find(rsq_errstr(c), "eval"))) return;
+    rc = rsq_command(c, &r, "XPENDING", key, group, "-", "+", "1", name, (char *)0);
+    if (rc != RSQ_OK || r->type != RSQ_REPLY_ARRAY || r->len != 0) return;
+    rsq_command(c, &r, "XGROUP", "DELCONSUMER", key, group, name, (char *)0);
+}
+
+/* The queue's streams it read, and the group's retry stream of each shard. */
+static void work_retire(rsq_client *c, const char *queue, const qkeys *keys, const char *group, const char *name) {
+    char rk[RSQ_KEY_MAX];
     size_t i;
     for (i = 0; i < keys->n; i++) {
-        const rsq_reply *r;
-        rsq_result rc = rsq_command(c, &r, "EVAL", retire_script, "1", keys->v[i].key, group, name, (char *)0);
-        if (rc == RSQ_OK || transient(rc)) continue;
-        if (!no_scripting(rc, rsq_errstr(c)) && !(rc == RSQ_ERR_NOPERM && ci_find(rsq_errstr(c), "eval"))) continue;
-        rc = rsq_command(c, &r, "XPENDING", keys->v[i].key, group, "-", "+", "1", name, (char *)0);
-        if (rc != RSQ_OK || r->type != RSQ_REPLY_ARRAY || r->len != 0) continue;
-        rsq_command(c, &r, "XGROUP", "DELCONSUMER", keys->v[i].key, group, name, (char *)0);
+        retire_from(c, keys->v[i].key, group, name);
+        if (keys->v[i].level == 0 && retry_key_name(queue, keys->v[i].shard, group, rk, sizeof rk))
+            retire_from(c, rk, group, name);
     }
 }
 
@@ -1598,6 +1621,18 @@ static int run_exec(const char *cmd, const rsq_message *m, int *exit_status) {
         setenv("RSQ_ID", m->id_str, 1);
         setenv("RSQ_STREAM", m->stream, 1);
         setenv("RSQ_DELIVERIES", dl, 1);
+        {   /* the entry first published: a retry longer than the lease is a new entry */
+            size_t f;
+            setenv("RSQ_ORIGIN_ID", m->id_str, 1);
+            for (f = 0; f < m->field_count; f++)
+                if (m->fields[f].name_len == 10 && !memcmp(m->fields[f].name, "rsq-origin", 10) &&
+                    m->fields[f].value_len < RSQ_ID_STRLEN) {
+                    char o[RSQ_ID_STRLEN];
+                    memcpy(o, m->fields[f].value, m->fields[f].value_len);
+                    o[m->fields[f].value_len] = '\0';
+                    setenv("RSQ_ORIGIN_ID", o, 1);
+                }
+        }
         execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
         _exit(127);
     }
@@ -1785,7 +1820,7 @@ static int cmd_work(int argc, char **argv) {
     snprintf(own_name, sizeof own_name, "%s", rsq_consumer_name(&k));
     rsq_consumer_free(&k);
     /* a clean exit: the consumer goes from the group where it holds nothing */
-    if (!status) work_retire(&c, &keys, group, own_name);
+    if (!status) work_retire(&c, stream, &keys, group, own_name);
     release_name();
     qkeys_free(&keys);
     rsq_client_free(&c);
@@ -2175,7 +2210,7 @@ static void print_stats_prometheus(const char *queue, const snapshot *s) {
         "Longest idle time of an entry pending in the consumer group, in seconds (sampled)."
     };
     size_t i, j, f;
-    prom_family("rsq_stream_length", "Entries in a stream of the queue (kind: stream or dead_letters).");
+    prom_family("rsq_stream_length", "Entries in a stream of the queue (kind: stream, dead_letters or retry).");
     for (i = 0; i < s->n; i++)
         if (stream_shown(&s->v[i])) {
             fputs("rsq_stream_length", stdout);
