@@ -1251,6 +1251,8 @@ struct rsq_consumer {
     int ack_interval_ms, retry_max_ms, retry_jitter_pct, due_check_ms, due_off;
     double retry_factor;
     uint64_t next_due;                   /* when the delayed sets are looked at next     */
+    uint64_t parked_due;                 /* the earliest retry this consumer parked (0: none):
+                                            a reclaim pass then                          */
     int no_retry;                        /* no rights on the retry streams: not read     */
     int levels, shards, nstreams, reclaim, ready, lost;
     uint64_t batch_ms, ack_ms;           /* when the batch was read; when acks last went */
@@ -1363,8 +1365,9 @@ RSQDEF rsq_result rsq_ack(rsq_consumer *cons, const rsq_message *m);
    then; note that m->deliveries is counted up in place). delay_ms up to visibility_ms:
    the entry stays pending, parked on the pseudo-consumer "rsq:delayed" and made to
    look idle for visibility_ms - delay_ms (XCLAIM ... IDLE ... JUSTID, no delivery
-   counted), so any consumer's reclaim pass takes it about delay_ms later (within one
-   reclaim interval; a consumer with reclaim RSQ_RECLAIM_OFF still takes back these
+   counted), so a reclaim pass takes it about delay_ms later (this consumer runs one
+   when the earliest of its parked retries is due, the others within their reclaim
+   interval; a consumer with reclaim RSQ_RECLAIM_OFF still takes back these
    parked entries, and only these). Longer (any length up to INT_MAX ms, about 24
    days): the entry leaves the group's pending list: one script acks it (deletes it
    too when it is itself a retry) and puts it, with its fields, delivery count and
@@ -6728,8 +6731,8 @@ RSQ__INTERN rsq_result rsq__nack_later(rsq_consumer *cons, const rsq_message *m,
         return rc;
     cons->stats.nacked++;
     due = rsq__now(cons->c) + (uint64_t)delay_ms;
-    if (due < cons->next_reclaim)
-        cons->next_reclaim = due;
+    if (!cons->parked_due || due < cons->parked_due)
+        cons->parked_due = due; /* a pass then, whatever the reclaim interval says */
     if (rsq_id_cmp(m->id, st->claim) < 0)
         st->claim = m->id;
     return RSQ_OK;
@@ -7380,8 +7383,11 @@ RSQ__INTERN rsq_result rsq__housekeeping(rsq_consumer *cons) {
     for (i = 0; i < cons->nstreams && !cons->st[i].unseen; i++) {}
     /* a reclaim waits until the unseen entries are recounted: it could bring entries
        into the range they are told by */
-    if (i == cons->nstreams && now >= cons->next_reclaim) {
-        cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
+    if (i == cons->nstreams && (now >= cons->next_reclaim || (cons->parked_due && now >= cons->parked_due))) {
+        if (now >= cons->next_reclaim)
+            cons->next_reclaim = now + (uint64_t)cons->reclaim_interval_ms;
+        if (cons->parked_due && now >= cons->parked_due)
+            cons->parked_due = 0;
         if ((rc = rsq__reclaim(cons)) != RSQ_OK) return rc;
     }
     if ((rc = rsq__promote_due(cons)) != RSQ_OK) return rc;
@@ -7409,6 +7415,8 @@ RSQ__INTERN int rsq__read_block(rsq_consumer *cons, uint64_t deadline) {
     if (deadline != UINT64_MAX)
         block = (int)RSQ__MIN((uint64_t)block, deadline > now ? deadline - now : 0);
     block = (int)RSQ__MIN((uint64_t)block, cons->next_reclaim > now ? cons->next_reclaim - now : 0);
+    if (cons->parked_due)
+        block = (int)RSQ__MIN((uint64_t)block, cons->parked_due > now ? cons->parked_due - now : 0);
     if (!cons->due_off)
         block = (int)RSQ__MIN((uint64_t)block, cons->next_due > now ? cons->next_due - now : 0);
     return block;

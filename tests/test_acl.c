@@ -655,7 +655,7 @@ static void test_acl_no_scripting_tool(void) {
     REQUIRE(have_r && have_tool());
     CHECK_EQ_INT(run_at(R.unix_url, NULL, 0, "printf 'good\\nbad\\n' | ./rsq pub n:tool >/dev/null"), 0);
     CHECK_EQ_INT(run_at(R.unix_url, out, sizeof out,
-                        "./rsq work n:tool -g g --max-deliveries 2 --idle-exit 2 --exec 'test \"$(cat)\" = good'"), 0);
+                        "./rsq work n:tool -g g --max-deliveries 2 --retry-delay 100 --idle-exit 2 --exec 'test \"$(cat)\" = good'"), 0);
     if (err_text(err, sizeof err) != 0) fprintf(stderr, "    work stderr: %s", err);
     CHECK_EQ_INT(xlen(&R, "{n:tool}:dlq"), 1);
     CHECK_EQ_INT(pending(&R, "n:tool"), 0);

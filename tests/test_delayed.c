@@ -40,6 +40,17 @@ static long long pending(rsq_client *c, const char *stream, const char *group) {
     return r->element[0].integer;
 }
 
+/* Publishes one message to queue (a producer of its own). */
+static rsq_result publish_one(rsq_client *c, const char *queue, const char *payload) {
+    rsq_producer p;
+    rsq_producer_config pc;
+    rsq_result rc;
+    rsq_producer_config_init(&pc);
+    pc.queue = queue;
+    if ((rc = rsq_producer_init(&p, c, &pc)) != RSQ_OK) return rc;
+    return rsq_publish(&p, payload, strlen(payload), NULL);
+}
+
 static void consumer(rsq_consumer *k, rsq_client *c, const char *queue, const char *group, const char *name, int vis,
                      int max_deliveries) {
     rsq_consumer_config cc;
@@ -140,18 +151,13 @@ static void test_delayed_retry_longer_than_the_lease(void) {
    replay goes there), and nothing stays in the retry stream or the delayed set. */
 static void test_delayed_max_deliveries_holds(void) {
     rsq_client c;
-    rsq_producer p;
-    rsq_producer_config pc;
     rsq_consumer k;
     const rsq_message *m;
     const rsq_reply *r, *v;
     int i;
     REQUIRE(have_server);
     cl(&c);
-    rsq_producer_config_init(&pc);
-    pc.queue = "dl:max";
-    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
-    CHECK_RC(rsq_publish(&p, "poison", 6, NULL), RSQ_OK);
+    CHECK_RC(publish_one(&c, "dl:max", "poison"), RSQ_OK);
     consumer(&k, &c, "dl:max", "g", "c1", 300, 3);
     for (i = 1; i <= 3; i++) {
         m = next_within(&k, 4000);
@@ -180,16 +186,11 @@ static void test_delayed_max_deliveries_holds(void) {
 /* Fanout: group a retries later, group b acks; the retry comes back to a only. */
 static void test_delayed_retry_is_the_groups_only(void) {
     rsq_client c;
-    rsq_producer p;
-    rsq_producer_config pc;
     rsq_consumer a, b;
     const rsq_message *m;
     REQUIRE(have_server);
     cl(&c);
-    rsq_producer_config_init(&pc);
-    pc.queue = "dl:fan";
-    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
-    CHECK_RC(rsq_publish(&p, "event", 5, NULL), RSQ_OK);
+    CHECK_RC(publish_one(&c, "dl:fan", "event"), RSQ_OK);
     consumer(&a, &c, "dl:fan", "a", "ca", 500, 10);
     consumer(&b, &c, "dl:fan", "b", "cb", 500, 10);
     m = next_within(&a, 3000);
@@ -378,16 +379,11 @@ static void test_delayed_promote_once_under_a_race(void) {
    of the retry entry is written back, never the total with the earlier deliveries. */
 static void test_delayed_retry_count_through_short_nacks(void) {
     rsq_client c;
-    rsq_producer p;
-    rsq_producer_config pc;
     rsq_consumer k;
     const rsq_message *m;
     REQUIRE(have_server);
     cl(&c);
-    rsq_producer_config_init(&pc);
-    pc.queue = "dl:count";
-    REQUIRE(rsq_producer_init(&p, &c, &pc) == RSQ_OK);
-    CHECK_RC(rsq_publish(&p, "job", 3, NULL), RSQ_OK);
+    CHECK_RC(publish_one(&c, "dl:count", "job"), RSQ_OK);
     consumer(&k, &c, "dl:count", "g", "c1", 1000, 20);
     m = next_within(&k, 3000);
     REQUIRE(m != NULL);
