@@ -901,6 +901,14 @@ static void test_acl_role_operator(void) {
     CHECK(err_text(err, sizeof err) == 1 && strstr(err, "NOPERM") != NULL);
 }
 
+/* The next message within ms (polls of 300 ms): RSQ_EMPTY when none came. */
+static rsq_result acl_next(rsq_consumer *k, const rsq_message **m, long long ms) {
+    long long t0 = acl_now_ms();
+    rsq_result rc = RSQ_EMPTY;
+    while (acl_now_ms() - t0 < ms && (rc = rsq_consumer_next(k, m, 300)) == RSQ_EMPTY) {}
+    return rc;
+}
+
 /* The worker's rights cover a retry longer than the lease (the delay script) and
    moving it back when due (the promote script): it comes back, counted 2. */
 static void test_acl_role_consumer_long_retry(void) {
@@ -908,8 +916,7 @@ static void test_acl_role_consumer_long_retry(void) {
     rsq_consumer k;
     const rsq_message *m = NULL;
     char url[600];
-    long long t0;
-    rsq_result rc = RSQ_EMPTY;
+    rsq_result rc;
     REQUIRE(have_s);
     if (!have_acl) { t_skip(NO_ACL); return; }
     REQUIRE(readme_user("jobs-worker") == 0);
@@ -918,14 +925,11 @@ static void test_acl_role_consumer_long_retry(void) {
     user_url(url, sizeof url, &S, "jobs-worker");
     REQUIRE(client(&c, url, "worker-2") == RSQ_OK);
     REQUIRE(consumer(&k, &c, "jobs", "w2", 300, 5) == RSQ_OK);
-    t0 = acl_now_ms();
-    while (acl_now_ms() - t0 < 3000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    rc = acl_next(&k, &m, 3000);
     REQUIRE(rc == RSQ_OK);
     CHECK_RC(rsq_nack(&k, m, 800, NULL), RSQ_OK); /* longer than visibility 300 */
     if (rsq_errstr(&c)[0]) fprintf(stderr, "    nack: %s\n", rsq_errstr(&c));
-    t0 = acl_now_ms();
-    rc = RSQ_EMPTY;
-    while (acl_now_ms() - t0 < 5000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    rc = acl_next(&k, &m, 5000);
     CHECK_RC(rc, RSQ_OK);
     if (rc == RSQ_OK) {
         CHECK_EQ_INT(m->deliveries, 2);
@@ -944,8 +948,7 @@ static void test_acl_long_retry_without_retry_stream_rights(void) {
     rsq_consumer k;
     const rsq_message *m = NULL;
     char url[600];
-    long long t0;
-    rsq_result rc = RSQ_EMPTY;
+    rsq_result rc;
     REQUIRE(have_s);
     if (!have_acl) { t_skip(NO_ACL); return; }
     REQUIRE(acl_user("nr-user", "'~nr:q' '~{nr:q}:dlq' '+@all'") == 0);
@@ -953,14 +956,11 @@ static void test_acl_long_retry_without_retry_stream_rights(void) {
     user_url(url, sizeof url, &S, "nr-user");
     REQUIRE(client(&c, url, NULL) == RSQ_OK);
     REQUIRE(consumer(&k, &c, "nr:q", "w", 300, 5) == RSQ_OK);
-    t0 = acl_now_ms();
-    while (acl_now_ms() - t0 < 3000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    rc = acl_next(&k, &m, 3000);
     CHECK_RC(rc, RSQ_OK);
     REQUIRE(m != NULL);
     CHECK_RC(rsq_nack(&k, m, 60000, NULL), RSQ_OK);
-    t0 = acl_now_ms();
-    rc = RSQ_EMPTY;
-    while (acl_now_ms() - t0 < 4000 && (rc = rsq_consumer_next(&k, &m, 300)) == RSQ_EMPTY) {}
+    rc = acl_next(&k, &m, 4000);
     CHECK_RC(rc, RSQ_OK); /* back after visibility_ms, not a minute */
     if (rc == RSQ_OK) CHECK_EQ_INT(m->deliveries, 2);
     rsq_consumer_free(&k);

@@ -1659,6 +1659,15 @@ static int fail_ack(rsq_client *c) {
     return fail("%s%s", strncmp(e, "acknowledging", 13) ? "ack: " : "", e);
 }
 
+/* The STREAM and -g GROUP of work and pending: 0, or the usage error's exit status. */
+static int stream_and_group(const char *usage, const char *cmd, const char *stream, const char *group) {
+    if (!stream) return usage_error(usage, "%s needs a STREAM", cmd);
+    if (!check_queue_name(usage, stream)) return EXIT_USAGE;
+    if (!group) return usage_error(usage, "%s needs -g GROUP", cmd);
+    if (!*group) return usage_error(usage, "the group name is empty%s", "");
+    return 0;
+}
+
 static int cmd_work(int argc, char **argv) {
     const char *stream = NULL, *group = NULL, *name = NULL, *exec_cmd = NULL, *from = NULL;
     long long max_deliveries = 10, retry_delay = 1000, retry_max = 60000, count = 16, max = 0, idle_exit = 0, visibility = 30000, levels = 1, shards = 1;
@@ -1697,10 +1706,7 @@ static int cmd_work(int argc, char **argv) {
             return usage_error(usage_work, "unexpected argument \"%s\"", a);
         }
     }
-    if (!stream) return usage_error(usage_work, "work needs a STREAM%s", "");
-    if (!check_queue_name(usage_work, stream)) return EXIT_USAGE;
-    if (!group) return usage_error(usage_work, "work needs -g GROUP%s", "");
-    if (!*group) return usage_error(usage_work, "the group name is empty%s", "");
+    if ((status = stream_and_group(usage_work, "work", stream, group)) != 0) return status;
     if (name && !*name) return usage_error(usage_work, "the consumer name is empty%s", "");
     if (exec_cmd && !*exec_cmd) return usage_error(usage_work, "the --exec command is empty%s", "");
     if (strlen(group) >= RSQ_NAME_MAX) return usage_error(usage_work, "the group name is longer than %s bytes", "127");
@@ -2475,10 +2481,7 @@ static int cmd_pending(int argc, char **argv) {
             return usage_error(usage_pending, "unexpected argument \"%s\"", a);
         }
     }
-    if (!stream) return usage_error(usage_pending, "pending needs a STREAM%s", "");
-    if (!check_queue_name(usage_pending, stream)) return EXIT_USAGE;
-    if (!group) return usage_error(usage_pending, "pending needs -g GROUP%s", "");
-    if (!*group) return usage_error(usage_pending, "the group name is empty%s", "");
+    if ((status = stream_and_group(usage_pending, "pending", stream, group)) != 0) return status;
     if (consumer && !*consumer) return usage_error(usage_pending, "the consumer name is empty%s", "");
     if (!open_client(&c, 0)) return 1;
     memset(&keys, 0, sizeof keys);
